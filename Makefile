@@ -1,0 +1,41 @@
+# `make help` lists the targets. Everything runs from .venv, made on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format typecheck migrate clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED) ## Make .venv and install the pinned requirements
+
+run: install ## Run web, worker and beat; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set
+	$(PY) -m tools.local serve
+
+test: install lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff: lint and check formatting
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install ## ruff: fix what can be fixed and format
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+typecheck: install ## mypy
+	$(PY) -m mypy
+
+migrate: install ## Apply migrations to DATABASE_URL
+	$(VENV)/bin/alembic upgrade head
+
+clean: ## Remove .venv and local data (embedded databases, beat schedule)
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""Celery's configuration, derived from settings.py (the one place that reads the environment)."""
+
+import os
+from datetime import timedelta
+
+from settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.celery_broker_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": 3600}
+task_default_queue = _settings.celery_queue
+task_ignore_result = True
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_concurrency = _settings.worker_concurrency or os.cpu_count()
+worker_hijack_root_logger = False
+timezone = "UTC"
+
+beat_schedule_filename = os.path.join(_settings.data_dir, "celerybeat-schedule")
+beat_schedule = {
+    # Expiring at the next run keeps a stopped worker from facing a pile of stale refreshes.
+    "refresh-performance": {
+        "task": "ev.refresh_performance",
+        "schedule": timedelta(seconds=_settings.refresh_seconds),
+        "options": {"expires": _settings.refresh_seconds},
+    },
+    "maintain-partitions": {
+        "task": "ev.maintain_partitions",
+        "schedule": timedelta(seconds=_settings.maintenance_seconds),
+        "options": {"expires": _settings.maintenance_seconds},
+    },
+    "prune-consumers": {
+        "task": "ev.prune_consumers",
+        "schedule": timedelta(seconds=_settings.consumer_gone_seconds),
+        "options": {"expires": _settings.consumer_gone_seconds},
+    },
+}

@@ -1,0 +1,246 @@
+"""Per-vehicle 24 h charging efficiency: the refresh that maintains it, and the read that serves it.
+
+DESIGN.md's rule, per minute (UTC, truncated): a (meter, minute) counts for a vehicle when that
+vehicle is the only one that reported the meter in that minute and the meter itself reported in
+it. Each stream is summed per device and minute before the join, and history holds each reading
+once, so neither a second meter reading nor a redelivery can double anything.
+
+The refresh scales with what arrived, not with history. Workers list the minutes they wrote to
+(dirty_minutes); the refresh recomputes only those minutes from history into
+vehicle_minute_contributions, and moves the running 24 h sums in vehicle_performance_24h by the
+difference, and by the minutes that entered or left the window. The sums are exact numerics and
+integers, so adding and subtracting never drifts from a full recomputation.
+
+The window is the 1,440 whole minutes before as_of: [floor(as_of) - 24 h, floor(as_of)). The
+minute in progress is left out until it is complete.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+WINDOW = timedelta(hours=24)
+# pg_advisory_xact_lock key: one refresh at a time across every host.
+_LOCK_KEY = 0x45565F52  # "EV_R"
+
+_CLAIM_DIRTY = """
+DROP TABLE IF EXISTS refresh_minutes, new_contributions, deltas;
+CREATE TEMP TABLE refresh_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
+WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
+INSERT INTO refresh_minutes SELECT DISTINCT minute FROM claimed
+"""
+
+_ALL_WINDOW_MINUTES = """
+INSERT INTO refresh_minutes
+SELECT generate_series(:start, :end - interval '1 minute', interval '1 minute')
+ON CONFLICT DO NOTHING
+"""
+
+# Per (vehicle, meter, minute), then per (meter, minute); a vehicle row is kept when it is the
+# only vehicle row of its (meter, minute) and the meter reported in that minute.
+_RECOMPUTE = """
+CREATE TEMP TABLE new_contributions ON COMMIT DROP AS
+WITH v AS (
+    SELECT d.minute, r.vehicle_id, r.meter_id,
+           sum(r.kwh_delivered_dc) AS dc, sum(r.soc_hundredths) AS soc,
+           sum(r.battery_temp_hundredths) AS temp, count(*) AS readings,
+           count(*) OVER (PARTITION BY d.minute, r.meter_id) AS vehicles_on_meter
+    FROM refresh_minutes d
+    JOIN vehicle_readings r
+      ON r.recorded_at >= d.minute AND r.recorded_at < d.minute + interval '1 minute'
+    GROUP BY d.minute, r.vehicle_id, r.meter_id
+), m AS (
+    SELECT d.minute, r.meter_id, sum(r.kwh_consumed_ac) AS ac
+    FROM refresh_minutes d
+    JOIN meter_readings r
+      ON r.recorded_at >= d.minute AND r.recorded_at < d.minute + interval '1 minute'
+    GROUP BY d.minute, r.meter_id
+)
+SELECT v.minute, v.vehicle_id, sum(m.ac) AS ac_kwh, sum(v.dc) AS dc_kwh,
+       sum(v.soc) AS soc_hundredths_sum, sum(v.temp) AS battery_temp_hundredths_sum,
+       sum(v.readings) AS readings
+FROM v JOIN m ON m.minute = v.minute AND m.meter_id = v.meter_id
+WHERE v.vehicles_on_meter = 1
+GROUP BY v.minute, v.vehicle_id
+"""
+
+_DELTAS = """
+CREATE TEMP TABLE deltas (
+    vehicle_id text, ac_kwh numeric, dc_kwh numeric, soc_hundredths_sum bigint,
+    battery_temp_hundredths_sum bigint, readings bigint, minutes int
+) ON COMMIT DROP
+"""
+
+_COLUMNS = "ac_kwh, dc_kwh, soc_hundredths_sum, battery_temp_hundredths_sum, readings"
+_PLUS = f"vehicle_id, {_COLUMNS}, 1"
+_MINUS = (
+    "vehicle_id, -ac_kwh, -dc_kwh, -soc_hundredths_sum, -battery_temp_hundredths_sum, -readings, -1"
+)
+
+# Recomputed minutes already inside the window the sums describe: take the old value out and
+# put the new one in.
+_DIRTY_DELTAS = f"""
+INSERT INTO deltas
+SELECT {_PLUS} FROM new_contributions WHERE minute >= :old_start AND minute < :old_end
+UNION ALL
+SELECT {_MINUS} FROM vehicle_minute_contributions c
+WHERE c.minute IN (SELECT minute FROM refresh_minutes)
+  AND c.minute >= :old_start AND c.minute < :old_end
+"""
+
+_REPLACE_CONTRIBUTIONS = f"""
+DELETE FROM vehicle_minute_contributions WHERE minute IN (SELECT minute FROM refresh_minutes);
+INSERT INTO vehicle_minute_contributions (minute, vehicle_id, {_COLUMNS})
+SELECT minute, vehicle_id, {_COLUMNS} FROM new_contributions;
+"""
+
+# Minutes that entered the window count in, minutes that left it count out.
+_SLIDE_DELTAS = f"""
+INSERT INTO deltas
+SELECT {_PLUS} FROM vehicle_minute_contributions
+WHERE minute >= :new_start AND minute < :new_end
+  AND NOT (minute >= :old_start AND minute < :old_end)
+UNION ALL
+SELECT {_MINUS} FROM vehicle_minute_contributions
+WHERE minute >= :old_start AND minute < :old_end
+  AND NOT (minute >= :new_start AND minute < :new_end)
+"""
+
+_APPLY_DELTAS = f"""
+INSERT INTO vehicle_performance_24h AS p (vehicle_id, {_COLUMNS}, minutes)
+SELECT vehicle_id, sum(ac_kwh), sum(dc_kwh), sum(soc_hundredths_sum),
+       sum(battery_temp_hundredths_sum), sum(readings), sum(minutes)
+FROM deltas GROUP BY vehicle_id
+ON CONFLICT (vehicle_id) DO UPDATE SET
+    ac_kwh = p.ac_kwh + EXCLUDED.ac_kwh, dc_kwh = p.dc_kwh + EXCLUDED.dc_kwh,
+    soc_hundredths_sum = p.soc_hundredths_sum + EXCLUDED.soc_hundredths_sum,
+    battery_temp_hundredths_sum = p.battery_temp_hundredths_sum
+                                  + EXCLUDED.battery_temp_hundredths_sum,
+    readings = p.readings + EXCLUDED.readings, minutes = p.minutes + EXCLUDED.minutes;
+DELETE FROM vehicle_performance_24h
+WHERE minutes <= 0 AND vehicle_id IN (SELECT vehicle_id FROM deltas);
+"""
+
+_REBUILD = f"""
+DELETE FROM vehicle_performance_24h;
+INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
+SELECT vehicle_id, sum(ac_kwh), sum(dc_kwh), sum(soc_hundredths_sum),
+       sum(battery_temp_hundredths_sum), sum(readings), count(*)
+FROM vehicle_minute_contributions
+WHERE minute >= :new_start AND minute < :new_end
+GROUP BY vehicle_id;
+"""
+
+_SAVE_WINDOW = """
+INSERT INTO performance_window (id, window_start, window_end, refreshed_at)
+VALUES (1, :new_start, :new_end, now())
+ON CONFLICT (id) DO UPDATE SET window_start = EXCLUDED.window_start,
+    window_end = EXCLUDED.window_end, refreshed_at = EXCLUDED.refreshed_at
+"""
+
+_READ = """
+SELECT p.vehicle_id, p.ac_kwh, p.dc_kwh, p.soc_hundredths_sum, p.battery_temp_hundredths_sum,
+       p.readings, p.minutes, w.window_start, w.window_end, w.refreshed_at
+FROM vehicle_performance_24h p CROSS JOIN performance_window w
+WHERE p.vehicle_id = :vehicle_id
+"""
+
+
+@dataclass
+class RefreshResult:
+    window_start: datetime
+    window_end: datetime
+    # "incremental": the sums moved by differences; "rebuild": summed afresh from contributions.
+    mode: str
+    recomputed_minutes: int
+    vehicles: int
+    seconds: float
+
+
+def window_for(as_of: datetime) -> tuple[datetime, datetime]:
+    end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
+    return end - WINDOW, end
+
+
+def refresh(
+    conn: Connection, as_of: datetime, *, full: bool = False, wait: bool = True
+) -> RefreshResult | None:
+    """Bring vehicle_performance_24h to the window ending at as_of, in the caller's transaction.
+
+    full=True recomputes every minute of the window from history (a repair after a rule or
+    schema change); otherwise only the minutes that received readings are recomputed. With
+    wait=False, returns None at once when another refresh holds the lock.
+    """
+    started = time.monotonic()
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}).scalar():
+        return None
+    new_start, new_end = window_for(as_of)
+    old = conn.execute(text("SELECT window_start, window_end FROM performance_window")).first()
+
+    _run(conn, _CLAIM_DIRTY)
+    if full:
+        conn.execute(text(_ALL_WINDOW_MINUTES), {"start": new_start, "end": new_end})
+    # Temporary tables have no statistics until analysed; the plans below depend on them.
+    conn.execute(text("ANALYZE refresh_minutes"))
+    recomputed = conn.execute(text("SELECT count(*) FROM refresh_minutes")).scalar_one()
+    _run(conn, _RECOMPUTE)
+    _run(conn, _DELTAS)
+    bounds = {"new_start": new_start, "new_end": new_end}
+    if old is not None and old.window_start < new_end and new_start < old.window_end and not full:
+        bounds |= {"old_start": old.window_start, "old_end": old.window_end}
+        conn.execute(text(_DIRTY_DELTAS), bounds)
+        _run(conn, _REPLACE_CONTRIBUTIONS)
+        conn.execute(text(_SLIDE_DELTAS), bounds)
+        _run(conn, _APPLY_DELTAS)
+        mode = "incremental"
+    else:
+        _run(conn, _REPLACE_CONTRIBUTIONS)
+        _run(conn, _REBUILD, bounds)
+        mode = "rebuild"
+    conn.execute(text(_SAVE_WINDOW), bounds)
+    vehicles = conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar_one()
+    return RefreshResult(new_start, new_end, mode, recomputed, vehicles, time.monotonic() - started)
+
+
+def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(text(statement), params or {})
+
+
+def read(conn: Connection, vehicle_id: str) -> dict[str, Any] | None:
+    """The API's view of one vehicle, or None when it has no kept minute in the window."""
+    row = conn.execute(text(_READ), {"vehicle_id": vehicle_id}).first()
+    if row is None or row.readings <= 0:
+        return None
+    return performance_view(row._mapping)
+
+
+def performance_view(row: Any) -> dict[str, Any]:
+    ac, dc, readings = Decimal(row["ac_kwh"]), Decimal(row["dc_kwh"]), row["readings"]
+    return {
+        "vehicleId": row["vehicle_id"],
+        "timeWindowHours": int(WINDOW.total_seconds() // 3600),
+        "totalAcConsumedKwh": float(ac),
+        "totalDcDeliveredKwh": float(dc),
+        "chargingEfficiency": float(dc / ac) if ac else None,
+        "averageSoc": float(Decimal(row["soc_hundredths_sum"]) / readings / 100),
+        "averageBatteryTemp": float(Decimal(row["battery_temp_hundredths_sum"]) / readings / 100),
+        "minutesCounted": row["minutes"],
+        "readingsCounted": readings,
+        "windowStart": _iso(row["window_start"]),
+        "windowEnd": _iso(row["window_end"]),
+        "refreshedAt": _iso(row["refreshed_at"]),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,123 @@
+"""Table definitions, for queries. The schema itself is created only by Alembic migrations.
+
+History keeps energy as exact `numeric`; SOC, battery temperature and voltage are stored as
+integer hundredths (exact to 0.01, as a numeric(.., 2) column would be, at a third of the bytes),
+which keeps a reading under 100 bytes on disk. The primary key is time first: ingest appends
+at the right edge of the index, and the refresh reads history minute by minute through it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ENERGY = Numeric(10, 6)
+
+# Columns are ordered widest-alignment first so that no padding is stored between them.
+meter_readings = Table(
+    "meter_readings",
+    metadata,
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("voltage_hundredths", Integer, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("kwh_consumed_ac", ENERGY, nullable=False),
+    PrimaryKeyConstraint("recorded_at", "meter_id"),
+    postgresql_partition_by="RANGE (recorded_at)",
+)
+
+vehicle_readings = Table(
+    "vehicle_readings",
+    metadata,
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("soc_hundredths", SmallInteger, nullable=False),
+    Column("battery_temp_hundredths", SmallInteger, nullable=False),
+    Column("vehicle_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("kwh_delivered_dc", ENERGY, nullable=False),
+    PrimaryKeyConstraint("recorded_at", "vehicle_id"),
+    postgresql_partition_by="RANGE (recorded_at)",
+)
+
+meter_current_state = Table(
+    "meter_current_state",
+    metadata,
+    Column("meter_id", Text, primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("kwh_consumed_ac", ENERGY, nullable=False),
+    Column("voltage_hundredths", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+vehicle_current_state = Table(
+    "vehicle_current_state",
+    metadata,
+    Column("vehicle_id", Text, primary_key=True),
+    Column("meter_id", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("kwh_delivered_dc", ENERGY, nullable=False),
+    Column("soc_hundredths", SmallInteger, nullable=False),
+    Column("battery_temp_hundredths", SmallInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Minutes that received readings since the refresh last looked. Append-only between refreshes so
+# that workers never wait on the refresh's locks.
+dirty_minutes = Table(
+    "dirty_minutes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("minute", DateTime(timezone=True), nullable=False),
+)
+
+# What each vehicle's kept minute contributes to its 24 h figures (DESIGN.md's rule, steps 1-4).
+# Sums, not means, so that a minute can be subtracted exactly when it leaves the window.
+vehicle_minute_contributions = Table(
+    "vehicle_minute_contributions",
+    metadata,
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("vehicle_id", Text, nullable=False),
+    Column("ac_kwh", Numeric, nullable=False),
+    Column("dc_kwh", Numeric, nullable=False),
+    Column("soc_hundredths_sum", BigInteger, nullable=False),
+    Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    PrimaryKeyConstraint("minute", "vehicle_id"),
+    postgresql_partition_by="RANGE (minute)",
+)
+
+# Running sums over the window in performance_window; one row per vehicle with a kept minute.
+vehicle_performance_24h = Table(
+    "vehicle_performance_24h",
+    metadata,
+    Column("vehicle_id", Text, primary_key=True),
+    Column("ac_kwh", Numeric, nullable=False),
+    Column("dc_kwh", Numeric, nullable=False),
+    Column("soc_hundredths_sum", BigInteger, nullable=False),
+    Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
+    Column("readings", BigInteger, nullable=False),
+    Column("minutes", Integer, nullable=False),
+)
+
+performance_window = Table(
+    "performance_window",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),
+)
+
+PARTITIONED = ("meter_readings", "vehicle_readings", "vehicle_minute_contributions")

@@ -1,0 +1,201 @@
+"""Every setting the service reads, from the environment, in one place.
+
+Each value goes through a typed parser so that a typo fails at start-up with the variable's name,
+never later as a strange runtime error. Defaults work on a laptop: a local PostgreSQL and Redis
+(`make run` starts embedded ones when the URLs are unset).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A variable is set to something its parser cannot read."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type, minimum: float) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return int(_number(env, name, default, int, minimum))
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    return float(_number(env, name, default, float, minimum))
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _str(env, name, default).lower()
+    if value not in choices:
+        raise SettingError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept the URL forms operators paste (postgres://, postgresql://) and pin the driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Connections
+    database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/evtelemetry"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: str = ""  # empty: same server as REDIS_URL
+    redis_key_prefix: str = "ev"
+    celery_queue: str = "ev"
+
+    # Processes
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_concurrency: int = 2
+    web_threads: int = 1
+    worker_concurrency: int = 0  # 0: one per CPU
+    data_dir: str = ".data"
+
+    # Ingest contract
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_readings_per_request: int = 10_000
+    max_future_skew_seconds: int = 300
+    retention_days: int = 30
+    max_kwh_per_reading: float = 1000.0
+    max_voltage: float = 2000.0
+    battery_temp_min_c: float = -60.0
+    battery_temp_max_c: float = 150.0
+
+    # Buffer (Redis stream)
+    stream_max_readings: int = 2_000_000
+    retry_after_seconds: int = 5
+    redis_timeout_seconds: float = 2.0
+
+    # Workers
+    batch_max_readings: int = 5_000
+    batch_wait_ms: int = 100
+    claim_idle_seconds: int = 30
+    consumer_gone_seconds: int = 600
+    db_retry_max_seconds: float = 30.0
+
+    # Periodic jobs
+    refresh_seconds: int = 60
+    partition_days_ahead: int = 3
+    maintenance_seconds: int = 3600
+
+    # Security
+    device_tokens: tuple[str, ...] = field(default=())
+    analyst_tokens: tuple[str, ...] = field(default=())
+    auth_disabled: bool = False
+
+    # Logs
+    log_level: str = "info"
+    log_format: str = "keyvalue"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        redis_url = _str(e, "REDIS_URL", d.redis_url)
+        return cls(
+            database_url=sqlalchemy_url(_str(e, "DATABASE_URL", d.database_url)),
+            redis_url=redis_url,
+            celery_broker_url=_str(e, "CELERY_BROKER_URL", redis_url),
+            redis_key_prefix=_str(e, "REDIS_KEY_PREFIX", d.redis_key_prefix),
+            celery_queue=_str(e, "CELERY_QUEUE", d.celery_queue),
+            host=_str(e, "HOST", d.host),
+            port=_int(e, "PORT", d.port, minimum=1),
+            web_concurrency=_int(e, "WEB_CONCURRENCY", d.web_concurrency, minimum=1),
+            web_threads=_int(e, "WEB_THREADS", d.web_threads, minimum=1),
+            worker_concurrency=_int(e, "WORKER_CONCURRENCY", d.worker_concurrency),
+            data_dir=_str(e, "DATA_DIR", d.data_dir),
+            max_body_bytes=_int(e, "MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
+            max_readings_per_request=_int(
+                e, "MAX_READINGS_PER_REQUEST", d.max_readings_per_request, minimum=1
+            ),
+            max_future_skew_seconds=_int(e, "MAX_FUTURE_SKEW_SECONDS", d.max_future_skew_seconds),
+            retention_days=_int(e, "RETENTION_DAYS", d.retention_days, minimum=2),
+            max_kwh_per_reading=_float(e, "MAX_KWH_PER_READING", d.max_kwh_per_reading),
+            max_voltage=_float(e, "MAX_VOLTAGE", d.max_voltage),
+            battery_temp_min_c=_float(e, "BATTERY_TEMP_MIN_C", d.battery_temp_min_c, -273.15),
+            battery_temp_max_c=_float(e, "BATTERY_TEMP_MAX_C", d.battery_temp_max_c, -273.15),
+            stream_max_readings=_int(e, "STREAM_MAX_READINGS", d.stream_max_readings, minimum=1),
+            retry_after_seconds=_int(e, "RETRY_AFTER_SECONDS", d.retry_after_seconds, minimum=1),
+            redis_timeout_seconds=_float(
+                e, "REDIS_TIMEOUT_SECONDS", d.redis_timeout_seconds, minimum=0.1
+            ),
+            batch_max_readings=_int(e, "BATCH_MAX_READINGS", d.batch_max_readings, minimum=1),
+            batch_wait_ms=_int(e, "BATCH_WAIT_MS", d.batch_wait_ms, minimum=1),
+            claim_idle_seconds=_int(e, "CLAIM_IDLE_SECONDS", d.claim_idle_seconds, minimum=1),
+            consumer_gone_seconds=_int(
+                e, "CONSUMER_GONE_SECONDS", d.consumer_gone_seconds, minimum=1
+            ),
+            db_retry_max_seconds=_float(
+                e, "DB_RETRY_MAX_SECONDS", d.db_retry_max_seconds, minimum=0.1
+            ),
+            refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
+            partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
+            maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
+            device_tokens=_list(e, "DEVICE_TOKENS"),
+            analyst_tokens=_list(e, "ANALYST_TOKENS"),
+            auth_disabled=_bool(e, "AUTH_DISABLED", d.auth_disabled),
+            log_level=_choice(e, "LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
+            log_format=_choice(e, "LOG_FORMAT", d.log_format, ("keyvalue", "json")),
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        """The settings with secrets masked, for start-up logs."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_tokens"):
+                value = f"<{len(value)} tokens>"
+            elif f.name.endswith("_url"):
+                value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", value)
+            out[f.name] = value
+        return out
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,120 @@
+"""Shared fixtures: real PostgreSQL and Redis, isolated per test session and per test.
+
+The servers are DATABASE_URL / REDIS_URL when set (CI sets the machine's), else embedded ones
+started here. Each session migrates a database of its own on that server and drops it after;
+each test gets Redis keys under a prefix of its own, so nothing a user keeps there is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+
+from models.db import make_engine
+from models.stream import IngestStream, connect
+from settings import Settings, sqlalchemy_url
+from tools.local import servers
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE_TOKEN = "device-token-for-tests"
+ANALYST_TOKEN = "analyst-token-for-tests"
+TABLES = (
+    "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
+    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window"
+)
+
+
+@pytest.fixture(scope="session")
+def server_env() -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(ROOT / ".data" / "test-servers")
+    with servers(env) as ready:
+        yield ready
+
+
+@pytest.fixture(scope="session")
+def database_url(server_env: dict[str, str]) -> Iterator[str]:
+    server = make_url(sqlalchemy_url(server_env["DATABASE_URL"]))
+    name = f"ev_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, server_env: dict[str, str]) -> Settings:
+    return Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": server_env["REDIS_URL"],
+            "DEVICE_TOKENS": DEVICE_TOKEN,
+            "ANALYST_TOKENS": ANALYST_TOKEN,
+            # The seed sample is from February 2026; keep it inside retention.
+            "RETENTION_DAYS": "3650",
+            "BATCH_WAIT_MS": "20",
+        }
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    """Per test: Redis keys and the Celery queue under a prefix no other test uses."""
+    prefix = f"evtest-{uuid.uuid4().hex[:10]}"
+    return base_settings.replace(redis_key_prefix=prefix, celery_queue=prefix)
+
+
+@pytest.fixture(scope="session")
+def engine(base_settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(base_settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        yield conn
+        transaction.rollback()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[Engine]:
+    """For tests whose code commits: every table emptied after the test."""
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES}"))
+
+
+@pytest.fixture
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    client = connect(settings.redis_url, settings.redis_timeout_seconds, block_ms=1000)
+    yield client
+    keys = list(client.scan_iter(match=f"*{settings.redis_key_prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def stream(redis_client: redis.Redis, settings: Settings) -> IngestStream:
+    stream = IngestStream(redis_client, settings.redis_key_prefix)
+    stream.ensure_group()
+    return stream

@@ -1,0 +1,78 @@
+"""A naive, obviously-correct reading of DESIGN.md's efficiency rule, to check the real one against.
+
+It works on the raw readings in memory, with none of the refresh's incremental machinery. Values
+are rounded the way the history columns store them (energy to 6 decimals, SOC and temperature
+to hundredths, half away from zero), so both sides see the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from models.readings import METER, Record
+
+WINDOW = timedelta(hours=24)
+
+
+def _energy(x: float) -> Decimal:
+    return Decimal(repr(x)).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+
+
+def _hundredths(x: float) -> int:
+    return int((Decimal(repr(x)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
+    """{vehicleId: the API's seven fields} for vehicles with at least one kept minute."""
+    end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
+    start = end - WINDOW
+
+    # Rule 5: a reading counts once however often it arrived (the first copy is the one kept).
+    seen: dict[tuple[str, str, datetime], Record] = {}
+    for r in records:
+        seen.setdefault((r[0], r[2], datetime.fromisoformat(r[1])), r)
+
+    meter_ac: dict[tuple[str, datetime], Decimal] = defaultdict(Decimal)
+    vehicle_rows: dict[tuple[str, str, datetime], list[Record]] = defaultdict(list)
+    for (kind, device, moment), r in seen.items():
+        if not start <= moment < end:
+            continue
+        minute = moment.replace(second=0, microsecond=0)
+        if kind == METER:
+            meter_ac[(device, minute)] += _energy(r[3])
+        else:
+            vehicle_rows[(device, r[3], minute)].append(r)
+
+    vehicles_on: dict[tuple[str, datetime], set[str]] = defaultdict(set)
+    for vehicle_id, meter_id, minute in vehicle_rows:
+        vehicles_on[(meter_id, minute)].add(vehicle_id)
+
+    totals: dict[str, dict[str, Any]] = {}
+    for (vehicle_id, meter_id, minute), rows in vehicle_rows.items():
+        exclusive = vehicles_on[(meter_id, minute)] == {vehicle_id}
+        if not exclusive or (meter_id, minute) not in meter_ac:
+            continue
+        t = totals.setdefault(
+            vehicle_id, {"ac": Decimal(0), "dc": Decimal(0), "soc": 0, "temp": 0, "n": 0}
+        )
+        t["ac"] += meter_ac[(meter_id, minute)]
+        t["dc"] += sum(_energy(r[4]) for r in rows)
+        t["soc"] += sum(_hundredths(r[5]) for r in rows)
+        t["temp"] += sum(_hundredths(r[6]) for r in rows)
+        t["n"] += len(rows)
+
+    return {
+        vehicle_id: {
+            "vehicleId": vehicle_id,
+            "timeWindowHours": 24,
+            "totalAcConsumedKwh": float(t["ac"]),
+            "totalDcDeliveredKwh": float(t["dc"]),
+            "chargingEfficiency": float(t["dc"] / t["ac"]) if t["ac"] else None,
+            "averageSoc": float(Decimal(t["soc"]) / t["n"] / 100),
+            "averageBatteryTemp": float(Decimal(t["temp"]) / t["n"] / 100),
+        }
+        for vehicle_id, t in totals.items()
+    }

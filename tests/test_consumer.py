@@ -1,0 +1,189 @@
+"""A stream consumer against real Redis and PostgreSQL: commit, then acknowledge, and never lose."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from models.readings import Record
+from models.stream import IngestStream
+from tests.factories import at, meter_rec, vehicle_rec
+from tests.helpers import stored_readings, wait_until
+from workers.consumer import Consumer
+
+
+def pending(stream: IngestStream) -> int:
+    return stream.stats().pending
+
+
+def readings(n: int, minute: int = 0) -> list[Record]:
+    return [meter_rec(f"M{i}", at(minute, i % 60)) for i in range(n)]
+
+
+@pytest.fixture
+def consumer(stream, clean_db, settings) -> Callable[..., Consumer]:
+    def make(name: str = "host#0", **changes) -> Consumer:
+        return Consumer(name, stream, clean_db, settings.replace(**changes))
+
+    return make
+
+
+@pytest.fixture
+def running(consumer) -> Iterator[Callable[..., threading.Event]]:
+    """Start consumers' run loops in threads; they are all stopped after the test."""
+    threads: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(c: Consumer) -> threading.Event:
+        stop = threading.Event()
+        thread = threading.Thread(target=c.run, args=(stop,), daemon=True)
+        thread.start()
+        threads.append((thread, stop))
+        return stop
+
+    yield start
+    for thread, stop in threads:
+        stop.set()
+        thread.join(10)
+
+
+def test_batch_is_committed_then_acknowledged(stream, consumer, clean_db):
+    stream.add(readings(3), bound=100)
+    stream.add([vehicle_rec("V1", "M0", at(0))], bound=100)
+    c = consumer()
+    entries = c.collect()
+    assert len(entries) == 2
+    assert pending(stream) == 2, "read but not yet committed: still pending"
+    assert c.process(entries, threading.Event())
+    assert stored_readings(clean_db) == 4
+    assert pending(stream) == 0
+    assert stream.backlog() == 0
+    assert stream.stats().length == 0, "acknowledged entries are deleted from the stream"
+
+
+def test_batch_closes_at_the_reading_limit(stream, consumer):
+    for i in range(5):
+        stream.add([meter_rec(f"M{i}")], bound=100)
+    c = consumer(batch_max_readings=3)
+    assert len(c.collect()) == 3
+    assert len(c.collect()) == 2
+
+
+def test_batch_closes_after_the_wait_when_traffic_is_thin(stream, consumer):
+    stream.add([meter_rec("M1")], bound=100)
+    c = consumer(batch_max_readings=5000, batch_wait_ms=150)
+    started = time.monotonic()
+    assert len(c.collect()) == 1
+    assert 0.1 < time.monotonic() - started < 1.0
+
+
+def test_batch_whose_commit_fails_stays_pending_and_is_written_later(
+    stream, consumer, running, clean_db
+):
+    # A deferred constraint trigger makes COMMIT itself fail, after every statement succeeded.
+    with clean_db.begin() as conn:
+        conn.execute(text("CREATE TABLE fail_commits (on_purpose boolean)"))
+        conn.execute(text("INSERT INTO fail_commits VALUES (true)"))
+        conn.execute(
+            text(
+                "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF EXISTS (SELECT 1 FROM fail_commits) THEN "
+                "RAISE EXCEPTION 'commit refused for the test'; END IF; RETURN NULL; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON dirty_minutes "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()"
+            )
+        )
+    try:
+        stream.add(readings(4), bound=100)
+        running(consumer())
+        wait_until(lambda: pending(stream) == 1)
+        time.sleep(1.0)  # several failed commits and retries
+        assert stored_readings(clean_db) == 0
+        assert pending(stream) == 1, "never acknowledged while its commit fails"
+        assert stream.backlog() == 4
+        with clean_db.begin() as conn:
+            conn.execute(text("DELETE FROM fail_commits"))
+        wait_until(lambda: stored_readings(clean_db) == 4)
+        wait_until(lambda: pending(stream) == 0)
+        assert stream.backlog() == 0
+    finally:
+        with clean_db.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS fail_commit ON dirty_minutes"))
+            conn.execute(text("DROP FUNCTION IF EXISTS fail_commit()"))
+            conn.execute(text("DROP TABLE IF EXISTS fail_commits"))
+
+
+def test_consumer_restarted_under_its_name_rereads_its_pending_first(stream, consumer, clean_db):
+    stream.add(readings(2), bound=100)
+    assert len(stream.read("host#0", 10, None)) == 1  # then the process died
+    stream.add(readings(3, minute=1), bound=100)
+    successor = consumer("host#0")
+    successor.drain_own_pending(threading.Event())
+    assert stored_readings(clean_db) == 2, "its own pending entry, and nothing new yet"
+    assert pending(stream) == 0
+
+
+def test_dead_consumers_entries_are_claimed_by_a_live_one(stream, consumer, clean_db):
+    stream.add(readings(3), bound=100)
+    assert len(stream.read("gone-host#0", 10, None)) == 1  # and that host never came back
+    live = consumer("live-host#0", claim_idle_seconds=1)
+    assert live.claim() == [], "not idle long enough yet"
+    time.sleep(1.1)
+    claimed = live.claim()
+    assert len(claimed) == 1
+    assert live.process(claimed, threading.Event())
+    assert stored_readings(clean_db) == 3
+    assert pending(stream) == 0
+    assert stream.prune_consumers(gone_ms=1000) == ["gone-host#0"]
+    names = [c["name"] for c in stream.stats().consumers]
+    assert names == ["live-host#0"]
+
+
+def test_refused_reading_is_dead_lettered_and_the_rest_stored(stream, consumer, clean_db):
+    good = readings(5)
+    beyond_column = meter_rec("M-bad", at(1), kwh=123456.0)  # numeric(10,6) holds < 10^4
+    stream.add([*good[:2], beyond_column, *good[2:]], bound=100)
+    stream.redis.xadd(stream.key, {"n": 1, "r": b"not json"})
+    stream.redis.incrby(stream.backlog_key, 1)
+    c = consumer()
+    entries = c.collect()
+    assert c.process(entries, threading.Event())
+    assert stored_readings(clean_db) == 5
+    assert pending(stream) == 0
+    assert stream.backlog() == 0
+    letters = [orjson.loads(f[b"letter"]) for _, f in stream.redis.xrange(stream.dead_key)]
+    assert letters[0]["record"] == beyond_column
+    assert "numeric field overflow" in letters[0]["error"]
+    assert letters[1] == {
+        "record": "not json",
+        "error": "stream entry is not a JSON array of readings",
+    }
+    assert stream.stats().dead_letters == 2
+
+
+def test_lost_group_is_recreated_and_nothing_is_skipped(stream, consumer, clean_db):
+    stream.redis.xgroup_destroy(stream.key, "writers")
+    stream.add(readings(2), bound=100)
+    c = consumer()
+    assert c.collect() == []  # NOGROUP: the group is made again, from the stream's start
+    entries = c.collect()
+    assert c.process(entries, threading.Event())
+    assert stored_readings(clean_db) == 2
+
+
+def test_run_loop_writes_everything_added_while_it_runs(stream, consumer, running, clean_db):
+    running(consumer("host#0"))
+    running(consumer("host#1"))
+    for minute in range(20):
+        stream.add(readings(25, minute=minute), bound=10_000)
+    wait_until(lambda: stored_readings(clean_db) == 500)
+    wait_until(lambda: stream.backlog() == 0)
+    assert pending(stream) == 0

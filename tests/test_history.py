@@ -1,0 +1,105 @@
+"""The batch writer against real PostgreSQL: history once, current state only forward."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from models import current_state
+from models.history import write_batch
+from tests.factories import at, meter_rec, vehicle_rec
+
+
+def count(conn, table: str) -> int:
+    return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_same_batch_twice_is_stored_once(db):
+    batch = [meter_rec("M1", at(0)), meter_rec("M2", at(0)), vehicle_rec("V1", "M1", at(0))]
+    first = write_batch(db, batch)
+    second = write_batch(db, batch)
+    assert (first.inserted, first.duplicates) == (3, 0)
+    assert (second.inserted, second.duplicates) == (0, 3)
+    assert count(db, "meter_readings") == 2
+    assert count(db, "vehicle_readings") == 1
+
+
+def test_duplicates_inside_one_batch_are_stored_once(db):
+    reading = vehicle_rec("V1", "M1", at(0))
+    result = write_batch(db, [reading, reading, reading])
+    assert result.inserted == 1
+    assert count(db, "vehicle_readings") == 1
+
+
+def test_history_keeps_exact_values(db):
+    write_batch(
+        db,
+        [
+            meter_rec("M1", at(0), kwh=0.4796, voltage=232.34),
+            vehicle_rec("V1", "M1", at(0), kwh=0.4227, soc=20.7, battery_temp=-5.25),
+        ],
+    )
+    m = db.execute(text("SELECT kwh_consumed_ac, voltage_hundredths FROM meter_readings")).one()
+    assert m == (Decimal("0.479600"), 23234)
+    v = db.execute(
+        text(
+            "SELECT kwh_delivered_dc, soc_hundredths, battery_temp_hundredths FROM vehicle_readings"
+        )
+    ).one()
+    assert v == (Decimal("0.422700"), 2070, -525)
+
+
+def test_current_state_takes_the_newest_reading_whatever_the_order(db):
+    newest = vehicle_rec("V1", "M2", at(5), kwh=0.3, soc=80)
+    # Newest first, then older ones in later batches (late deliveries) and a redelivery.
+    write_batch(db, [newest])
+    write_batch(
+        db, [vehicle_rec("V1", "M1", at(1), soc=10), vehicle_rec("V1", "M1", at(3), soc=30)]
+    )
+    write_batch(db, [vehicle_rec("V1", "M1", at(4), soc=40), newest])
+    state = current_state.vehicle(db, "V1")
+    assert state is not None
+    assert (state["meterId"], state["soc"], state["kwhDeliveredDc"]) == ("M2", 80.0, 0.3)
+    assert state["timestamp"] == at(5).isoformat().replace("+00:00", "Z")
+    assert count(db, "vehicle_readings") == 4
+
+
+def test_current_state_moves_forward_within_one_batch(db):
+    write_batch(
+        db,
+        [
+            meter_rec("M1", at(2), kwh=2.0),
+            meter_rec("M1", at(9), kwh=9.0),
+            meter_rec("M1", at(4), kwh=4.0),
+        ],
+    )
+    state = current_state.meter(db, "M1")
+    assert state is not None
+    assert state["kwhConsumedAc"] == 9.0
+    write_batch(db, [meter_rec("M1", at(10), kwh=10.0, voltage=229.5)])
+    state = current_state.meter(db, "M1")
+    assert state is not None
+    assert (state["kwhConsumedAc"], state["voltage"]) == (10.0, 229.5)
+
+
+def test_unknown_device_has_no_current_state(db):
+    assert current_state.meter(db, "nope") is None
+    assert current_state.vehicle(db, "nope") is None
+
+
+def test_each_batch_marks_the_minutes_it_wrote(db):
+    write_batch(
+        db,
+        [meter_rec("M1", at(0, 5)), meter_rec("M2", at(0, 50)), vehicle_rec("V1", "M1", at(3, 1))],
+    )
+    minutes = db.execute(text("SELECT DISTINCT minute FROM dirty_minutes ORDER BY 1")).scalars()
+    assert list(minutes) == [at(0, 0), at(3, 0)]
+
+
+def test_reading_for_a_day_without_partition_is_stored_in_the_default_one(db):
+    far = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+    write_batch(db, [meter_rec("M1", far)])
+    assert count(db, "meter_readings_default") == 1
+    assert count(db, "meter_readings") == 1

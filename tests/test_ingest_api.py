@@ -1,0 +1,147 @@
+"""POST /v1/ingest on a real Redis: every status of the contract, and what reaches the stream."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+
+from models.stream import IngestStream
+from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.factories import meter, vehicle
+from web import create_app
+
+DEVICE = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
+
+
+@pytest.fixture
+def client(settings):
+    return create_app(settings).test_client()
+
+
+def post(client, body, headers=None, content_type="application/json"):
+    data = body if isinstance(body, bytes | str) else orjson.dumps(body)
+    return client.post(
+        "/v1/ingest", data=data, headers={**DEVICE, **(headers or {})}, content_type=content_type
+    )
+
+
+def queued(stream: IngestStream) -> list:
+    """Every reading in the stream, in order, read as a consumer would."""
+    entries = stream.read("test-reader", 1000, None)
+    return [record for entry in entries for record in entry.records]
+
+
+def test_one_reading_is_queued_and_answered_202(client, stream):
+    reply = post(client, meter("M1", "2026-11-27T10:00:00+01:00", 0.5, 231.0))
+    assert reply.status_code == 202
+    assert reply.json == {"accepted": 1, "rejected": []}
+    assert queued(stream) == [["m", "2026-11-27T09:00:00+00:00", "M1", 0.5, 231.0]]
+    assert stream.backlog() == 1
+
+
+def test_an_array_keeps_valid_readings_and_reports_invalid_by_index(client, stream):
+    body = [meter("M1"), vehicle(soc=101), vehicle("V2"), {"what": 1}]
+    reply = post(client, body)
+    assert reply.status_code == 202
+    assert reply.json["accepted"] == 2
+    assert [r["index"] for r in reply.json["rejected"]] == [1, 3]
+    assert reply.json["rejected"][0]["errors"] == {
+        "soc": ["Must be greater than or equal to 0 and less than or equal to 100."]
+    }
+    assert [r[2] for r in queued(stream)] == ["M1", "V2"]
+
+
+def test_malformed_json_is_400(client, stream):
+    reply = post(client, b'{"meterId": "M1",')
+    assert reply.status_code == 400
+    assert reply.json["error"] == "malformed_json"
+    assert queued(stream) == []
+
+
+@pytest.mark.parametrize("body", [b"5", b'"text"', b"null", b"true"])
+def test_body_that_is_not_an_object_or_array_is_400(client, body):
+    reply = post(client, body)
+    assert reply.status_code == 400
+    assert reply.json["error"] == "malformed_body"
+
+
+def test_body_over_the_byte_limit_is_413(settings, stream):
+    client = create_app(settings.replace(max_body_bytes=2048)).test_client()
+    reply = post(client, [meter(f"M{i}") for i in range(40)])
+    assert reply.status_code == 413
+    assert reply.json["error"] == "body_too_large"
+    assert queued(stream) == []
+
+
+def test_more_readings_than_allowed_is_413(settings, stream):
+    client = create_app(settings.replace(max_readings_per_request=3)).test_client()
+    reply = post(client, [meter(f"M{i}") for i in range(4)])
+    assert reply.status_code == 413
+    assert reply.json["error"] == "too_many_readings"
+    assert queued(stream) == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_body_that_is_not_json_is_415(client, content_type):
+    reply = post(client, orjson.dumps(meter()), content_type=content_type)
+    assert reply.status_code == 415
+    assert reply.json["error"] == "unsupported_media_type"
+
+
+def test_nothing_valid_is_422_with_the_reasons(client, stream):
+    reply = post(client, [meter(voltage=0), vehicle(timestamp="2026-02-10T14:00:00")])
+    assert reply.status_code == 422
+    assert reply.json["accepted"] == 0
+    assert [r["index"] for r in reply.json["rejected"]] == [0, 1]
+    assert queued(stream) == []
+
+
+def test_empty_array_is_422(client):
+    reply = post(client, [])
+    assert reply.status_code == 422
+    assert reply.json["message"] == "The array is empty."
+
+
+def test_full_buffer_is_503_with_retry_after_and_nothing_queued(settings, stream):
+    client = create_app(settings.replace(stream_max_readings=3)).test_client()
+    assert post(client, [meter("A"), meter("B"), meter("C")]).status_code == 202
+    reply = post(client, meter("D"))
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert reply.json["error"] == "buffer_full"
+    assert [r[2] for r in queued(stream)] == ["A", "B", "C"]
+
+
+def test_unreachable_redis_is_503_within_bounded_time(settings):
+    down = settings.replace(redis_url="redis://127.0.0.1:9/0", redis_timeout_seconds=0.5)
+    client = create_app(down).test_client()
+    started = time.monotonic()
+    reply = post(client, meter())
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert reply.json["error"] == "buffer_unavailable"
+    assert time.monotonic() - started < 5
+
+
+def test_ingest_needs_a_device_token(client, stream):
+    assert post(client, meter(), headers={"Authorization": ""}).status_code == 401
+    assert post(client, meter(), headers={"Authorization": "Bearer wrong"}).status_code == 401
+    reply = post(client, meter(), headers={"Authorization": f"Bearer {ANALYST_TOKEN}"})
+    assert reply.status_code == 403
+    assert reply.json["error"] == "forbidden"
+    assert queued(stream) == []
+
+
+def test_auth_can_be_disabled_explicitly(settings, stream):
+    client = create_app(settings.replace(auth_disabled=True)).test_client()
+    reply = client.post("/v1/ingest", json=meter())
+    assert reply.status_code == 202
+
+
+def test_unknown_route_and_method_are_json_errors(client):
+    assert client.get("/v1/nothing").json["error"] == "not_found"
+    reply = client.get("/v1/ingest")
+    assert reply.status_code == 405
+    assert reply.json["error"] == "method_not_allowed"

@@ -1,0 +1,118 @@
+"""The incremental refresh equals a full recomputation, on fleets with late and duplicate data."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from models import performance
+from models.history import write_batch
+from simulator.fleet import Fleet, FleetSpec
+from tests.efficiency_reference import efficiency
+from tests.factories import T0, at, meter_rec, vehicle_rec
+from tests.test_efficiency import SEVEN, close
+
+
+def served(conn) -> dict[str, dict]:
+    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
+    views = {v: performance.read(conn, v) for v in ids}
+    return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
+
+
+def assert_same(actual: dict[str, dict], expected: dict[str, dict]) -> None:
+    assert actual.keys() == expected.keys()
+    for vehicle_id, figures in expected.items():
+        assert close(actual[vehicle_id], figures), (vehicle_id, actual[vehicle_id], figures)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(db, seed):
+    spec = FleetSpec(
+        meters=12,
+        vehicles=16,
+        minutes=26 * 60,
+        seed=seed,
+        share=0.2,
+        duplicate=0.05,
+        offline=0.01,
+        session_minutes=(5, 40),
+    )
+    fleet = Fleet(spec)
+    rng = random.Random(seed)
+    arrived: list = []
+    batch: list = []
+    refreshes = checks = 0
+    for minute, readings in fleet.minutes():
+        batch += [r.record() for r in readings]
+        if minute % 5 and minute != spec.minutes:
+            continue
+        rng.shuffle(batch)
+        write_batch(db, batch)
+        arrived, batch = arrived + batch, []
+        # Refresh at uneven intervals, as a beat that sometimes runs late would.
+        if rng.random() < 0.4 or minute == spec.minutes:
+            as_of = spec.start + timedelta(minutes=minute, seconds=rng.uniform(0, 59))
+            result = performance.refresh(db, as_of)
+            assert result is not None
+            refreshes += 1
+            if rng.random() < 0.1 or minute == spec.minutes:
+                assert_same(served(db), efficiency(arrived, as_of))
+                checks += 1
+    assert refreshes > 50
+    assert checks > 3
+    assert result is not None
+    assert result.mode == "incremental"
+
+    incremental = served(db)
+    performance.refresh(db, as_of, full=True)
+    assert_same(served(db), incremental)
+
+
+def test_window_can_move_back_and_jump(db):
+    write_batch(db, [meter_rec("M1", at(0), kwh=1.0), vehicle_rec("V1", "M1", at(0, 30), kwh=0.9)])
+    late = T0 + timedelta(days=3)
+    write_batch(db, [meter_rec("M1", late, kwh=2.0), vehicle_rec("V1", "M1", late, kwh=1.0)])
+    records = [
+        meter_rec("M1", at(0), kwh=1.0),
+        vehicle_rec("V1", "M1", at(0, 30), kwh=0.9),
+        meter_rec("M1", late, kwh=2.0),
+        vehicle_rec("V1", "M1", late, kwh=1.0),
+    ]
+    for as_of in (
+        late + timedelta(minutes=5),
+        T0 + timedelta(hours=2),
+        T0 + timedelta(minutes=1),
+        late + timedelta(hours=23),
+    ):
+        result = performance.refresh(db, as_of)
+        assert result is not None
+        assert_same(served(db), efficiency(records, as_of))
+
+
+def test_refresh_recomputes_only_minutes_that_received_readings(db):
+    write_batch(db, [meter_rec(f"M{i}", at(m)) for i in range(3) for m in range(30)])
+    first = performance.refresh(db, T0 + timedelta(hours=1))
+    assert first is not None
+    assert first.recomputed_minutes == 30
+    again = performance.refresh(db, T0 + timedelta(hours=1, minutes=1))
+    assert again is not None
+    assert (again.recomputed_minutes, again.mode) == (0, "incremental")
+    write_batch(db, [meter_rec("M1", at(31)), vehicle_rec("V1", "M1", at(31))])
+    after = performance.refresh(db, T0 + timedelta(hours=1, minutes=2))
+    assert after is not None
+    assert (after.recomputed_minutes, after.mode) == (1, "incremental")
+    assert after.vehicles == 1
+
+
+def test_only_one_refresh_runs_at_a_time(clean_db):
+    with clean_db.connect() as holder:
+        holder.begin()
+        assert performance.refresh(holder, T0) is not None  # holds the lock until it ends
+        with clean_db.begin() as other:
+            assert performance.refresh(other, T0, wait=False) is None
+        holder.rollback()
+    with clean_db.begin() as other:
+        assert performance.refresh(other, T0, wait=False) is not None

@@ -1,0 +1,64 @@
+"""The Celery plumbing: tasks registered under their names, scheduled by beat, doing their job."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+import celeryconfig
+from models.history import write_batch
+from settings import Settings
+from tests.factories import meter_rec, vehicle_rec
+from workers import app, resources, tasks
+
+
+def test_tasks_are_registered_under_their_names():
+    names = set(app.tasks)
+    assert {"ev.refresh_performance", "ev.maintain_partitions", "ev.prune_consumers"} <= names
+
+
+def test_beat_schedules_every_task_with_its_period():
+    schedule = celeryconfig.beat_schedule
+    assert schedule["refresh-performance"]["task"] == "ev.refresh_performance"
+    assert schedule["refresh-performance"]["schedule"] == timedelta(seconds=60)
+    assert {e["task"] for e in schedule.values()} == {
+        "ev.refresh_performance",
+        "ev.maintain_partitions",
+        "ev.prune_consumers",
+    }
+
+
+def test_acks_late_so_a_lost_worker_does_not_lose_a_job():
+    assert app.conf.task_acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+@pytest.fixture
+def worker_resources(monkeypatch, clean_db, stream):
+    monkeypatch.setattr(resources, "engine", lambda: clean_db)
+    monkeypatch.setattr(resources, "stream", lambda: stream)
+
+
+def test_refresh_task_refreshes_the_table(worker_resources, clean_db):
+    now = datetime.now(UTC) - timedelta(minutes=2)
+    with clean_db.begin() as conn:
+        write_batch(conn, [meter_rec("M1", now), vehicle_rec("V1", "M1", now)])
+    outcome = tasks.refresh_performance.apply().get()
+    assert outcome["vehicles"] == 1
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar() == 1
+
+
+def test_prune_task_removes_gone_consumers(worker_resources, stream, monkeypatch):
+    stream.add([meter_rec()], bound=10)
+    entries = stream.read("gone#0", 1, None)
+    stream.ack(entries)
+    monkeypatch.setattr(tasks, "get_settings", lambda: Settings(consumer_gone_seconds=0))
+    assert tasks.prune_consumers.apply().get() == ["gone#0"]
+
+
+def test_maintenance_task_creates_partitions(worker_resources):
+    outcome = tasks.maintain_partitions.apply().get()
+    assert set(outcome) == {"created", "dropped"}

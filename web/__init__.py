@@ -1,0 +1,60 @@
+"""The HTTP service: `create_app()` builds it; `flask --app web <command>` runs its commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from flask import Flask
+from flask.json.provider import JSONProvider
+from sqlalchemy import Engine
+
+from models.db import make_engine
+from models.stream import IngestStream, connect
+from settings import Settings, get_settings
+from web.schemas import ReadingValidator
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    stream: IngestStream
+    validator: ReadingValidator
+
+
+class OrjsonProvider(JSONProvider):
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    # Flask answers 413 itself when a body (even a chunked one) runs past this.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["ev"] = Services(
+        settings=settings,
+        engine=make_engine(settings, pool_size=settings.web_threads, application_name="ev-web"),
+        stream=IngestStream(
+            connect(settings.redis_url, settings.redis_timeout_seconds), settings.redis_key_prefix
+        ),
+        validator=ReadingValidator(settings),
+    )
+
+    from web import analytics, cli, devices, errors, health, ingest
+
+    for module in (ingest, analytics, devices, health):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+    cli.register(app)
+    return app
+
+
+def services(app: Flask) -> Services:
+    return app.extensions["ev"]

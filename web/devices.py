@@ -1,0 +1,36 @@
+"""GET /v1/meters/<meterId> and /v1/vehicles/<vehicleId>: a device's newest reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from models import current_state
+from web.auth import ANALYST, require
+from web.errors import error
+from web.schemas import ID_RE, ID_RULE
+
+bp = Blueprint("devices", __name__)
+
+
+def _current(kind: str, device_id: str, read: Any) -> Any:
+    if not ID_RE.fullmatch(device_id):
+        return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
+    with current_app.extensions["ev"].engine.connect() as conn:
+        view = read(conn, device_id)
+    if view is None:
+        return {f"{kind}Id": device_id, "message": f"No reading received from this {kind}"}, 404
+    return view
+
+
+@bp.get("/v1/meters/<meter_id>")
+@require(ANALYST)
+def meter(meter_id: str) -> Any:
+    return _current("meter", meter_id, current_state.meter)
+
+
+@bp.get("/v1/vehicles/<vehicle_id>")
+@require(ANALYST)
+def vehicle(vehicle_id: str) -> Any:
+    return _current("vehicle", vehicle_id, current_state.vehicle)

@@ -1,0 +1,25 @@
+"""gunicorn settings, from settings.py. Used by the Procfile's `web` process."""
+
+import sys
+
+from settings import get_settings
+from web.auth import AuthNotConfigured, check_configured
+
+_settings = get_settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.web_concurrency
+threads = _settings.web_threads
+worker_class = "gthread" if _settings.web_threads > 1 else "sync"
+# In-flight requests get this long to finish on SIGTERM.
+graceful_timeout = 20
+timeout = 30
+keepalive = 5
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    try:
+        check_configured(_settings)
+    except AuthNotConfigured as exc:
+        sys.stderr.write(f"ev web refuses to start: {exc}\n")
+        sys.exit(1)

@@ -1,0 +1,68 @@
+"""POST /v1/ingest: validate, normalise, and put the valid readings in the stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+from flask import Blueprint, current_app, request
+
+from models.stream import BufferFull
+from web.auth import DEVICE, require
+from web.errors import error
+
+bp = Blueprint("ingest", __name__)
+
+
+@bp.post("/v1/ingest")
+@require(DEVICE)
+def ingest() -> Any:
+    ev = current_app.extensions["ev"]
+    settings = ev.settings
+    if not request.is_json:
+        return error(
+            "unsupported_media_type", "Send the readings with Content-Type: application/json.", 415
+        )
+    try:
+        body = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        return error("malformed_json", f"The body is not valid JSON: {exc}.", 400)
+    if isinstance(body, dict):
+        items = [body]
+    elif isinstance(body, list):
+        items = body
+    else:
+        return error(
+            "malformed_body", "The body must be a reading object or an array of readings.", 400
+        )
+    if len(items) > settings.max_readings_per_request:
+        return error(
+            "too_many_readings",
+            f"At most {settings.max_readings_per_request} readings per request; got {len(items)}.",
+            413,
+        )
+
+    records, rejected = ev.validator.validate(items)
+    if not records:
+        message = "The array is empty." if not items else "No valid reading in the body."
+        return {"accepted": 0, "rejected": rejected, "message": message}, 422
+
+    # 202 means durably queued: answered only once the stream has the entry.
+    try:
+        ev.stream.add(records, settings.stream_max_readings)
+    except BufferFull:
+        return error(
+            "buffer_full",
+            "The ingest buffer is full; retry after the delay given.",
+            503,
+            settings.retry_after_seconds,
+        )
+    except redis.RedisError:
+        return error(
+            "buffer_unavailable",
+            "The ingest buffer is not reachable; retry after the delay given.",
+            503,
+            settings.retry_after_seconds,
+        )
+    return {"accepted": len(records), "rejected": rejected}, 202

@@ -1,0 +1,32 @@
+"""The Celery app, built in this one place."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, signals
+
+from settings import get_settings
+
+app = Celery("ev", include=["workers.tasks"])
+app.config_from_object("celeryconfig")
+
+
+@signals.beat_init.connect
+def _make_data_dir(**_: Any) -> None:
+    os.makedirs(get_settings().data_dir, exist_ok=True)
+
+
+@signals.worker_process_init.connect
+def _start_consumer(sender: str | None = None, **_: Any) -> None:
+    from workers import drain
+
+    drain.start(sender or "worker")
+
+
+@signals.worker_process_shutdown.connect
+def _stop_consumer(**_: Any) -> None:
+    from workers import drain
+
+    drain.stop()

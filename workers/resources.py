@@ -1,0 +1,24 @@
+"""A worker process's connections, made on first use: each forked pool process gets its own."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import Engine
+
+from models.db import make_engine
+from models.stream import IngestStream, connect
+from settings import get_settings
+from workers.consumer import POLL_MS
+
+
+@cache
+def engine() -> Engine:
+    return make_engine(get_settings(), pool_size=2, application_name="ev-worker")
+
+
+@cache
+def stream() -> IngestStream:
+    settings = get_settings()
+    client = connect(settings.redis_url, settings.redis_timeout_seconds, block_ms=POLL_MS)
+    return IngestStream(client, settings.redis_key_prefix)
