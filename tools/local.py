@@ -127,6 +127,8 @@ def serve() -> int:
     venv_bin = Path(sys.executable).parent
     with servers(dict(os.environ)) as env:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+        # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
+        env.setdefault("PORT", "8000")
         env.update(tokens(env, Path(env["DATA_DIR"])))
         for step in (
             ["alembic", "upgrade", "head"],
@@ -134,9 +136,8 @@ def serve() -> int:
         ):
             if subprocess.run(step, env=env).returncode != 0:
                 return 1
-        port = env.get("PORT", "8000")
         print(
-            f"\n  ev telemetry on http://127.0.0.1:{port}\n"
+            f"\n  ev telemetry on http://127.0.0.1:{env['PORT']}\n"
             f"  device token:  {env.get('DEVICE_TOKENS', '(auth disabled)')}\n"
             f"  analyst token: {env.get('ANALYST_TOKENS', '(auth disabled)')}\n"
             "  Ctrl-C stops everything.\n",

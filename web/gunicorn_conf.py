@@ -15,6 +15,9 @@ worker_class = "gthread" if _settings.web_threads > 1 else "sync"
 graceful_timeout = 20
 timeout = 30
 keepalive = 5
+# gunicorn's runtime control socket is one fixed path per user: two services on a host would
+# fight over it, and nothing here uses it.
+control_socket_disable = True
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
