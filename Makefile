@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck migrate clean
+.PHONY: help install run flask test lint format typecheck migrate clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
 run: install ## Run web, worker and beat; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set
 	$(PY) -m tools.local serve
+
+flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
+	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)
 
 test: install lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -34,8 +37,8 @@ format: install ## ruff: fix what can be fixed and format
 typecheck: install ## mypy
 	$(PY) -m mypy
 
-migrate: install ## Apply migrations to DATABASE_URL
-	$(VENV)/bin/alembic upgrade head
+migrate: install ## Apply migrations (to DATABASE_URL, else to `make run`'s database)
+	$(PY) -m tools.local exec -- $(VENV)/bin/alembic upgrade head
 
 clean: ## Remove .venv and local data (embedded databases, beat schedule)
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """Run the service or a command on a laptop, with embedded PostgreSQL and Redis when none is given.
 
     python -m tools.local serve          # what `make run` does
-    python -m tools.local exec -- CMD    # run CMD with DATABASE_URL and REDIS_URL set
+    python -m tools.local exec -- CMD    # run CMD with DATABASE_URL and REDIS_URL set: those of
+                                         # a running `make run`, else embedded servers
 
 When DATABASE_URL / REDIS_URL are set, those servers are used. When not, PostgreSQL comes from
 the `pgserver` package (it runs as an unprivileged user even for root, on a Unix socket) and Redis
@@ -125,11 +126,15 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
 def serve() -> int:
     venv_bin = Path(sys.executable).parent
-    with servers(dict(os.environ)) as env:
+    with servers(dict(os.environ)) as env, _shared(env) as shared:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
         env.setdefault("PORT", "8000")
         env.update(tokens(env, Path(env["DATA_DIR"])))
+        shared.write_text(
+            "".join(f"{k}={env[k]}\n" for k in _SHARED if env.get(k)), encoding="utf-8"
+        )
+        shared.chmod(0o600)
         for step in (
             ["alembic", "upgrade", "head"],
             ["flask", "--app", "web", "maintain-partitions"],
@@ -147,8 +152,28 @@ def serve() -> int:
 
 
 def execute(argv: list[str]) -> int:
-    with servers(dict(os.environ)) as env:
-        return run(argv, env)
+    """Run argv against the running `make run`'s servers if there is one, else embedded ones."""
+    env = dict(os.environ)
+    shared = Path(env.get("DATA_DIR") or ".data") / "services.env"
+    if shared.exists() and not env.get("DATABASE_URL") and not env.get("REDIS_URL"):
+        for line in shared.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            env.setdefault(key, value)
+    with servers(env) as ready:
+        return run(argv, ready)
+
+
+# What a second terminal needs to reach the servers and the service `make run` started.
+_SHARED = ("DATABASE_URL", "REDIS_URL", "DEVICE_TOKENS", "ANALYST_TOKENS", "PORT")
+
+
+@contextlib.contextmanager
+def _shared(env: dict[str, str]) -> Iterator[Path]:
+    path = Path(env["DATA_DIR"]) / "services.env"
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _free_port() -> int:
