@@ -92,6 +92,7 @@ class Settings:
     web_threads: int = 1
     worker_concurrency: int = 0  # 0: one per CPU
     data_dir: str = ".data"
+    metrics_dir: str = ".data/metrics"  # from the environment: METRICS_DIR, else DATA_DIR/metrics
 
     # Ingest contract
     max_body_bytes: int = 5 * 1024 * 1024
@@ -145,7 +146,8 @@ class Settings:
             web_concurrency=_int(e, "WEB_CONCURRENCY", d.web_concurrency, minimum=1),
             web_threads=_int(e, "WEB_THREADS", d.web_threads, minimum=1),
             worker_concurrency=_int(e, "WORKER_CONCURRENCY", d.worker_concurrency),
-            data_dir=_str(e, "DATA_DIR", d.data_dir),
+            data_dir=(data_dir := _str(e, "DATA_DIR", d.data_dir)),
+            metrics_dir=_str(e, "METRICS_DIR", os.path.join(data_dir, "metrics")),
             max_body_bytes=_int(e, "MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
             max_readings_per_request=_int(
                 e, "MAX_READINGS_PER_REQUEST", d.max_readings_per_request, minimum=1

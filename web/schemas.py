@@ -21,6 +21,21 @@ ID_RE = re.compile(ID_PATTERN)
 ID_RULE = "1 to 64 characters: letters, digits, '.', '_', ':' or '-'"
 
 METER_ONLY = ("kwhConsumedAc", "voltage")
+# Every field name an error can be reported under (metrics label them, so the set is closed).
+FIELDS = frozenset(
+    (
+        "type",
+        "meterId",
+        "vehicleId",
+        "kwhConsumedAc",
+        "voltage",
+        "kwhDeliveredDc",
+        "soc",
+        "batteryTemp",
+        "timestamp",
+        "_record",
+    )
+)
 VEHICLE_ONLY = ("vehicleId", "kwhDeliveredDc", "soc", "batteryTemp")
 NEITHER = (
     "Not a meter or a vehicle reading. A meter reading has meterId, kwhConsumedAc, voltage and "

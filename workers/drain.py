@@ -13,9 +13,10 @@ import threading
 
 from billiard.process import current_process
 
+import metrics
 from settings import get_settings
 from workers import resources
-from workers.consumer import Consumer
+from workers.consumer import BatchReport, Consumer
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,26 @@ def consumer_name(hostname: str) -> str:
 def start(hostname: str) -> None:
     global _thread
     consumer = Consumer(
-        consumer_name(hostname), resources.stream(), resources.engine(), get_settings()
+        consumer_name(hostname),
+        resources.stream(),
+        resources.engine(),
+        get_settings(),
+        on_batch=observe,
     )
     _stop.clear()
     _thread = threading.Thread(target=consumer.run, args=(_stop,), name="stream-consumer")
     _thread.daemon = True
     _thread.start()
+
+
+def observe(report: BatchReport) -> None:
+    metrics.BATCH_READINGS.observe(report.written.meters + report.written.vehicles)
+    metrics.COMMIT_SECONDS.observe(report.seconds)
+    for lag_ms in report.lags_ms:
+        metrics.INGEST_LAG.observe(lag_ms / 1000)
+    metrics.READINGS_WRITTEN.labels("new").inc(report.written.inserted)
+    metrics.READINGS_WRITTEN.labels("duplicate").inc(report.written.duplicates)
+    metrics.DEAD_LETTERED.inc(report.acked.dead)
 
 
 def stop() -> None:

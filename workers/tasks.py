@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import metrics
 from models import partitions, performance
 from settings import get_settings
 from workers import resources
@@ -20,6 +21,7 @@ def refresh_performance() -> dict[str, object] | None:
     if result is None:
         log.info("event=refresh_skipped reason=another_refresh_running")
         return None
+    metrics.REFRESH_SECONDS.labels(result.mode).observe(result.seconds)
     log.info(
         "event=refresh mode=%s minutes=%d vehicles=%d seconds=%.3f",
         result.mode,

@@ -1,0 +1,88 @@
+"""GET /metrics: Prometheus text, open like the health checks (it holds no reading or token)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import text
+
+import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
+
+bp = Blueprint("monitoring", __name__)
+
+
+class LiveState:
+    """The deployment's buffer and analytics freshness, read when scraped."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "ev_dependency_up", "Whether a dependency answered.", labels=["name"]
+        )
+        try:
+            yield from self._stream()
+            up.add_metric(["redis"], 1)
+        except Exception:  # a scrape reports what it can; the gauge says what failed
+            up.add_metric(["redis"], 0)
+        try:
+            yield from self._performance()
+            up.add_metric(["postgres"], 1)
+        except Exception:
+            up.add_metric(["postgres"], 0)
+        yield up
+
+    def _stream(self) -> Iterator[GaugeMetricFamily]:
+        stream = self.services.stream
+        stats = stream.stats()
+        oldest = stream.redis.xrange(stream.key, count=1)
+        lag = time.time() - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
+        gauges = {
+            "ev_stream_entries": ("Entries in the stream, not yet acknowledged.", stats.length),
+            "ev_stream_backlog_readings": ("Readings queued, not yet committed.", stats.backlog),
+            "ev_stream_pending_entries": (
+                "Entries a consumer holds, unacknowledged.",
+                stats.pending,
+            ),
+            "ev_stream_consumers": ("Consumers in the writers group.", len(stats.consumers)),
+            "ev_consumer_lag_seconds": ("Age of the oldest reading not yet committed.", lag),
+            "ev_dead_letters": (
+                "Readings ever moved to the dead-letter stream.",
+                stats.dead_letters,
+            ),
+        }
+        for name, (doc, value) in gauges.items():
+            yield GaugeMetricFamily(name, doc, value=value)
+
+    def _performance(self) -> Iterator[GaugeMetricFamily]:
+        with self.services.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT extract(epoch FROM now() - refreshed_at), "
+                    "(SELECT count(*) FROM vehicle_performance_24h) FROM performance_window"
+                )
+            ).first()
+        age, vehicles = (float(row[0]), int(row[1])) if row else (float("nan"), 0)
+        yield GaugeMetricFamily(
+            "ev_performance_age_seconds",
+            "Time since the efficiency table was refreshed.",
+            value=age,
+        )
+        yield GaugeMetricFamily(
+            "ev_performance_vehicles", "Vehicles in the efficiency table.", value=vehicles
+        )
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    registry.register(LiveState(current_app.extensions["ev"]))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
