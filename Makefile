@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run flask test lint format typecheck migrate clean
+.PHONY: help install system-tools run flask test lint format typecheck migrate bench bench-smoke clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -17,13 +17,16 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
+system-tools: ## Install the Debian tools the benchmark uses (wrk) when missing; needs root
+	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+
 run: install ## Run web, worker and beat; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set
 	$(PY) -m tools.local serve
 
 flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
 	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)
 
-test: install lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
+test: install system-tools lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## ruff: lint and check formatting
@@ -39,6 +42,12 @@ typecheck: install ## mypy
 
 migrate: install ## Apply migrations (to DATABASE_URL, else to `make run`'s database)
 	$(PY) -m tools.local exec -- $(VENV)/bin/alembic upgrade head
+
+bench: install system-tools ## Fleet-scale benchmark (~25 min): table to docs/PERFORMANCE.md, bench/results/
+	$(PY) -m bench $(ARGS)
+
+bench-smoke: install system-tools ## The benchmark at a tiny size (under a minute); docs untouched
+	$(PY) -m bench --vehicles 100 --hours 0.5 --seconds 2 --no-docs --out $(or $(OUT),.data/bench)
 
 clean: ## Remove .venv and local data (embedded databases, beat schedule)
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, CursorResult, Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 
 from settings import Settings
 
+T = TypeVar("T")
 
-def make_engine(settings: Settings, *, pool_size: int = 5, application_name: str = "ev") -> Engine:
+
+def make_engine(
+    settings: Settings,
+    *,
+    pool_size: int = 5,
+    application_name: str = "ev",
+    pre_ping: bool = True,
+    **options: Any,
+) -> Engine:
     return create_engine(
         settings.database_url,
+        **options,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         # Bounded waits: a request or batch fails fast instead of hanging when PostgreSQL is away.
         pool_timeout=5,
         connect_args={
@@ -24,3 +38,44 @@ def make_engine(settings: Settings, *, pool_size: int = 5, application_name: str
             "options": "-c timezone=UTC -c jit=off",
         },
     )
+
+
+def make_reader(settings: Settings, *, pool_size: int = 2) -> Engine:
+    """For the API's single-statement reads: autocommit, so a read is one round trip (no BEGIN,
+    no ROLLBACK) and no ping first. A connection found dead invalidates the pool; `read` retries.
+    """
+    return make_engine(
+        settings,
+        pool_size=pool_size,
+        application_name="ev-web",
+        pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+    )
+
+
+def read(engine: Engine, query: Callable[[Connection], T]) -> T:
+    """Run a read, once more on a fresh connection if the first one had died (a restart)."""
+    try:
+        with engine.connect() as conn:
+            return query(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with engine.connect() as conn:
+        return query(conn)
+
+
+def execute_prepared(
+    conn: Connection, name: str, statement: str, params: tuple[Any, ...]
+) -> CursorResult[Any]:
+    """Run `statement` ($1, $2... placeholders) as a server-side prepared statement.
+
+    Prepared once per database session: after a few runs PostgreSQL reuses a generic plan, so a
+    hot single-row read skips planning, which otherwise costs more than the read itself.
+    """
+    prepared = conn.connection.info.setdefault("prepared", set())
+    if name not in prepared:
+        conn.exec_driver_sql(f"PREPARE {name} AS {statement}")
+        prepared.add(name)
+    placeholders = ", ".join(["%s"] * len(params))
+    return conn.exec_driver_sql(f"EXECUTE {name}({placeholders})", params)

@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from models.db import execute_prepared
+
 WINDOW = timedelta(hours=24)
 # pg_advisory_xact_lock key: one refresh at a time across every host.
 _LOCK_KEY = 0x45565F52  # "EV_R"
@@ -148,7 +150,7 @@ _READ = """
 SELECT p.vehicle_id, p.ac_kwh, p.dc_kwh, p.soc_hundredths_sum, p.battery_temp_hundredths_sum,
        p.readings, p.minutes, w.window_start, w.window_end, w.refreshed_at
 FROM vehicle_performance_24h p CROSS JOIN performance_window w
-WHERE p.vehicle_id = :vehicle_id
+WHERE p.vehicle_id = $1
 """
 
 
@@ -218,7 +220,7 @@ def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) ->
 
 def read(conn: Connection, vehicle_id: str) -> dict[str, Any] | None:
     """The API's view of one vehicle, or None when it has no kept minute in the window."""
-    row = conn.execute(text(_READ), {"vehicle_id": vehicle_id}).first()
+    row = execute_prepared(conn, "ev_vehicle_performance", _READ, (vehicle_id,)).first()
     if row is None or row.readings <= 0:
         return None
     return performance_view(row._mapping)

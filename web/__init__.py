@@ -10,7 +10,7 @@ from flask import Flask
 from flask.json.provider import JSONProvider
 from sqlalchemy import Engine
 
-from models.db import make_engine
+from models.db import make_reader
 from models.stream import IngestStream, connect
 from settings import Settings, get_settings
 from web.schemas import ReadingValidator
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ev"] = Services(
         settings=settings,
-        engine=make_engine(settings, pool_size=settings.web_threads, application_name="ev-web"),
+        engine=make_reader(settings, pool_size=settings.web_threads),
         stream=IngestStream(
             connect(settings.redis_url, settings.redis_timeout_seconds), settings.redis_key_prefix
         ),

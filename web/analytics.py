@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from models import performance
+from models import db, performance
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE
@@ -21,8 +21,9 @@ NO_DATA = "No charging data found in last 24 hours"
 def vehicle_performance(vehicle_id: str) -> Any:
     if not ID_RE.fullmatch(vehicle_id):
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
-    with current_app.extensions["ev"].engine.connect() as conn:
-        view = performance.read(conn, vehicle_id)
+    view = db.read(
+        current_app.extensions["ev"].engine, lambda conn: performance.read(conn, vehicle_id)
+    )
     if view is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
     return view

@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 
 from models import partitions, performance
+from models.db import make_engine
 
 
 def _aware(value: str) -> datetime:
@@ -26,7 +27,8 @@ def register(app: Flask) -> None:
     def refresh_performance(as_of: str | None, full: bool) -> None:
         """Refresh the per-vehicle 24 h efficiency table now."""
         moment = _aware(as_of) if as_of else datetime.now(UTC)
-        with current_app.extensions["ev"].engine.begin() as conn:
+        engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+        with engine.begin() as conn:
             result = performance.refresh(conn, moment, full=full)
         assert result is not None
         click.echo(
@@ -40,7 +42,7 @@ def register(app: Flask) -> None:
         """Create upcoming day partitions and drop those past RETENTION_DAYS."""
         settings = current_app.extensions["ev"].settings
         result = partitions.maintain(
-            current_app.extensions["ev"].engine,
+            make_engine(settings, pool_size=1),
             datetime.now(UTC).date(),
             settings.partition_days_ahead,
             settings.retention_days,

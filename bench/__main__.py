@@ -1,0 +1,214 @@
+"""Fleet-scale speed, measured side by side in one run on this machine.
+
+    python -m bench                                   # fleet scale (make bench)
+    python -m bench --vehicles 200 --hours 1 --seconds 3   # a quick run (make bench-smoke)
+
+Every figure is also given as a ratio to the machine's limit measured in the same run: COPY of
+the same readings into tables shaped like history. Results go to bench/results/<date>.json and
+docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench import data, load, report
+from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
+from models import performance
+from tools.local import servers
+
+
+def copy_limit(service: Service, minutes: list[list[dict]]) -> dict[str, Any]:
+    meters, vehicles, count = data.copy_rows(minutes)
+
+    with service.engine().begin() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        for table in ("meter_readings", "vehicle_readings"):
+            cursor.execute(
+                f"CREATE TEMP TABLE copy_{table} (LIKE {table} INCLUDING ALL) ON COMMIT DROP"
+            )
+        started = time.perf_counter()
+        cursor.copy_expert("COPY copy_meter_readings FROM STDIN", io.StringIO(meters))
+        cursor.copy_expert("COPY copy_vehicle_readings FROM STDIN", io.StringIO(vehicles))
+        seconds = time.perf_counter() - started
+    return {"rows": count, "seconds": seconds, "rows_per_s": count / seconds}
+
+
+def batched_ingest(
+    service: Service, bodies: list[bytes], concurrency: int, seconds: float, clients: int
+) -> dict[str, Any]:
+    service.reset()
+    with service.running(f"batched-c{concurrency}", WORKER_CONCURRENCY=concurrency) as stack:
+        before = service.stored()
+        started = time.monotonic()
+        sent = load.post_bodies(stack.url, DEVICE_TOKEN, bodies, clients, seconds)
+        elapsed = time.monotonic() - started
+        committed = service.stored() - before
+        drain = service.wait_drained()
+        p50, p99 = lag_quantiles(Path(stack.env["METRICS_DIR"]))
+    return {
+        "worker_concurrency": concurrency,
+        "clients": clients,
+        "seconds": elapsed,
+        "accepted_per_s": sent.accepted / elapsed,
+        "committed_per_s": committed / elapsed,
+        "drain_seconds": drain,
+        "lag_p50_s": p50,
+        "lag_p99_s": p99,
+        "statuses": dict(sent.statuses),
+    }
+
+
+def paced_lag(service: Service, singles: list[bytes], rate: float, seconds: float) -> dict:
+    service.reset()
+    with service.running("paced") as stack:
+        sent = load.post_bodies(stack.url, DEVICE_TOKEN, singles, 4, seconds, rate=rate)
+        service.wait_drained()
+        p50, p99 = lag_quantiles(Path(stack.env["METRICS_DIR"]))
+    return {
+        "target_per_s": rate,
+        "accepted_per_s": sent.accepted / seconds,
+        "lag_p50_s": p50,
+        "lag_p99_s": p99,
+        "statuses": dict(sent.statuses),
+    }
+
+
+def single_ingest(service: Service, seconds: int, devices: int) -> dict[str, Any]:
+    service.reset()
+    with service.running("single") as stack:
+        result = load.wrk_ingest(stack.url, DEVICE_TOKEN, seconds, 16, service.work_dir, devices)
+        service.wait_drained()
+    return vars(result)
+
+
+def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, Any]:
+    service.reset()
+    with service.engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO vehicle_performance_24h SELECT 'V' || lpad(i::text, 5, '0'), "
+                "2.7202, 2.4508, 2228200, 3030000, 100, 100 FROM generate_series(0, :n - 1) i"
+            ),
+            {"n": vehicles},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO performance_window VALUES (1, now() - interval '1 day', now(), now())"
+            )
+        )
+    with service.running("reads") as stack:
+        result = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
+    return vars(result)
+
+
+def refresh_at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:
+    """Full rebuild over `hours` of history, then the steady state: one more minute each time."""
+    service.reset()
+    engine = service.engine()
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    start = end - timedelta(minutes=round(hours * 60))
+    loaded = time.monotonic()
+    rows = data.load_history(engine, start, end, vehicles)
+    load_seconds = time.monotonic() - loaded
+    storage = _storage(engine)
+    with engine.begin() as conn:
+        full = performance.refresh(conn, end, full=True)
+    assert full is not None
+    steady = []
+    for step in range(steps):
+        minute = end + timedelta(minutes=step)
+        data.load_history(engine, minute, minute + timedelta(minutes=1), vehicles, dirty=True)
+        with engine.begin() as conn:
+            result = performance.refresh(conn, minute + timedelta(minutes=1))
+        assert result is not None
+        assert result.mode == "incremental"
+        steady.append(result.seconds)
+    return {
+        "hours": hours,
+        "history_rows": rows,
+        "load_seconds": load_seconds,
+        "full_rebuild_seconds": full.seconds,
+        "steady_refresh_seconds": statistics.median(steady),
+        "vehicles_served": full.vehicles,
+        "storage": storage,
+    }
+
+
+def _storage(engine: Any) -> dict[str, Any]:
+    out = {}
+    with engine.connect() as conn:
+        for table in ("meter_readings", "vehicle_readings"):
+            size, rows = conn.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(i.inhrelid)), "
+                    f"(SELECT count(*) FROM {table}) FROM pg_inherits i "
+                    "WHERE i.inhparent = CAST(:t AS regclass)"
+                ),
+                {"t": table},
+            ).one()
+            per_reading = int(size) / max(1, int(rows))
+            out[table] = {"bytes": int(size), "rows": int(rows), "bytes_per_reading": per_reading}
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--vehicles", type=int, default=10_000, help="fleet size (and meters)")
+    parser.add_argument("--hours", type=float, default=24, help="history for the refresh")
+    parser.add_argument("--seconds", type=int, default=60, help="length of each load run")
+    parser.add_argument("--clients", type=int, default=4, help="load client processes")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument(
+        "--no-docs", dest="update_docs", action="store_false", help="leave docs/PERFORMANCE.md"
+    )
+    args = parser.parse_args(argv)
+    command = "python -m bench " + " ".join(argv)
+    results: dict[str, Any] = {"command": command, "args": vars(args)}
+
+    work_dir = Path(tempfile.mkdtemp(prefix="ev-bench-"))
+    env = {k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(work_dir / "servers")
+    with servers(env) as server_env:
+        service = Service.create(server_env, work_dir)
+        # Enough readings that no client runs out at ~60,000 readings/s.
+        minutes = max(2, round(60_000 * args.seconds / (2 * args.vehicles)) + 1)
+        print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
+        fleet = data.fleet_minutes(args.vehicles, minutes)
+        bodies = data.bodies(fleet, 500)
+        singles = data.bodies(fleet, 1)
+
+        print("1/6 machine limit: COPY", flush=True)
+        results["copy"] = copy_limit(service, fleet)
+        for concurrency in (1, 2):
+            print(f"2/6 batched ingest, worker concurrency {concurrency}", flush=True)
+            results[f"batched_c{concurrency}"] = batched_ingest(
+                service, bodies, concurrency, args.seconds, args.clients
+            )
+        print("2/6 lag at 3,333 readings/s", flush=True)
+        results["paced"] = paced_lag(service, singles, 3333, args.seconds)
+        print("3/6 single-record ingest (wrk)", flush=True)
+        results["single"] = single_ingest(service, args.seconds, args.vehicles)
+        print("4/6 analytics reads (wrk)", flush=True)
+        results["reads"] = analytics_reads(service, args.seconds, args.vehicles)
+        print(f"5/6 refresh over {args.hours} h of history", flush=True)
+        results["refresh_full"] = refresh_at_scale(service, args.vehicles, args.hours)
+        print("5/6 refresh over 1 h of history", flush=True)
+        results["refresh_1h"] = refresh_at_scale(service, args.vehicles, min(1.0, args.hours))
+    report.write(results, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

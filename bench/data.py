@@ -1,0 +1,112 @@
+"""What the benchmark sends and stores: fleet readings as request bodies, and 24 h of history."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from sqlalchemy import Engine, text
+
+from simulator.fleet import Fleet, FleetSpec
+
+
+def fleet_minutes(vehicles: int, minutes: int, seed: int = 7) -> list[list[dict]]:
+    """`minutes` minutes of a fleet of `vehicles` vehicles and as many meters, ending a few
+    minutes ago (so no timestamp is in the future), as wire-format readings per minute."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes + 5)
+    spec = FleetSpec(
+        meters=vehicles,
+        vehicles=vehicles,
+        minutes=minutes,
+        start=start,
+        seed=seed,
+        share=0.05,
+        duplicate=0.0,
+        offline=0.0,
+        # Everybody charges: the heaviest load a fleet of this size makes.
+        idle_minutes=(0, 0),
+        session_minutes=(30, 120),
+    )
+    return [[r.wire() for r in readings] for _, readings in Fleet(spec).minutes()]
+
+
+def bodies(minutes: list[list[dict]], size: int) -> list[bytes]:
+    """JSON arrays of `size` readings, in the order devices would send them."""
+    flat = [reading for minute in minutes for reading in minute]
+    return [orjson.dumps(flat[i : i + size]) for i in range(0, len(flat), size)]
+
+
+def copy_rows(minutes: list[list[dict]]) -> tuple[str, str, int]:
+    """The readings as COPY text for tables shaped like meter_readings and vehicle_readings."""
+    meters, vehicles = io.StringIO(), io.StringIO()
+    count = 0
+    for minute in minutes:
+        for r in minute:
+            count += 1
+            if "vehicleId" in r:
+                vehicles.write(
+                    f"{r['timestamp']}\t{round(r['soc'] * 100)}\t{round(r['batteryTemp'] * 100)}"
+                    f"\t{r['vehicleId']}\t{r['meterId']}\t{r['kwhDeliveredDc']}\n"
+                )
+            else:
+                meters.write(
+                    f"{r['timestamp']}\t{round(r['voltage'] * 100)}\t{r['meterId']}"
+                    f"\t{r['kwhConsumedAc']}\n"
+                )
+    return meters.getvalue(), vehicles.getvalue(), count
+
+
+# History for the refresh measurements, made by PostgreSQL itself: 24 h of a whole fleet in
+# Python would take longer than the measurement. Every vehicle charges every minute from its
+# own meter, moving to the next meter each hour; one vehicle in 50 shares its meter with the
+# next vehicle, so exclusivity has work to do.
+_HISTORY = """
+INSERT INTO {table}
+SELECT {columns}
+FROM generate_series(:start, :end - interval '1 minute', interval '1 minute') AS m(minute),
+     generate_series(0, :vehicles - 1) AS v(i),
+     LATERAL (SELECT (i + extract(hour FROM minute)::int) % :vehicles AS meter_no) AS placed
+"""
+_METER_COLUMNS = """
+    minute + make_interval(secs => (i * 7919) % 60000 / 1000.0), 23000 + (i % 500),
+    'M' || lpad(meter_no::text, 5, '0'), round((0.12 + (i % 97) / 1000.0)::numeric, 4)
+"""
+_VEHICLE_COLUMNS = """
+    minute + make_interval(secs => (i * 104729) % 60000 / 1000.0),
+    (1000 + (extract(epoch FROM minute)::bigint / 60 + i) % 8000)::smallint,
+    (2500 + i % 900)::smallint, 'V' || lpad(i::text, 5, '0'),
+    'M' || lpad(CASE WHEN i % 50 = 1 THEN (meter_no + :vehicles - 1) % :vehicles
+                     ELSE meter_no END::text, 5, '0'),
+    round(((0.12 + (i % 97) / 1000.0) * (0.86 + (i % 11) / 100.0))::numeric, 4)
+"""
+
+
+def load_history(
+    engine: Engine, start: datetime, end: datetime, vehicles: int, dirty: bool = False
+) -> int:
+    """Fill history with [start, end) for `vehicles` vehicles and meters; returns rows.
+
+    dirty: note the minutes for the refresh, as the workers do for what they write.
+    """
+    params = {"start": start, "end": end, "vehicles": vehicles}
+    rows = 0
+    with engine.begin() as conn:
+        for table, columns in (
+            ("meter_readings", _METER_COLUMNS),
+            ("vehicle_readings", _VEHICLE_COLUMNS),
+        ):
+            rows += conn.execute(
+                text(_HISTORY.format(table=table, columns=columns)), params
+            ).rowcount
+        if dirty:
+            conn.execute(
+                text(
+                    "INSERT INTO dirty_minutes (minute) SELECT generate_series(:start, "
+                    ":end - interval '1 minute', interval '1 minute')"
+                ),
+                params,
+            )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE meter_readings, vehicle_readings"))
+    return rows

@@ -1,0 +1,169 @@
+"""The benchmark's table: printed, kept as JSON, and written into docs/PERFORMANCE.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+Row = tuple[str, str, str, str, str]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f}"
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    """(measure, result, ratio to COPY, target, met) for each line of the table."""
+    limit = r["copy"]["rows_per_s"]
+
+    def ratio(value: float) -> str:
+        return f"{value / limit:.2f}"
+
+    out: list[Row] = [
+        ("machine limit: COPY into history-shaped tables", f"{limit:,.0f} rows/s", "1.00", "", "")
+    ]
+    for c in (1, 2):
+        b = r[f"batched_c{c}"]
+        accepted, committed = b["accepted_per_s"], b["committed_per_s"]
+        label = f"batched ingest (arrays of 500), worker concurrency {c}"
+        out += [
+            (f"{label}: accepted", f"{accepted:,.0f} readings/s", ratio(accepted), "", ""),
+            (
+                f"{label}: committed",
+                f"{committed:,.0f} readings/s",
+                ratio(committed),
+                "≥ 30,000/s",
+                _met(committed >= 30_000),
+            ),
+            (
+                f"{label}: lag 202 → commit p50 / p99",
+                f"{_ms(b['lag_p50_s'])} / {_ms(b['lag_p99_s'])} ms",
+                "",
+                "",
+                "",
+            ),
+        ]
+    p, s, a = r["paced"], r["single"], r["reads"]
+    out += [
+        (
+            "lag 202 → commit at 3,333 readings/s (single POSTs) p50 / p99",
+            f"{_ms(p['lag_p50_s'])} / {_ms(p['lag_p99_s'])} ms",
+            "",
+            "p99 < 1 s",
+            _met(p["lag_p99_s"] < 1),
+        ),
+        (
+            "single-record ingest, 16 connections (wrk)",
+            f"{s['requests_per_s']:,.0f} req/s, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms",
+            ratio(s["requests_per_s"]),
+            "≥ 3,000/s, p99 < 20 ms",
+            _met(s["requests_per_s"] >= 3000 and s["p99_ms"] < 20),
+        ),
+        (
+            "analytics reads, 16 connections (wrk)",
+            f"{a['requests_per_s']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",
+            "",
+            "≥ 2,000/s, p99 < 10 ms",
+            _met(a["requests_per_s"] >= 2000 and a["p99_ms"] < 10),
+        ),
+    ]
+    full, hour = r["refresh_full"], r["refresh_1h"]
+    steady, steady_1h = full["steady_refresh_seconds"], hour["steady_refresh_seconds"]
+    out += [
+        (
+            f"steady-state refresh, {full['hours']:g} h of history ({full['history_rows']:,} rows)",
+            f"{steady:.2f} s",
+            "",
+            "< 2 s",
+            _met(steady < 2),
+        ),
+        (
+            f"steady-state refresh, {hour['hours']:g} h of history; ratio",
+            f"{steady_1h:.2f} s; {steady / steady_1h:.2f} times",
+            "",
+            "≤ 1.5 times",
+            _met(steady / steady_1h <= 1.5),
+        ),
+        (
+            f"full rebuild, {full['hours']:g} h of history",
+            f"{full['full_rebuild_seconds']:.1f} s",
+            "",
+            "< 60 s",
+            _met(full["full_rebuild_seconds"] < 60),
+        ),
+    ]
+    for table, size in full["storage"].items():
+        out.append(
+            (
+                f"storage, {table} (heap + indexes + TOAST)",
+                f"{size['bytes_per_reading']:.1f} bytes/reading",
+                "",
+                "≤ 100",
+                _met(size["bytes_per_reading"] <= 100),
+            )
+        )
+    return out
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def machine() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = names[0] if names else platform.processor()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores of {cpu}, {memory:.0f} GiB, Python {platform.python_version()}, "
+        + (_version(["redis-server", "--version"]) or "redis")
+    )
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=5).stdout.strip()
+    except OSError:
+        return ""
+
+
+def markdown(results: dict[str, Any], when: str) -> str:
+    lines = [
+        BEGIN,
+        f"Run {when} on {machine()}.",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        "| measure | result | ratio to COPY | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {' | '.join(row)} |" for row in rows(results)]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    table = markdown(results, when)
+    print("\n" + table.replace(BEGIN, "").replace(END, "").strip() + "\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{datetime.now(UTC):%Y-%m-%d}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results: {path}")
+    if results["args"].get("update_docs", True) and DOC.exists():
+        text = DOC.read_text()
+        if BEGIN in text and END in text:
+            head, _, rest = text.partition(BEGIN)
+            _, _, tail = rest.partition(END)
+            DOC.write_text(head + table + tail)
+            print(f"table written into {DOC}")

@@ -1,0 +1,55 @@
+"""The benchmark harness runs end to end at a tiny size (`make bench-smoke`), so it never rots.
+
+No timing is asserted: the machine is shared. What is checked is that every measurement ran on
+the real stack and reported a figure, and that the table names every target.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_reports_every_measure(tmp_path: Path, server_env: dict[str, str]) -> None:
+    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
+    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
+    args = ["--vehicles", "60", "--hours", "0.25", "--seconds", "2", "--no-docs"]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (result_file,) = tmp_path.glob("*.json")
+    results = json.loads(result_file.read_text())
+
+    assert results["copy"]["rows"] > 0
+    assert results["copy"]["rows_per_s"] > 0
+    for concurrency in (1, 2):
+        batched = results[f"batched_c{concurrency}"]
+        assert batched["worker_concurrency"] == concurrency
+        assert set(batched["statuses"]) == {"202"}  # every POST accepted, none refused
+        assert batched["accepted_per_s"] > 0
+        assert batched["committed_per_s"] > 0
+        assert 0 < batched["lag_p50_s"] <= batched["lag_p99_s"]
+    assert set(results["paced"]["statuses"]) == {"202"}
+    for wrk_run in ("single", "reads"):
+        assert results[wrk_run]["requests_per_s"] > 0
+        assert results[wrk_run]["errors"] == "", results[wrk_run]["errors"]
+    full, hour = results["refresh_full"], results["refresh_1h"]
+    assert full["history_rows"] == 2 * 60 * 15  # two readings per vehicle-minute for 15 min
+    assert full["vehicles_served"] > 0
+    assert full["steady_refresh_seconds"] > 0
+    assert hour["steady_refresh_seconds"] > 0
+    for table in ("meter_readings", "vehicle_readings"):
+        assert full["storage"][table]["rows"] == 60 * 15
+        assert full["storage"][table]["bytes_per_reading"] > 0
+
+    for target in ("≥ 30,000/s", "p99 < 1 s", "≥ 3,000/s, p99 < 20 ms", "< 60 s", "≤ 100"):
+        assert target in run.stdout
