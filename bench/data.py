@@ -31,9 +31,9 @@ def fleet_minutes(vehicles: int, minutes: int, seed: int = 7) -> list[list[dict]
     return [[r.wire() for r in readings] for _, readings in Fleet(spec).minutes()]
 
 
-def bodies(minutes: list[list[dict]], size: int) -> list[bytes]:
-    """JSON arrays of `size` readings, in the order devices would send them."""
-    flat = [reading for minute in minutes for reading in minute]
+def bodies(minutes: list[list[dict]], size: int, limit: int | None = None) -> list[bytes]:
+    """JSON arrays of `size` readings (the first `limit` readings), in the order devices send."""
+    flat = [reading for minute in minutes for reading in minute][:limit]
     return [orjson.dumps(flat[i : i + size]) for i in range(0, len(flat), size)]
 
 

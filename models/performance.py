@@ -18,6 +18,7 @@ minute in progress is left out until it is complete.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,47 +29,60 @@ from sqlalchemy import Connection, text
 from models.db import execute_prepared
 
 WINDOW = timedelta(hours=24)
+_MINUTE = timedelta(minutes=1)
 # pg_advisory_xact_lock key: one refresh at a time across every host.
 _LOCK_KEY = 0x45565F52  # "EV_R"
 
+# Minutes are recomputed in runs of consecutive minutes, at most this many at a time: a run is
+# one range scan, and its aggregates stay in memory (work_mem below) where a whole day's would
+# spill to disk.
+CHUNK_MINUTES = 30
+
 _CLAIM_DIRTY = """
-DROP TABLE IF EXISTS refresh_minutes, new_contributions, deltas;
-CREATE TEMP TABLE refresh_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
+SET LOCAL work_mem = '64MB';
+DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas;
+CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
+CREATE TEMP TABLE new_contributions (
+    minute timestamptz, vehicle_id text, ac_kwh numeric, dc_kwh numeric,
+    soc_hundredths_sum bigint, battery_temp_hundredths_sum bigint, readings bigint
+) ON COMMIT DROP;
 WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
-INSERT INTO refresh_minutes SELECT DISTINCT minute FROM claimed
+INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed
 """
 
 _ALL_WINDOW_MINUTES = """
-INSERT INTO refresh_minutes
+INSERT INTO pending_minutes
 SELECT generate_series(:start, :end - interval '1 minute', interval '1 minute')
 ON CONFLICT DO NOTHING
 """
 
-# Per (vehicle, meter, minute), then per (meter, minute); a vehicle row is kept when it is the
-# only vehicle row of its (meter, minute) and the meter reported in that minute.
+# Emptied, not dropped and made again: every object dropped in a transaction keeps its lock to
+# the end, and a day of runs would run out of PostgreSQL's shared lock table.
+_NEXT_CHUNK = "TRUNCATE new_contributions"
+
+# For the minutes [lo, hi), all of them to recompute: per (meter, minute), a vehicle's readings
+# are kept when exactly one vehicle reported that meter in that minute (the min and max vehicle
+# id agree) and the meter itself reported in it. A range scan and one hash aggregate per stream:
+# no sort, and ids compare bytewise (COLLATE "C") as only equality matters.
 _RECOMPUTE = """
-CREATE TEMP TABLE new_contributions ON COMMIT DROP AS
+INSERT INTO new_contributions
 WITH v AS (
-    SELECT d.minute, r.vehicle_id, r.meter_id,
+    SELECT date_trunc('minute', r.recorded_at) AS minute, r.meter_id,
+           min(r.vehicle_id COLLATE "C") AS vehicle_id,
            sum(r.kwh_delivered_dc) AS dc, sum(r.soc_hundredths) AS soc,
-           sum(r.battery_temp_hundredths) AS temp, count(*) AS readings,
-           count(*) OVER (PARTITION BY d.minute, r.meter_id) AS vehicles_on_meter
-    FROM refresh_minutes d
-    JOIN vehicle_readings r
-      ON r.recorded_at >= d.minute AND r.recorded_at < d.minute + interval '1 minute'
-    GROUP BY d.minute, r.vehicle_id, r.meter_id
+           sum(r.battery_temp_hundredths) AS temp, count(*) AS readings
+    FROM vehicle_readings r
+    WHERE r.recorded_at >= :lo AND r.recorded_at < :hi
+    GROUP BY 1, 2
+    HAVING min(r.vehicle_id COLLATE "C") = max(r.vehicle_id COLLATE "C")
 ), m AS (
-    SELECT d.minute, r.meter_id, sum(r.kwh_consumed_ac) AS ac
-    FROM refresh_minutes d
-    JOIN meter_readings r
-      ON r.recorded_at >= d.minute AND r.recorded_at < d.minute + interval '1 minute'
-    GROUP BY d.minute, r.meter_id
+    SELECT date_trunc('minute', r.recorded_at) AS minute, r.meter_id, sum(r.kwh_consumed_ac) AS ac
+    FROM meter_readings r
+    WHERE r.recorded_at >= :lo AND r.recorded_at < :hi
+    GROUP BY 1, 2
 )
-SELECT v.minute, v.vehicle_id, sum(m.ac) AS ac_kwh, sum(v.dc) AS dc_kwh,
-       sum(v.soc) AS soc_hundredths_sum, sum(v.temp) AS battery_temp_hundredths_sum,
-       sum(v.readings) AS readings
+SELECT v.minute, v.vehicle_id, sum(m.ac), sum(v.dc), sum(v.soc), sum(v.temp), sum(v.readings)
 FROM v JOIN m ON m.minute = v.minute AND m.meter_id = v.meter_id
-WHERE v.vehicles_on_meter = 1
 GROUP BY v.minute, v.vehicle_id
 """
 
@@ -92,12 +106,12 @@ INSERT INTO deltas
 SELECT {_PLUS} FROM new_contributions WHERE minute >= :old_start AND minute < :old_end
 UNION ALL
 SELECT {_MINUS} FROM vehicle_minute_contributions c
-WHERE c.minute IN (SELECT minute FROM refresh_minutes)
+WHERE c.minute >= :lo AND c.minute < :hi
   AND c.minute >= :old_start AND c.minute < :old_end
 """
 
 _REPLACE_CONTRIBUTIONS = f"""
-DELETE FROM vehicle_minute_contributions WHERE minute IN (SELECT minute FROM refresh_minutes);
+DELETE FROM vehicle_minute_contributions WHERE minute >= :lo AND minute < :hi;
 INSERT INTO vehicle_minute_contributions (minute, vehicle_id, {_COLUMNS})
 SELECT minute, vehicle_id, {_COLUMNS} FROM new_contributions;
 """
@@ -190,26 +204,41 @@ def refresh(
     _run(conn, _CLAIM_DIRTY)
     if full:
         conn.execute(text(_ALL_WINDOW_MINUTES), {"start": new_start, "end": new_end})
-    # Temporary tables have no statistics until analysed; the plans below depend on them.
-    conn.execute(text("ANALYZE refresh_minutes"))
-    recomputed = conn.execute(text("SELECT count(*) FROM refresh_minutes")).scalar_one()
-    _run(conn, _RECOMPUTE)
+    minutes = conn.execute(text("SELECT minute FROM pending_minutes ORDER BY 1")).scalars().all()
     _run(conn, _DELTAS)
     bounds = {"new_start": new_start, "new_end": new_end}
-    if old is not None and old.window_start < new_end and new_start < old.window_end and not full:
+    if not full and old is not None and old.window_start < new_end and new_start < old.window_end:
         bounds |= {"old_start": old.window_start, "old_end": old.window_end}
-        conn.execute(text(_DIRTY_DELTAS), bounds)
-        _run(conn, _REPLACE_CONTRIBUTIONS)
+    incremental = "old_start" in bounds
+    for lo, hi in runs(minutes, CHUNK_MINUTES):
+        conn.execute(text(_NEXT_CHUNK))
+        conn.execute(text(_RECOMPUTE), {"lo": lo, "hi": hi})
+        if incremental:
+            conn.execute(text(_DIRTY_DELTAS), bounds | {"lo": lo, "hi": hi})
+        _run(conn, _REPLACE_CONTRIBUTIONS, {"lo": lo, "hi": hi})
+    if incremental:
         conn.execute(text(_SLIDE_DELTAS), bounds)
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
     else:
-        _run(conn, _REPLACE_CONTRIBUTIONS)
         _run(conn, _REBUILD, bounds)
         mode = "rebuild"
     conn.execute(text(_SAVE_WINDOW), bounds)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar_one()
-    return RefreshResult(new_start, new_end, mode, recomputed, vehicles, time.monotonic() - started)
+    return RefreshResult(
+        new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
+    )
+
+
+def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, datetime]]:
+    """Sorted minutes as [lo, hi) ranges of consecutive minutes, none longer than `longest`."""
+    out: list[tuple[datetime, datetime]] = []
+    for minute in minutes:
+        if out and out[-1][1] == minute and minute - out[-1][0] < longest * _MINUTE:
+            out[-1] = (out[-1][0], minute + _MINUTE)
+        else:
+            out.append((minute, minute + _MINUTE))
+    return out
 
 
 def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) -> None:

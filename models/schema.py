@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -95,6 +96,8 @@ vehicle_minute_contributions = Table(
     Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
     Column("readings", Integer, nullable=False),
     PrimaryKeyConstraint("minute", "vehicle_id"),
+    # A vehicle's hourly breakdown reads its minutes only.
+    Index("vehicle_minute_contributions_vehicle", "vehicle_id", "minute"),
     postgresql_partition_by="RANGE (minute)",
 )
 

@@ -1,6 +1,6 @@
 """DESIGN.md's efficiency rule on hand-checked cases, for the reference and for the real refresh.
 
-Each case runs twice: on tests/efficiency_reference.py (plain Python over the readings), and on
+Each case runs twice: on simulator/reference.py (plain Python over the readings), and on
 PostgreSQL (readings written by the worker's writer, figures made by the refresh and read back
 as the API serves them), inside a transaction rolled back after the test.
 """
@@ -17,8 +17,8 @@ from models import performance
 from models.history import write_batch
 from models.readings import Record
 from settings import Settings
+from simulator.reference import efficiency
 from tests import seed
-from tests.efficiency_reference import efficiency
 from tests.factories import T0, at, meter_rec, vehicle_rec
 from web.schemas import ReadingValidator
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from models import performance
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
-from tests.efficiency_reference import efficiency
+from simulator.reference import efficiency
 from tests.factories import T0, at, meter_rec, vehicle_rec
 from tests.test_efficiency import SEVEN, close
 
@@ -28,8 +28,12 @@ def assert_same(actual: dict[str, dict], expected: dict[str, dict]) -> None:
         assert close(actual[vehicle_id], figures), (vehicle_id, actual[vehicle_id], figures)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(db, seed):
+@pytest.mark.parametrize(("seed", "chunk"), [(1, 30), (2, 30), (3, 2)])
+def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
+    db, seed, chunk, monkeypatch
+):
+    # chunk 2: every refresh recomputes its minutes over several chunks.
+    monkeypatch.setattr(performance, "CHUNK_MINUTES", chunk)
     spec = FleetSpec(
         meters=12,
         vehicles=16,
@@ -116,3 +120,14 @@ def test_only_one_refresh_runs_at_a_time(clean_db):
         holder.rollback()
     with clean_db.begin() as other:
         assert performance.refresh(other, T0, wait=False) is not None
+
+
+def test_minutes_are_recomputed_in_runs_of_consecutive_minutes():
+    minutes = [at(m, 0) for m in (0, 1, 2, 3, 4, 9, 11, 12)]
+    assert performance.runs(minutes, 3) == [
+        (at(0, 0), at(3, 0)),
+        (at(3, 0), at(5, 0)),
+        (at(9, 0), at(10, 0)),
+        (at(11, 0), at(13, 0)),
+    ]
+    assert performance.runs([], 3) == []

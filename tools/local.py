@@ -70,7 +70,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
         start_new_session=True,  # Ctrl-C reaches it only through us, after the service stopped
     )
     try:
-        _wait_for_port(port, process)
+        wait_for_port(port, process)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
@@ -182,7 +182,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -47,11 +47,23 @@ def create_app(settings: Settings | None = None) -> Flask:
         validator=ReadingValidator(settings),
     )
 
-    from web import analytics, cli, devices, errors, health, ingest, monitoring
+    from web import (
+        analytics,
+        cli,
+        devices,
+        errors,
+        health,
+        ingest,
+        monitoring,
+        openapi,
+        requests_log,
+    )
 
-    for module in (ingest, analytics, devices, health, monitoring):
+    for module in (ingest, analytics, devices, health, monitoring, openapi):
         app.register_blueprint(module.bp)
+    app.register_blueprint(openapi.docs)
     errors.register(app)
+    requests_log.register(app)
     cli.register(app)
     return app
 

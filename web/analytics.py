@@ -1,19 +1,41 @@
-"""GET /v1/analytics/performance/<vehicleId>: the refreshed 24 h efficiency of one vehicle."""
+"""Analytics over the refreshed 24 h table: one vehicle, its hours, and the fleet by pages."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-from flask import Blueprint, current_app
+import orjson
+from flask import Blueprint, current_app, request
+from marshmallow import Schema, ValidationError, fields, validate
 
-from models import db, performance
+from models import db, fleet, performance
 from web.auth import ANALYST, require
+from web.caching import conditional
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE
 
 bp = Blueprint("analytics", __name__)
 
 NO_DATA = "No charging data found in last 24 hours"
+NOT_REFRESHED = "The performance table has not been refreshed yet"
+
+
+class ListQuery(Schema):
+    sort = fields.String(load_default="efficiency", validate=validate.OneOf(list(fleet.SORTS)))
+    order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    maxEfficiency = fields.Float(validate=validate.Range(min=0))
+    minEfficiency = fields.Float(validate=validate.Range(min=0))
+    cursor = fields.String()
+
+
+LIST_QUERY = ListQuery()
+
+
+def _engine() -> Any:
+    return current_app.extensions["ev"].engine
 
 
 @bp.get("/v1/analytics/performance/<vehicle_id>")
@@ -21,9 +43,85 @@ NO_DATA = "No charging data found in last 24 hours"
 def vehicle_performance(vehicle_id: str) -> Any:
     if not ID_RE.fullmatch(vehicle_id):
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
-    view = db.read(
-        current_app.extensions["ev"].engine, lambda conn: performance.read(conn, vehicle_id)
-    )
+    view = db.read(_engine(), lambda conn: performance.read(conn, vehicle_id))
     if view is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
-    return view
+    return conditional(view, fleet.parse_iso(view["refreshedAt"]))
+
+
+@bp.get("/v1/analytics/performance/<vehicle_id>/hourly")
+@require(ANALYST)
+def vehicle_hourly(vehicle_id: str) -> Any:
+    if not ID_RE.fullmatch(vehicle_id):
+        return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
+
+    def query(conn: Any) -> tuple[Any, list[dict[str, Any]]]:
+        return fleet.window(conn), fleet.hourly(conn, vehicle_id)
+
+    window, hours = db.read(_engine(), query)
+    if window is None or not hours:
+        return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
+    body = {"vehicleId": vehicle_id, **fleet.window_view(window), "hours": hours}
+    return conditional(body, window.refreshed_at)
+
+
+@bp.get("/v1/analytics/performance")
+@require(ANALYST)
+def fleet_performance() -> Any:
+    try:
+        args = LIST_QUERY.load(request.args.to_dict())
+    except ValidationError as exc:
+        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+    after = None
+    if "cursor" in args:
+        after = _decode_cursor(args["cursor"], args["sort"], args["order"])
+        if after is None:
+            return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
+    page = fleet.Page(
+        sort=args["sort"],
+        descending=args["order"] == "desc",
+        limit=args["limit"],
+        max_efficiency=args.get("maxEfficiency"),
+        min_efficiency=args.get("minEfficiency"),
+        after=after,
+    )
+
+    def query(conn: Any) -> tuple[Any, list[dict[str, Any]], Any]:
+        return fleet.window(conn), *fleet.listing(conn, page)
+
+    window, items, last = db.read(_engine(), query)
+    if window is None:
+        return error("not_refreshed", NOT_REFRESHED, 404)
+    body = {
+        **fleet.window_view(window),
+        "items": items,
+        "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
+    }
+    return conditional(body, window.refreshed_at)
+
+
+def _encode_cursor(last: tuple[str | None, str], sort: str, order: str) -> str:
+    raw = orjson.dumps([sort, order, last[0], last[1]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str] | None:
+    """The position a cursor holds, or None when it is not one of this sort and order."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c_sort, c_order, value, vehicle_id = orjson.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+    if (c_sort, c_order) != (sort, order) or not isinstance(vehicle_id, str):
+        return None
+    if value is not None and not _is_number(value):
+        return None
+    return value, vehicle_id
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)

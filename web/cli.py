@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
+import orjson
 from flask import Flask, current_app
 
-from models import partitions, performance
+from models import dead_letters, partitions, performance
 from models.db import make_engine
+from models.stream import BufferFull
+from simulator.command import simulate
 
 
 def _aware(value: str) -> datetime:
@@ -19,6 +22,8 @@ def _aware(value: str) -> datetime:
 
 
 def register(app: Flask) -> None:
+    app.cli.add_command(simulate)
+
     @app.cli.command("refresh-performance")
     @click.option(
         "--as-of", "as_of", help="End of the 24 h window (ISO 8601 with zone); default now."
@@ -51,3 +56,38 @@ def register(app: Flask) -> None:
             f"created {len(result.created)}, dropped {len(result.dropped)}, "
             f"moved {result.moved_rows} rows"
         )
+
+    @app.cli.group("dead-letters")
+    def dead_letters_group() -> None:
+        """Readings the database refused: list them, replay them once the cause is fixed."""
+
+    @dead_letters_group.command("list")
+    @click.option("--limit", default=100, show_default=True, help="At most this many.")
+    @click.option("--after", default="-", help="Only letters after this id (to page).")
+    def list_dead_letters(limit: int, after: str) -> None:
+        """One JSON line per dead letter, oldest first: id, entry, record, error."""
+        stream = current_app.extensions["ev"].stream
+        for letter in dead_letters.list_letters(stream, limit, after):
+            click.echo(orjson.dumps(vars(letter)).decode())
+
+    @dead_letters_group.command("replay")
+    @click.argument("ids", nargs=-1)
+    @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
+    def replay_dead_letters(ids: tuple[str, ...], everything: bool) -> None:
+        """Put dead letters (by id, or --all) back on the ingest stream."""
+        if bool(ids) == everything:
+            raise click.UsageError("give dead-letter ids, or --all")
+        services = current_app.extensions["ev"]
+        letters = dead_letters.list_letters(services.stream, 1_000_000)
+        if ids:
+            unknown = set(ids) - {letter.id for letter in letters}
+            if unknown:
+                raise click.BadParameter(f"no dead letter {', '.join(sorted(unknown))}")
+            letters = [letter for letter in letters if letter.id in set(ids)]
+        try:
+            replayed, skipped = dead_letters.replay(
+                services.stream, letters, services.settings.stream_max_readings
+            )
+        except BufferFull as exc:
+            raise click.ClickException("the ingest stream is full; try again later") from exc
+        click.echo(f"replayed {replayed}, skipped {skipped} (not readings)")

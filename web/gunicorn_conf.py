@@ -2,6 +2,7 @@
 
 import sys
 
+import logs
 from settings import get_settings
 from web.auth import AuthNotConfigured, check_configured
 
@@ -18,6 +19,10 @@ keepalive = 5
 # gunicorn's runtime control socket is one fixed path per user: two services on a host would
 # fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    logs.configure(_settings)
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -114,6 +114,7 @@ def build_schemas(settings: Settings, clock: Callable[[], datetime]) -> tuple[Sc
         voltage = Number(
             required=True,
             validate=validate.Range(min=0, min_inclusive=False, max=settings.max_voltage),
+            metadata={"exclusiveMinimum": True},  # for the OpenAPI document
         )
         timestamp = Timestamp(clock, skew, retention)
 

@@ -7,10 +7,17 @@ from typing import Any
 
 from celery import Celery, signals
 
+import logs
 from settings import get_settings
 
 app = Celery("ev", include=["workers.tasks"])
 app.config_from_object("celeryconfig")
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    # Connected, so Celery leaves logging to us: the same format as web (LOG_FORMAT).
+    logs.configure(get_settings())
 
 
 @signals.beat_init.connect

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from simulator.reference import efficiency
 from tests import seed
 from tests.conftest import ROOT
-from tests.efficiency_reference import efficiency
 from tests.factories import meter, vehicle
 from tests.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator

@@ -1,0 +1,82 @@
+"""One log line per event, as key=value pairs or JSON (LOG_FORMAT), for web and workers alike.
+
+Messages are written as `event=... key=value` already; this adds the time, level, process and,
+inside a web request, its request id. A filter masks anything shaped like a bearer token, so a
+token can never reach a log even if some library logs a header.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+import orjson
+
+from settings import Settings
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s,;\"']+")
+
+
+class _Context(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        message = record.getMessage()
+        if "earer" in message:
+            record.msg, record.args = _BEARER.sub(r"\1[redacted]", message), None
+        return True
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        head = (
+            f"ts={_time(record)} level={record.levelname.lower()} logger={record.name} "
+            f"pid={record.process}"
+        )
+        rid = getattr(record, "request_id", None)
+        line = f"{head} {f'request_id={rid} ' if rid else ''}{record.getMessage()}"
+        if record.exc_info:
+            line += " exc=" + orjson.dumps(self.formatException(record.exc_info)).decode()
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": _time(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None)
+        if rid:
+            out["request_id"] = rid
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out).decode()
+
+
+def _time(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+def handler(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    out = logging.StreamHandler(stream or sys.stderr)
+    out.setFormatter(JsonFormatter() if settings.log_format == "json" else KeyValueFormatter())
+    out.addFilter(_Context())
+    return out
+
+
+def configure(settings: Settings, logger: logging.Logger | None = None) -> None:
+    """Route `logger` (default: the root logger) through one handler in the chosen format."""
+    target = logger or logging.getLogger()
+    for old in list(target.handlers):
+        target.removeHandler(old)
+    target.addHandler(handler(settings))
+    target.setLevel(settings.log_level.upper())

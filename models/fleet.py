@@ -1,0 +1,136 @@
+"""Reads over the refreshed table for many vehicles: the fleet listing, one vehicle by hour.
+
+The listing pages by keyset (the sort value and the vehicle id of the last row), so a page is
+as fast at the end of the fleet as at its start and rows never repeat or vanish between pages
+of one refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from models.performance import _iso, performance_view
+
+# API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
+# and sorts after every vehicle that has one.
+SORTS = {
+    "efficiency": "coalesce(p.dc_kwh / nullif(p.ac_kwh, 0), 'Infinity'::numeric)",
+    "acConsumedKwh": "p.ac_kwh",
+    "dcDeliveredKwh": "p.dc_kwh",
+    "averageSoc": "p.soc_hundredths_sum::numeric / p.readings",
+    "averageBatteryTemp": "p.battery_temp_hundredths_sum::numeric / p.readings",
+    "minutesCounted": "p.minutes::numeric",
+    "vehicleId": "NULL::numeric",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    sort: str = "efficiency"
+    descending: bool = False
+    limit: int = 100
+    max_efficiency: float | None = None
+    min_efficiency: float | None = None
+    # After this (sort value, vehicle id); the value is None when sorting by vehicle id.
+    after: tuple[str | None, str] | None = None
+
+
+def window(conn: Connection) -> Any:
+    """The refreshed window (window_start, window_end, refreshed_at), None before any refresh."""
+    return conn.execute(
+        text("SELECT window_start, window_end, refreshed_at FROM performance_window")
+    ).first()
+
+
+def window_view(row: Any) -> dict[str, str]:
+    return {
+        "windowStart": _iso(row.window_start),
+        "windowEnd": _iso(row.window_end),
+        "refreshedAt": _iso(row.refreshed_at),
+    }
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def listing(
+    conn: Connection, page: Page
+) -> tuple[list[dict[str, Any]], tuple[str | None, str] | None]:
+    """One page of vehicles, and the cursor after its last row (None on the last page)."""
+    key = SORTS[page.sort]
+    direction, compare = ("DESC", "<") if page.descending else ("ASC", ">")
+    where = ["p.readings > 0"]
+    params: dict[str, Any] = {"limit": page.limit + 1}
+    if page.max_efficiency is not None:
+        where.append("p.ac_kwh > 0 AND p.dc_kwh / p.ac_kwh <= :max_eff")
+        params["max_eff"] = Decimal(str(page.max_efficiency))
+    if page.min_efficiency is not None:
+        where.append("p.ac_kwh > 0 AND p.dc_kwh / p.ac_kwh >= :min_eff")
+        params["min_eff"] = Decimal(str(page.min_efficiency))
+    if page.after is not None:
+        value, vehicle_id = page.after
+        params["after_id"] = vehicle_id
+        if page.sort == "vehicleId":
+            where.append(f"p.vehicle_id {compare} :after_id")
+        else:
+            params["after_value"] = Decimal(value or "0")
+            where.append(
+                f"({key}, p.vehicle_id) {compare} (CAST(:after_value AS numeric), :after_id)"
+            )
+    rows = conn.execute(
+        text(
+            f"SELECT p.*, {key} AS sort_value, w.window_start, w.window_end, w.refreshed_at "
+            "FROM vehicle_performance_24h p CROSS JOIN performance_window w "
+            f"WHERE {' AND '.join(where)} "
+            f"ORDER BY {key} {direction}, p.vehicle_id {direction} LIMIT :limit"
+        ),
+        params,
+    ).all()
+    items = [_item(row._mapping) for row in rows[: page.limit]]
+    if len(rows) <= page.limit:
+        return items, None
+    last = rows[page.limit - 1]
+    value = None if last.sort_value is None else str(last.sort_value)
+    return items, (value, last.vehicle_id)
+
+
+def _item(row: Any) -> dict[str, Any]:
+    view = performance_view(row)
+    for window_field in ("windowStart", "windowEnd", "refreshedAt"):
+        del view[window_field]
+    return view
+
+
+def hourly(conn: Connection, vehicle_id: str) -> list[dict[str, Any]]:
+    """The vehicle's kept minutes in the current window, summed by hour."""
+    rows = conn.execute(
+        text(
+            "SELECT date_trunc('hour', c.minute) AS hour, sum(c.ac_kwh) AS ac, "
+            "sum(c.dc_kwh) AS dc, sum(c.soc_hundredths_sum) AS soc, "
+            "sum(c.battery_temp_hundredths_sum) AS temp, sum(c.readings) AS readings, "
+            "count(*) AS minutes "
+            "FROM vehicle_minute_contributions c, performance_window w "
+            "WHERE c.vehicle_id = :v AND c.minute >= w.window_start AND c.minute < w.window_end "
+            "AND c.readings > 0 GROUP BY 1 ORDER BY 1"
+        ),
+        {"v": vehicle_id},
+    ).all()
+    return [
+        {
+            "hour": _iso(r.hour),
+            "acConsumedKwh": float(r.ac),
+            "dcDeliveredKwh": float(r.dc),
+            "chargingEfficiency": float(r.dc / r.ac) if r.ac else None,
+            "averageSoc": float(Decimal(r.soc) / r.readings / 100),
+            "averageBatteryTemp": float(Decimal(r.temp) / r.readings / 100),
+            "minutesCounted": r.minutes,
+            "readingsCounted": r.readings,
+        }
+        for r in rows
+    ]

@@ -1,0 +1,132 @@
+"""`flask --app web simulate`: a realistic fleet sent to a running service, with a progress bar,
+and at the end the efficiency each vehicle should get, to check the service against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import orjson
+from flask import current_app
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from simulator.fleet import Fleet, FleetSpec
+from simulator.reference import efficiency
+from simulator.send import Sent, send
+
+LOW = 0.85
+
+
+@click.command("simulate")
+@click.option("--meters", default=20, show_default=True, help="Chargers' smart meters.")
+@click.option("--vehicles", default=20, show_default=True, help="Vehicles.")
+@click.option("--minutes", default=120, show_default=True, help="Minutes of readings, ending now.")
+@click.option("--rate", default=0.0, help="Readings a second at most (default: as fast as taken).")
+@click.option("--batch", default=100, show_default=True, help="Readings per POST (1: one each).")
+@click.option("--target", help="The service's URL (default: this host, $PORT).")
+@click.option("--token", help="A device token (default: the first of DEVICE_TOKENS).")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same fleet.")
+@click.option("--show", default=20, show_default=True, help="Vehicles listed at the end.")
+@click.option("--expected-out", type=click.Path(path_type=Path), help="All expected figures, JSON.")
+def simulate(
+    meters: int,
+    vehicles: int,
+    minutes: int,
+    rate: float,
+    batch: int,
+    target: str | None,
+    token: str | None,
+    seed: int,
+    show: int,
+    expected_out: Path | None,
+) -> None:
+    """Simulate a fleet: charging sessions, vehicles moving between meters, shared meters,
+    jittered clocks, retries and offline buffers flushed late; a few faulty vehicles."""
+    settings = current_app.extensions["ev"].settings
+    target = target or f"http://127.0.0.1:{settings.port}"
+    token = token or (settings.device_tokens[0] if settings.device_tokens else "")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    spec = FleetSpec(
+        meters=meters,
+        vehicles=vehicles,
+        minutes=minutes,
+        seed=seed,
+        start=now - timedelta(minutes=minutes),
+    )
+    fleet = Fleet(spec)
+    readings = [r for _, arrived in fleet.minutes() for r in arrived]
+    bodies = [[r.wire() for r in readings[i : i + batch]] for i in range(0, len(readings), batch)]
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "{task.fields[rate]:>8.0f}/s  accepted {task.fields[accepted]}  "
+            "errors {task.fields[errors]}  retries {task.fields[retries]}"
+        ),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(
+            "send", total=len(readings), rate=0, accepted=0, errors=0, retries=0
+        )
+
+        def update(sent: Sent, count: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            errors = sum(n for status, n in sent.statuses.items() if status not in (202,))
+            progress.update(
+                task,
+                advance=count,
+                rate=sent.readings / elapsed,
+                accepted=sent.accepted,
+                errors=errors - sent.retries,
+                retries=sent.retries,
+            )
+
+        sent = send(bodies, target, token, rate, on_progress=update)
+
+    expected = efficiency([r.record() for r in readings], datetime.now(UTC))
+    _report(console, sent, expected, fleet.efficiencies, show)
+    if expected_out:
+        expected_out.write_bytes(orjson.dumps(expected, option=orjson.OPT_INDENT_2))
+        console.print(f"all expected figures: {expected_out}")
+    if sent.accepted < len(readings) - sent.rejected:
+        raise click.ClickException(f"{len(readings) - sent.accepted} readings were not accepted")
+
+
+def _report(
+    console: Console, sent: Sent, expected: dict, given: dict[str, float], show: int
+) -> None:
+    console.print(
+        f"sent {sent.readings} readings: {sent.accepted} accepted, {sent.rejected} rejected, "
+        f"{sent.retries} retries; statuses {dict(sent.statuses)}"
+    )
+    for message in sent.errors:
+        console.print(f"[red]{message}")
+    table = Table(title="What the service should report (GET /v1/analytics/performance/<id>)")
+    for column in ("vehicle", "expected efficiency", "AC kWh", "DC kWh", "given efficiency"):
+        table.add_column(column, justify="right")
+    ranked = sorted(expected.values(), key=lambda f: f["chargingEfficiency"] or 0)
+    for figures in ranked[:show]:
+        eff = figures["chargingEfficiency"]
+        style = "red" if eff is not None and eff < LOW else ""
+        table.add_row(
+            figures["vehicleId"],
+            f"{eff:.6f}" if eff is not None else "-",
+            f"{figures['totalAcConsumedKwh']:.4f}",
+            f"{figures['totalDcDeliveredKwh']:.4f}",
+            f"{given[figures['vehicleId']]:.3f}",
+            style=style,
+        )
+    Console().print(table)
+    low = sum(1 for f in expected.values() if (f["chargingEfficiency"] or 1) < LOW)
+    console.print(
+        f"{len(expected)} vehicles with charging in the window, {low} under {LOW}. "
+        "Figures are as of now, once the refresh has run (every REFRESH_SECONDS, or "
+        "`flask --app web refresh-performance`)."
+    )

@@ -1,0 +1,40 @@
+"""The device simulator against the running service: what it says each vehicle should get is
+what the service serves after a refresh."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.helpers import stored_readings, wait_until
+
+
+def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, clean_db, tmp_path):
+    service.start("web")
+    service.start("worker")
+    expected_file = tmp_path / "expected.json"
+    run = service.flask(
+        "simulate", "--meters", "6", "--vehicles", "8", "--minutes", "90", "--batch", "50",
+        "--target", service.url, "--expected-out", str(expected_file),
+    )  # fmt: skip
+    assert "accepted" in run.stderr
+    assert "What the service should report" in run.stdout
+    expected = orjson.loads(expected_file.read_bytes())
+    assert len(expected) >= 4  # most vehicles charged on a meter of their own at some point
+
+    accepted = int(run.stderr.split(" accepted")[0].rsplit(" ", 1)[-1])
+    wait_until(lambda: stored_readings(clean_db) > 0, what="the worker to start writing")
+    wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
+    assert stored_readings(clean_db) <= accepted  # duplicates the devices resent are stored once
+    service.flask("refresh-performance")
+
+    for vehicle_id, figures in expected.items():
+        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
+        for key, value in figures.items():
+            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
+
+
+def service_backlog_empty(service) -> bool:
+    reply = service.http.request("GET", service.url + "/metrics").data.decode()
+    line = next(x for x in reply.splitlines() if x.startswith("ev_stream_backlog_readings "))
+    return float(line.split()[-1]) == 0

@@ -1,0 +1,152 @@
+"""The fleet listing, a vehicle's hours, and HTTP caching, over real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from models import performance
+from models.history import write_batch
+from tests.conftest import ANALYST_TOKEN
+from tests.factories import meter_rec, vehicle_rec
+from web import create_app
+
+ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
+AS_OF = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
+# Vehicle k charges on its own meter for 3 minutes an hour ago and 2 minutes 3 hours ago:
+# efficiency 0.70 + 0.05 k.
+FLEET = 7
+
+
+@pytest.fixture
+def client(settings, clean_db):
+    return create_app(settings).test_client()
+
+
+@pytest.fixture
+def fleet(clean_db):
+    records = []
+    for k in range(FLEET):
+        for hours_ago, minutes in ((1, 3), (3, 2)):
+            for m in range(minutes):
+                moment = AS_OF - timedelta(hours=hours_ago) + timedelta(minutes=m, seconds=5)
+                records.append(meter_rec(f"M{k}", moment, kwh=1.0))
+                records.append(
+                    vehicle_rec(f"V{k}", f"M{k}", moment, kwh=0.70 + 0.05 * k, soc=40 + k)
+                )
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, AS_OF)
+
+
+def _pages(client, query: str) -> list[list[str]]:
+    pages, url = [], f"/v1/analytics/performance?{query}"
+    while True:
+        reply = client.get(url, headers=ANALYST)
+        assert reply.status_code == 200, reply.json
+        pages.append([item["vehicleId"] for item in reply.json["items"]])
+        cursor = reply.json["nextCursor"]
+        if cursor is None:
+            return pages
+        url = f"/v1/analytics/performance?{query}&cursor={cursor}"
+
+
+def _ids(pages: list[list[str]]) -> list[str]:
+    return [vehicle_id for page in pages for vehicle_id in page]
+
+
+def test_listing_pages_through_every_vehicle_once_in_order(client, fleet):
+    pages = _pages(client, "sort=efficiency&limit=3")
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert _ids(pages) == [f"V{k}" for k in range(FLEET)]
+    assert _ids(_pages(client, "sort=efficiency&order=desc&limit=2")) == [
+        f"V{k}" for k in reversed(range(FLEET))
+    ]
+
+
+def test_listing_filters_by_efficiency_and_shows_the_seven_fields(client, fleet):
+    reply = client.get("/v1/analytics/performance?maxEfficiency=0.85", headers=ANALYST)
+    items = reply.json["items"]
+    assert [i["vehicleId"] for i in items] == ["V0", "V1", "V2", "V3"]
+    assert items[0]["chargingEfficiency"] == pytest.approx(0.70)
+    assert items[0]["totalAcConsumedKwh"] == pytest.approx(5.0)
+    assert items[0]["minutesCounted"] == 5
+    assert reply.json["windowEnd"] == "2026-02-10T15:00:00Z"
+    low = client.get("/v1/analytics/performance?minEfficiency=0.9", headers=ANALYST).json
+    assert [i["vehicleId"] for i in low["items"]] == ["V4", "V5", "V6"]
+
+
+def test_listing_sorts_by_every_documented_field(client, fleet):
+    for sort in ("acConsumedKwh", "dcDeliveredKwh", "averageSoc", "minutesCounted", "vehicleId"):
+        ids = _ids(_pages(client, f"sort={sort}&limit=4"))
+        assert sorted(ids) == sorted(f"V{k}" for k in range(FLEET)), sort
+    assert _ids(_pages(client, "sort=averageSoc&order=desc&limit=4"))[0] == "V6"
+
+
+def test_listing_rejects_bad_queries_and_foreign_cursors(client, fleet):
+    for query in ("sort=colour", "limit=0", "limit=5000", "order=up", "maxEfficiency=x"):
+        reply = client.get(f"/v1/analytics/performance?{query}", headers=ANALYST)
+        assert reply.status_code == 400, query
+    cursor = client.get("/v1/analytics/performance?limit=2", headers=ANALYST).json["nextCursor"]
+    reply = client.get(
+        f"/v1/analytics/performance?sort=averageSoc&cursor={cursor}", headers=ANALYST
+    )
+    assert reply.status_code == 400
+    assert reply.json["error"] == "invalid_cursor"
+    reply = client.get("/v1/analytics/performance?cursor=bm9wZQ", headers=ANALYST)
+    assert reply.status_code == 400
+
+
+def test_listing_before_any_refresh_says_so(client):
+    reply = client.get("/v1/analytics/performance", headers=ANALYST)
+    assert reply.status_code == 404
+    assert reply.json["error"] == "not_refreshed"
+
+
+def test_hourly_breakdown_of_a_vehicle(client, fleet):
+    reply = client.get("/v1/analytics/performance/V2/hourly", headers=ANALYST)
+    assert reply.status_code == 200
+    hours = reply.json["hours"]
+    assert [h["hour"] for h in hours] == ["2026-02-10T12:00:00Z", "2026-02-10T14:00:00Z"]
+    assert [h["minutesCounted"] for h in hours] == [2, 3]
+    assert hours[1]["chargingEfficiency"] == pytest.approx(0.80)
+    assert hours[1]["acConsumedKwh"] == pytest.approx(3.0)
+    assert client.get("/v1/analytics/performance/V9/hourly", headers=ANALYST).status_code == 404
+
+
+def test_analytics_responses_are_cacheable_until_the_next_refresh(client, fleet, clean_db):
+    first = client.get("/v1/analytics/performance/V1", headers=ANALYST)
+    etag = first.headers["ETag"]
+    assert first.headers["Last-Modified"]
+    assert "private" in first.headers["Cache-Control"]
+    assert "max-age=" in first.headers["Cache-Control"]
+    again = client.get("/v1/analytics/performance/V1", headers={**ANALYST, "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+
+    # A refresh changes the answer, and the old ETag no longer matches.
+    with clean_db.begin() as conn:
+        performance.refresh(conn, AS_OF + timedelta(minutes=1))
+    changed = client.get("/v1/analytics/performance/V1", headers={**ANALYST, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    listing = client.get("/v1/analytics/performance", headers=ANALYST)
+    assert (
+        client.get(
+            "/v1/analytics/performance",
+            headers={**ANALYST, "If-None-Match": listing.headers["ETag"]},
+        ).status_code
+        == 304
+    )
+
+
+def test_max_age_runs_to_the_next_refresh(client, fleet, clean_db, settings):
+    with clean_db.begin() as conn:
+        conn.execute(
+            text("UPDATE performance_window SET refreshed_at = now() - interval '20 seconds'")
+        )
+    reply = client.get("/v1/analytics/performance/V1", headers=ANALYST)
+    max_age = int(reply.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
+    assert settings.refresh_seconds - 22 <= max_age <= settings.refresh_seconds - 19

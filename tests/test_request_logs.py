@@ -1,0 +1,74 @@
+"""Logs: one line per request with its request id, key=value or JSON, and never a token."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import pytest
+
+import logs
+from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.factories import meter
+from web import create_app
+
+
+@pytest.fixture
+def captured(settings):
+    def capture(log_format: str) -> io.StringIO:
+        out = io.StringIO()
+        handler = logs.handler(settings.replace(log_format=log_format), out)
+        logger = logging.getLogger("ev.web")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        captures.append(handler)
+        return out
+
+    captures: list[logging.Handler] = []
+    yield capture
+    for handler in captures:
+        logging.getLogger("ev.web").removeHandler(handler)
+
+
+def test_each_request_logs_one_keyvalue_line_with_its_request_id(settings, captured):
+    out = captured("keyvalue")
+    client = create_app(settings).test_client()
+    reply = client.post(
+        "/v1/ingest",
+        json=meter(),
+        headers={"Authorization": f"Bearer {DEVICE_TOKEN}", "X-Request-ID": "abc-123"},
+    )
+    assert reply.status_code == 202
+    assert reply.headers["X-Request-ID"] == "abc-123"
+    (line,) = out.getvalue().splitlines()
+    assert "request_id=abc-123 event=request method=POST path=/v1/ingest status=202" in line
+    assert line.startswith("ts=")
+    assert DEVICE_TOKEN not in line
+
+
+def test_an_unusable_request_id_is_replaced(settings, captured):
+    out = captured("keyvalue")
+    client = create_app(settings).test_client()
+    reply = client.get("/healthz", headers={"X-Request-ID": "no spaces allowed; " + "x" * 80})
+    generated = reply.headers["X-Request-ID"]
+    assert len(generated) == 16
+    assert f"request_id={generated} " in out.getvalue()
+
+
+def test_json_lines_parse_and_carry_the_request_id(settings, captured):
+    out = captured("json")
+    client = create_app(settings).test_client()
+    client.get("/v1/vehicles/V1", headers={"Authorization": f"Bearer {ANALYST_TOKEN}"})
+    (line,) = out.getvalue().splitlines()
+    record = orjson.loads(line)
+    assert record["level"] == "info"
+    assert record["request_id"]
+    assert "status=404" in record["message"]
+
+
+def test_a_token_in_any_message_is_masked(settings, captured):
+    out = captured("keyvalue")
+    logging.getLogger("ev.web").warning("header was Authorization: Bearer %s", DEVICE_TOKEN)
+    assert DEVICE_TOKEN not in out.getvalue()
+    assert "Bearer [redacted]" in out.getvalue()

@@ -1,0 +1,25 @@
+"""HTTP caching for analytics: the data changes only when the refresh runs, so a response is
+fresh until the next refresh is due and revalidates cheaply (ETag / Last-Modified, 304)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from flask import Response, current_app, request
+from werkzeug.wrappers import Response as BaseResponse
+
+
+def conditional(body: Any, refreshed_at: datetime, status: int = 200) -> BaseResponse:
+    payload = orjson.dumps(body)
+    response = Response(payload, status=status, mimetype="application/json")
+    response.set_etag(hashlib.blake2b(payload, digest_size=12).hexdigest())
+    response.last_modified = refreshed_at
+    period = timedelta(seconds=current_app.extensions["ev"].settings.refresh_seconds)
+    left = (refreshed_at + period - datetime.now(UTC)).total_seconds()
+    # private: answers depend on an analyst's token, so shared caches must not keep them.
+    response.cache_control.private = True
+    response.cache_control.max_age = max(0, int(left))
+    return response.make_conditional(request)

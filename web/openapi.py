@@ -1,0 +1,282 @@
+"""The OpenAPI 3 document, generated from the marshmallow schemas the service validates with.
+
+Request bodies come from the same schema classes ingest uses (with this deployment's bounds);
+responses are described by the small schemas below. Served open at /openapi.json.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app
+from flask_swagger_ui import get_swaggerui_blueprint
+from marshmallow import Schema, fields
+
+from settings import Settings
+from web.schemas import ID_PATTERN, ID_RULE, Timestamp, build_schemas
+
+bp = Blueprint("openapi", __name__)
+
+
+class Error(Schema):
+    error = fields.String(required=True, metadata={"description": "Machine-readable code."})
+    message = fields.String(required=True, metadata={"description": "For a human."})
+
+
+class Rejection(Schema):
+    index = fields.Integer(required=True, metadata={"description": "Position in the body."})
+    errors = fields.Dict(required=True, metadata={"description": "Field name: messages."})
+
+
+class IngestResult(Schema):
+    accepted = fields.Integer(required=True)
+    rejected = fields.List(fields.Nested(Rejection), required=True)
+    message = fields.String()
+
+
+class NoData(Schema):
+    vehicleId = fields.String()
+    meterId = fields.String()
+    message = fields.String(required=True)
+
+
+class Performance(Schema):
+    vehicleId = fields.String(required=True)
+    timeWindowHours = fields.Integer(required=True)
+    totalAcConsumedKwh = fields.Float(required=True)
+    totalDcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = fields.Float(
+        required=True, allow_none=True, metadata={"description": "DC / AC; null when AC is 0."}
+    )
+    averageSoc = fields.Float(required=True)
+    averageBatteryTemp = fields.Float(required=True)
+    minutesCounted = fields.Integer(required=True)
+    readingsCounted = fields.Integer(required=True)
+    windowStart = fields.String(required=True, metadata={"format": "date-time"})
+    windowEnd = fields.String(required=True, metadata={"format": "date-time"})
+    refreshedAt = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class MeterState(Schema):
+    meterId = fields.String(required=True)
+    kwhConsumedAc = fields.Float(required=True)
+    voltage = fields.Float(required=True)
+    timestamp = fields.String(required=True, metadata={"format": "date-time"})
+    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class VehicleState(Schema):
+    vehicleId = fields.String(required=True)
+    meterId = fields.String(required=True)
+    kwhDeliveredDc = fields.Float(required=True)
+    soc = fields.Float(required=True)
+    batteryTemp = fields.Float(required=True)
+    timestamp = fields.String(required=True, metadata={"format": "date-time"})
+    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class Readiness(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+def _json(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+        **extra,
+    }
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    meaning = {
+        400: "Malformed request: bad JSON, body shape or id.",
+        401: "No token, or an unknown one.",
+        403: "A token of the other role.",
+        413: "Body over the byte limit, or too many readings.",
+        415: "Not Content-Type: application/json.",
+        503: "A backing service is unavailable, or the ingest buffer is full.",
+    }
+    out = {str(s): _json("Error", meaning[s]) for s in statuses}
+    if 503 in statuses:
+        out["503"]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        }
+    return out
+
+
+def _device_id(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": ID_RULE,
+        "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"},
+    }
+
+
+@functools.cache
+def build_spec(settings: Settings) -> dict[str, Any]:
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="EV charging telemetry",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={
+            "description": "Ingest of smart-meter (AC) and vehicle battery (DC) readings, and "
+            "each vehicle's charging efficiency over the last 24 hours."
+        },
+    )
+    plugin.map_to_openapi_type(Timestamp, "string", "date-time")
+    for role, variable in (("device", "DEVICE_TOKENS"), ("analyst", "ANALYST_TOKENS")):
+        scheme = {"type": "http", "scheme": "bearer", "description": f"A token of {variable}."}
+        spec.components.security_scheme(role, scheme)
+    # The clock is never called: documenting a schema validates nothing.
+    meter_schema, vehicle_schema = build_schemas(settings, clock=lambda: datetime.now(UTC))
+    spec.components.schema("MeterReading", schema=meter_schema)
+    spec.components.schema("VehicleReading", schema=vehicle_schema)
+    responses = (Error, Rejection, IngestResult, NoData, Performance, MeterState, VehicleState)
+    for schema in (*responses, Readiness):
+        spec.components.schema(schema.__name__, schema=schema)
+
+    reading = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/MeterReading"},
+            {"$ref": "#/components/schemas/VehicleReading"},
+        ]
+    }
+    spec.path(
+        path="/v1/ingest",
+        operations={
+            "post": {
+                "summary": "Ingest one reading or an array of readings",
+                "description": f"At most {settings.max_readings_per_request} readings and "
+                f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
+                "rejected; 202 means they are durably queued. A timestamp must carry a zone "
+                f"offset, be at most {settings.max_future_skew_seconds} s in the future and "
+                f"at most {settings.retention_days} days old.",
+                "security": [{"device": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    reading,
+                                    {
+                                        "type": "array",
+                                        "items": reading,
+                                        "minItems": 1,
+                                        "maxItems": settings.max_readings_per_request,
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json("IngestResult", "Queued; rejected readings listed by index."),
+                    "422": _json("IngestResult", "No valid reading in the body."),
+                    **_errors(400, 401, 403, 413, 415, 503),
+                },
+            }
+        },
+    )
+    reads = [
+        (
+            "/v1/analytics/performance/{vehicleId}",
+            "vehicleId",
+            "Performance",
+            "A vehicle's charging efficiency over the last 24 hours",
+        ),
+        ("/v1/meters/{meterId}", "meterId", "MeterState", "A meter's newest reading"),
+        ("/v1/vehicles/{vehicleId}", "vehicleId", "VehicleState", "A vehicle's newest reading"),
+    ]
+    for path, param, schema_name, summary in reads:
+        spec.path(
+            path=path,
+            operations={
+                "get": {
+                    "summary": summary,
+                    "security": [{"analyst": []}],
+                    "parameters": [_device_id(param)],
+                    "responses": {
+                        "200": _json(schema_name, summary),
+                        "404": _json(
+                            {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/NoData"},
+                                    {"$ref": "#/components/schemas/Error"},
+                                ]
+                            },
+                            "No data for this device (or no such path).",
+                        ),
+                        **_errors(400, 401, 403, 503),
+                    },
+                }
+            },
+        )
+    spec.path(
+        path="/healthz",
+        operations={
+            "get": {
+                "summary": "The process is alive",
+                "responses": {"200": _json({"type": "object"}, "Alive.")},
+            }
+        },
+    )
+    spec.path(
+        path="/readyz",
+        operations={
+            "get": {
+                "summary": "PostgreSQL and Redis are reachable",
+                "responses": {
+                    "200": _json("Readiness", "Ready."),
+                    "503": _json("Readiness", "A backing service is unavailable."),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/metrics",
+        operations={
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    )
+    return _ecma_patterns(spec.to_dict())
+
+
+def _ecma_patterns(node: Any) -> Any:
+    """Python's end-of-string anchor as JSON Schema (ECMA 262) writes it."""
+    if isinstance(node, dict):
+        return {
+            k: v.replace("\\Z", "$") if k == "pattern" else _ecma_patterns(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_ecma_patterns(v) for v in node]
+    return node
+
+
+# Swagger UI from the flask-swagger-ui package: its files are served from here, no CDN.
+docs = get_swaggerui_blueprint(
+    "/docs", "/openapi.json", config={"app_name": "EV charging telemetry API"}
+)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return build_spec(current_app.extensions["ev"].settings)
