@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,17 @@ def batched_ingest(
     }
 
 
-def paced_lag(service: Service, singles: list[bytes], rate: float, seconds: float) -> dict:
+# The paced run's readings per POST: 3,333 single-reading POSTs a second is more than two
+# cores serve (see the single-record figure), so the lag is measured below saturation.
+PACED_BATCH = 10
+
+
+def paced_lag(service: Service, bodies: list[bytes], rate: float, seconds: float) -> dict:
+    """`rate` readings a second, as POSTs of PACED_BATCH readings (a charger's gateway)."""
     service.reset()
     with service.running("paced") as stack:
-        sent = load.post_bodies(stack.url, DEVICE_TOKEN, singles, 4, seconds, rate=rate)
+        requests_per_s = rate / PACED_BATCH
+        sent = load.post_bodies(stack.url, DEVICE_TOKEN, bodies, 4, seconds, rate=requests_per_s)
         service.wait_drained()
         p50, p99 = lag_quantiles(Path(stack.env["METRICS_DIR"]))
     return {
@@ -189,27 +197,51 @@ def main(argv: list[str]) -> int:
         bodies = data.bodies(fleet, 500)
         # The paced run needs 3,333 single readings a second, not the whole fleet's.
         paced = 3333
-        singles = data.bodies(fleet, 1, limit=round(paced * args.seconds * 1.2))
+        small = data.bodies(fleet, PACED_BATCH, limit=round(paced * args.seconds * 1.2))
         copy_rows = data.copy_rows(fleet)
         del fleet  # millions of dicts at fleet scale; the bodies and COPY text are all we need
 
-        print("1/6 machine limit: COPY", flush=True)
-        results["copy"] = copy_limit(service, copy_rows)
-        for concurrency in (1, 2):
-            print(f"2/6 batched ingest, worker concurrency {concurrency}", flush=True)
-            results[f"batched_c{concurrency}"] = batched_ingest(
-                service, bodies, concurrency, args.seconds, args.clients
-            )
-        print("2/6 lag at 3,333 readings/s", flush=True)
-        results["paced"] = paced_lag(service, singles, paced, args.seconds)
-        print("3/6 single-record ingest (wrk)", flush=True)
-        results["single"] = single_ingest(service, args.seconds, args.vehicles)
-        print("4/6 analytics reads (wrk)", flush=True)
-        results["reads"] = analytics_reads(service, args.seconds, args.vehicles)
-        print(f"5/6 refresh over {args.hours} h of history", flush=True)
-        results["refresh_full"] = refresh_at_scale(service, args.vehicles, args.hours)
-        print("5/6 refresh over 1 h of history", flush=True)
-        results["refresh_1h"] = refresh_at_scale(service, args.vehicles, min(1.0, args.hours))
+        steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
+            ("copy", "1/6 machine limit: COPY", lambda: copy_limit(service, copy_rows)),
+            *[
+                (
+                    f"batched_c{c}",
+                    f"2/6 batched ingest, worker concurrency {c}",
+                    lambda c=c: batched_ingest(service, bodies, c, args.seconds, args.clients),
+                )
+                for c in (1, 2)
+            ],
+            (
+                "paced",
+                f"2/6 lag at {paced:,} readings/s",
+                lambda: paced_lag(service, small, paced, args.seconds),
+            ),
+            (
+                "single",
+                "3/6 single-record ingest (wrk)",
+                lambda: single_ingest(service, args.seconds, args.vehicles),
+            ),
+            (
+                "reads",
+                "4/6 analytics reads (wrk)",
+                lambda: analytics_reads(service, args.seconds, args.vehicles),
+            ),
+            (
+                "refresh_full",
+                f"5/6 refresh over {args.hours:g} h of history",
+                lambda: refresh_at_scale(service, args.vehicles, args.hours),
+            ),
+            (
+                "refresh_1h",
+                "5/6 refresh over 1 h of history",
+                lambda: refresh_at_scale(service, args.vehicles, min(1.0, args.hours)),
+            ),
+        ]
+        for key, title, run in steps:
+            started = time.monotonic()
+            print(title, flush=True)
+            results[key] = run()
+            print(f"    {time.monotonic() - started:.0f} s: {results[key]}", flush=True)
     report.write(results, Path(args.out))
     return 0
 
