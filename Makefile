@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-tools run flask test lint format typecheck migrate bench bench-smoke clean
+.PHONY: help install system-tools run demo flask test lint format typecheck migrate bench bench-smoke clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -17,11 +17,21 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
-system-tools: ## Install the Debian tools the benchmark uses (wrk) when missing; needs root
-	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+system-tools: ## Install Debian's wrk, chromium and chromedriver (bench, browser test) when missing
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
 run: install ## Run web, worker and beat; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set
 	$(PY) -m tools.local serve
+
+demo: install ## make run plus the simulator: a small fleet streaming in; prints the dashboard URL
+	$(PY) -m tools.local demo
 
 flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
 	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)

@@ -17,7 +17,12 @@ _dir = os.path.abspath(get_settings().metrics_dir)
 os.makedirs(_dir, exist_ok=True)
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _dir)
 
-from prometheus_client import Counter, Histogram  # noqa: E402
+from prometheus_client import Counter, Histogram, values  # noqa: E402
+
+# Someone may have imported prometheus_client before us (Celery's command line loads Flower's
+# plugin, which does), and its value class is chosen at import: choose again, now that the
+# multiprocess directory is set, or this process's samples would never reach /metrics.
+values.ValueClass = values.get_value_class()
 
 LAG_BUCKETS = (
     0.01,

@@ -113,7 +113,8 @@ def wrk(
 ) -> WrkResult:
     path = work_dir / "wrk.lua"
     path.write_text(script)
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path)]
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv += ["-s", str(path)] if script else []
     out = subprocess.run([*argv, url, "--", *args], capture_output=True, text=True, check=True)
     report = out.stdout
     errors = [line.strip() for line in report.splitlines() if "Non-2xx" in line or "errors" in line]

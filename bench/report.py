@@ -77,6 +77,17 @@ def rows(r: dict[str, Any]) -> list[Row]:
             _met(a["requests_per_s"] >= 2000 and a["p99_ms"] < 10),
         ),
     ]
+    floor = a.get("healthz_floor")
+    if floor:
+        out.append(
+            (
+                "for scale: GET /healthz (no work), 16 connections (wrk)",
+                f"{floor['requests_per_s']:,.0f} req/s, p99 {floor['p99_ms']:.1f} ms",
+                ratio(floor["requests_per_s"]),
+                "",
+                "",
+            )
+        )
     full, hour = r["refresh_full"], r["refresh_1h"]
     steady, steady_1h = full["steady_refresh_seconds"], hour["steady_refresh_seconds"]
     out += [

@@ -62,3 +62,20 @@ def test_prune_task_removes_gone_consumers(worker_resources, stream, monkeypatch
 def test_maintenance_task_creates_partitions(worker_resources):
     outcome = tasks.maintain_partitions.apply().get()
     assert set(outcome) == {"created", "dropped"}
+
+
+def test_metrics_reach_the_shared_directory_even_if_prometheus_was_imported_first(tmp_path):
+    # Celery's command line imports prometheus_client (through Flower's plugin) before our
+    # metrics module: samples must still be written where /metrics reads them.
+    import subprocess
+    import sys
+
+    code = (
+        "import prometheus_client, metrics; metrics.DEAD_LETTERED.inc(); "
+        "import os; print(sorted(os.listdir(os.environ['METRICS_DIR'])))"
+    )
+    env = {"METRICS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "counter_" in out

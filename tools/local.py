@@ -1,6 +1,7 @@
 """Run the service or a command on a laptop, with embedded PostgreSQL and Redis when none is given.
 
     python -m tools.local serve          # what `make run` does
+    python -m tools.local demo           # what `make demo` does: serve, plus a simulated fleet
     python -m tools.local exec -- CMD    # run CMD with DATABASE_URL and REDIS_URL set: those of
                                          # a running `make run`, else embedded servers
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DATABASE = "evtelemetry"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
@@ -124,7 +126,16 @@ def run(argv: list[str], env: dict[str, str]) -> int:
             continue
 
 
-def serve() -> int:
+# `make demo`: the service plus a simulated fleet backfilling three hours, with a quick refresh.
+# honcho stops everything when one process ends, so the simulator idles once it has sent all.
+_DEMO = (
+    "simulator: sleep 3 && flask --app web simulate --meters 40 --vehicles 50 --minutes 180 "
+    "--rate 400 --show 10 --target http://127.0.0.1:{port}; echo simulator done; "
+    "exec sleep infinity\n"
+)
+
+
+def serve(demo: bool = False) -> int:
     venv_bin = Path(sys.executable).parent
     with servers(dict(os.environ)) as env, _shared(env) as shared:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
@@ -141,6 +152,17 @@ def serve() -> int:
         ):
             if subprocess.run(step, env=env).returncode != 0:
                 return 1
+        procfile = ROOT / "Procfile"
+        if demo:
+            env.setdefault("REFRESH_SECONDS", "10")
+            procfile = Path(env["DATA_DIR"]) / "Procfile.demo"
+            demo_line = _DEMO.format(port=env["PORT"])
+            procfile.write_text((ROOT / "Procfile").read_text() + demo_line, encoding="utf-8")
+            print(
+                f"\n  dashboard: http://127.0.0.1:{env['PORT']}/dashboard"
+                f"#token={env.get('ANALYST_TOKENS', '').split(',')[0]}",
+                flush=True,
+            )
         print(
             f"\n  ev telemetry on http://127.0.0.1:{env['PORT']}\n"
             f"  device token:  {env.get('DEVICE_TOKENS', '(auth disabled)')}\n"
@@ -148,7 +170,7 @@ def serve() -> int:
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
-        return run([str(venv_bin / "honcho"), "start", "-f", "Procfile"], env)
+        return run([str(venv_bin / "honcho"), "start", "-f", str(procfile), "-d", str(ROOT)], env)
 
 
 def execute(argv: list[str]) -> int:
@@ -197,6 +219,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if argv[:1] == ["serve"]:
         return serve()
+    if argv[:1] == ["demo"]:
+        return serve(demo=True)
     if argv[:1] == ["exec"]:
         command = argv[2:] if argv[1:2] == ["--"] else argv[1:]
         if command and shutil.which(command[0]) is None and not Path(command[0]).exists():

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import (
         analytics,
         cli,
+        dashboard,
         devices,
         errors,
         health,
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         requests_log,
     )
 
-    for module in (ingest, analytics, devices, health, monitoring, openapi):
+    for module in (ingest, analytics, devices, health, monitoring, openapi, dashboard):
         app.register_blueprint(module.bp)
     app.register_blueprint(openapi.docs)
     errors.register(app)

@@ -14,74 +14,13 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app
 from flask_swagger_ui import get_swaggerui_blueprint
-from marshmallow import Schema, fields
 
+from models.fleet import SORTS
 from settings import Settings
+from web import responses
 from web.schemas import ID_PATTERN, ID_RULE, Timestamp, build_schemas
 
 bp = Blueprint("openapi", __name__)
-
-
-class Error(Schema):
-    error = fields.String(required=True, metadata={"description": "Machine-readable code."})
-    message = fields.String(required=True, metadata={"description": "For a human."})
-
-
-class Rejection(Schema):
-    index = fields.Integer(required=True, metadata={"description": "Position in the body."})
-    errors = fields.Dict(required=True, metadata={"description": "Field name: messages."})
-
-
-class IngestResult(Schema):
-    accepted = fields.Integer(required=True)
-    rejected = fields.List(fields.Nested(Rejection), required=True)
-    message = fields.String()
-
-
-class NoData(Schema):
-    vehicleId = fields.String()
-    meterId = fields.String()
-    message = fields.String(required=True)
-
-
-class Performance(Schema):
-    vehicleId = fields.String(required=True)
-    timeWindowHours = fields.Integer(required=True)
-    totalAcConsumedKwh = fields.Float(required=True)
-    totalDcDeliveredKwh = fields.Float(required=True)
-    chargingEfficiency = fields.Float(
-        required=True, allow_none=True, metadata={"description": "DC / AC; null when AC is 0."}
-    )
-    averageSoc = fields.Float(required=True)
-    averageBatteryTemp = fields.Float(required=True)
-    minutesCounted = fields.Integer(required=True)
-    readingsCounted = fields.Integer(required=True)
-    windowStart = fields.String(required=True, metadata={"format": "date-time"})
-    windowEnd = fields.String(required=True, metadata={"format": "date-time"})
-    refreshedAt = fields.String(required=True, metadata={"format": "date-time"})
-
-
-class MeterState(Schema):
-    meterId = fields.String(required=True)
-    kwhConsumedAc = fields.Float(required=True)
-    voltage = fields.Float(required=True)
-    timestamp = fields.String(required=True, metadata={"format": "date-time"})
-    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
-
-
-class VehicleState(Schema):
-    vehicleId = fields.String(required=True)
-    meterId = fields.String(required=True)
-    kwhDeliveredDc = fields.Float(required=True)
-    soc = fields.Float(required=True)
-    batteryTemp = fields.Float(required=True)
-    timestamp = fields.String(required=True, metadata={"format": "date-time"})
-    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
-
-
-class Readiness(Schema):
-    status = fields.String(required=True)
-    checks = fields.Dict(keys=fields.String(), values=fields.String())
 
 
 def _json(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -107,6 +46,41 @@ def _errors(*statuses: int) -> dict[str, Any]:
             "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
         }
     return out
+
+
+_NOT_MODIFIED = {"304": {"description": "Unchanged since the ETag given in If-None-Match."}}
+
+
+def _fleet_listing() -> dict[str, Any]:
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    return {
+        "summary": "The fleet's 24 h efficiency, page by page",
+        "security": [{"analyst": []}],
+        "parameters": [
+            query(
+                "sort",
+                {"type": "string", "enum": list(SORTS), "default": "efficiency"},
+                "Sort key; ties broken by vehicleId.",
+            ),
+            query("order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}, ""),
+            query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                "Vehicles per page.",
+            ),
+            query("maxEfficiency", {"type": "number", "minimum": 0}, "Only vehicles at or under."),
+            query("minEfficiency", {"type": "number", "minimum": 0}, "Only vehicles at or over."),
+            query("cursor", {"type": "string"}, "nextCursor of the previous page."),
+        ],
+        "responses": {
+            "200": _json("FleetPage", "A page of vehicles."),
+            **_NOT_MODIFIED,
+            "404": _json("Error", "The table has not been refreshed yet."),
+            **_errors(400, 401, 403, 503),
+        },
+    }
 
 
 def _device_id(name: str) -> dict[str, Any]:
@@ -140,9 +114,8 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     meter_schema, vehicle_schema = build_schemas(settings, clock=lambda: datetime.now(UTC))
     spec.components.schema("MeterReading", schema=meter_schema)
     spec.components.schema("VehicleReading", schema=vehicle_schema)
-    responses = (Error, Rejection, IngestResult, NoData, Performance, MeterState, VehicleState)
-    for schema in (*responses, Readiness):
-        spec.components.schema(schema.__name__, schema=schema)
+    for name in responses.DOCUMENTED:
+        spec.components.schema(name, schema=getattr(responses, name))
 
     reading = {
         "oneOf": [
@@ -194,6 +167,12 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             "Performance",
             "A vehicle's charging efficiency over the last 24 hours",
         ),
+        (
+            "/v1/analytics/performance/{vehicleId}/hourly",
+            "vehicleId",
+            "Hourly",
+            "A vehicle's charging efficiency by hour over the last 24 hours",
+        ),
         ("/v1/meters/{meterId}", "meterId", "MeterState", "A meter's newest reading"),
         ("/v1/vehicles/{vehicleId}", "vehicleId", "VehicleState", "A vehicle's newest reading"),
     ]
@@ -207,9 +186,10 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                     "parameters": [_device_id(param)],
                     "responses": {
                         "200": _json(schema_name, summary),
+                        **(_NOT_MODIFIED if path.startswith("/v1/analytics") else {}),
                         "404": _json(
                             {
-                                "oneOf": [
+                                "anyOf": [
                                     {"$ref": "#/components/schemas/NoData"},
                                     {"$ref": "#/components/schemas/Error"},
                                 ]
@@ -221,6 +201,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 }
             },
         )
+    spec.path(path="/v1/analytics/performance", operations={"get": _fleet_listing()})
     spec.path(
         path="/healthz",
         operations={

@@ -55,3 +55,17 @@ def test_app_services_wait_for_migrations_and_scale():
             "service_completed_successfully"
         )
     assert "container_name" not in services["worker"], "a fixed name would prevent --scale"
+
+
+def test_flower_is_optional_and_runs_celerys_app():
+    services = compose()["services"]
+    flower = services["flower"]
+    assert flower["profiles"] == ["flower"]  # not started by a plain `docker compose up`
+    assert shlex.split(flower["command"])[:4] == ["celery", "-A", "workers", "flower"]
+    assert all(str(p).startswith("127.0.0.1:") for p in flower["ports"])
+
+
+def test_services_have_healthchecks_where_others_wait_on_them():
+    services = compose()["services"]
+    for name in ("postgres", "redis", "web"):
+        assert services[name]["healthcheck"]["test"], name

@@ -1,0 +1,93 @@
+"""The dashboard in a real browser (Debian's chromium, driven by selenium through chromedriver):
+it loads, lists the vehicles, highlights the low one, draws its charts, and leaves a screenshot
+in tests/artifacts/dashboard.png."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from models import performance
+from models.history import write_batch
+from tests.conftest import ANALYST_TOKEN, ROOT
+from tests.factories import meter_rec, vehicle_rec
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACT = ROOT / "tests" / "artifacts" / "dashboard.png"
+# Efficiency of each vehicle: DC 0.90, 0.92 and 0.70 per kWh of AC.
+FLEET = {"BV1": 0.90, "BV2": 0.92, "BV3": 0.70}
+
+
+@pytest.fixture
+def browser():
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        assert shutil.which(binary), f"{binary} missing: `make system-tools` installs it"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=ChromeService(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def seeded(clean_db):
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    records = []
+    for k, (vehicle_id, eff) in enumerate(FLEET.items()):
+        for minute in range(1, 40):
+            moment = now - timedelta(minutes=minute, seconds=-10)
+            records.append(meter_rec(f"BM{k}", moment, kwh=1.0))
+            records.append(vehicle_rec(vehicle_id, f"BM{k}", moment, kwh=eff, soc=50 + k))
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, now)
+
+
+def test_dashboard_lists_the_fleet_and_highlights_the_low_vehicle(service, seeded, browser):
+    service.start("web")
+    browser.get(f"{service.url}/dashboard#token={ANALYST_TOKEN}")
+    wait = WebDriverWait(browser, 20)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr")))
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr")
+    assert [r.get_attribute("data-vehicle") for r in rows] == ["BV3", "BV1", "BV2"]  # by efficiency
+    low = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr.low")
+    assert [r.get_attribute("data-vehicle") for r in low] == ["BV3"]
+    assert "0.700" in low[0].text
+    assert "#token" not in browser.current_url  # the fragment is dropped at once
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#histogram .main-svg")))
+    assert "Refreshed" in browser.find_element(By.ID, "age").text
+
+    # The threshold is adjustable on the page.
+    threshold = browser.find_element(By.ID, "threshold")
+    threshold.clear()
+    threshold.send_keys("0.91")
+    low = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr.low")
+    assert sorted(r.get_attribute("data-vehicle") for r in low) == ["BV1", "BV3"]
+
+    # Sorting by a column, then the drill-down chart of one vehicle.
+    browser.find_element(By.CSS_SELECTOR, "th[data-key=vehicleId]").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr")
+    assert [r.get_attribute("data-vehicle") for r in rows] == ["BV1", "BV2", "BV3"]
+    rows[2].click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
+    assert "BV3: efficiency by hour" in browser.find_element(By.ID, "drilldown").text
+
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACT))
+    # The token was typed into the page only: the server never saw it outside the header.
+    assert ANALYST_TOKEN not in service.log("web")

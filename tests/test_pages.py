@@ -1,0 +1,63 @@
+"""The OpenAPI document, the Swagger UI at /docs and the dashboard's files: served by the app,
+with every asset local (no CDN)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from web import create_app
+
+
+@pytest.fixture
+def client(settings):
+    return create_app(settings).test_client()
+
+
+def _external(html: str) -> list[str]:
+    return re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
+
+
+def test_openapi_document_describes_every_endpoint_and_error(client):
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    assert set(spec["paths"]) >= {
+        "/v1/ingest",
+        "/v1/analytics/performance/{vehicleId}",
+        "/v1/meters/{meterId}",
+        "/v1/vehicles/{vehicleId}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
+    ingest = spec["paths"]["/v1/ingest"]["post"]
+    assert set(ingest["responses"]) == {"202", "400", "401", "403", "413", "415", "422", "503"}
+    assert ingest["security"] == [{"device": []}]
+    assert "Retry-After" in ingest["responses"]["503"]["headers"]
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["device"]["scheme"] == schemes["analyst"]["scheme"] == "bearer"
+    meter = spec["components"]["schemas"]["MeterReading"]
+    assert set(meter["required"]) == {"meterId", "kwhConsumedAc", "voltage", "timestamp"}
+    assert meter["properties"]["meterId"]["pattern"].endswith("$")  # ECMA, not Python's \Z
+
+
+def test_swagger_ui_is_served_locally(client):
+    page = client.get("/docs/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/openapi.json" in html
+    assert _external(html) == []
+    assert client.get("/docs/swagger-ui-bundle.js").status_code == 200
+
+
+def test_dashboard_and_its_assets_are_served_locally(client):
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert _external(html) == []
+    for asset in ("plotly.min.js", "dashboard.js", "dashboard.css"):
+        reply = client.get(f"/dashboard/assets/{asset}")
+        assert reply.status_code == 200, asset
+        assert reply.content_length > 100
+    assert client.get("/dashboard/assets/../settings.py").status_code == 404
