@@ -47,6 +47,7 @@ async function loadFleet() {
   state.vehicles = vehicles;
   state.refreshedAt = new Date(page.refreshedAt);
   status(`${vehicles.length} vehicles charged in the window ${page.windowStart} – ${page.windowEnd}.`);
+  tick();
   render();
 }
 
@@ -101,6 +102,7 @@ async function drill(vehicleId) {
   catch (err) { status(err.message, true); return; }
   if (!detail) { $("drilldown").textContent = `No hourly data for ${vehicleId}.`; return; }
   const hours = detail.hours;
+  $("drilldown").querySelector(".hint")?.remove();
   Plotly.react("drilldown", [{
     x: hours.map((h) => h.hour), y: hours.map((h) => h.chargingEfficiency), type: "bar",
     marker: { color: hours.map((h) => (h.chargingEfficiency < threshold() ? "#b00020" : "#2a9d8f")) },
