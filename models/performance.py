@@ -30,6 +30,7 @@ from models.db import execute_prepared
 
 WINDOW = timedelta(hours=24)
 _MINUTE = timedelta(minutes=1)
+Range = tuple[datetime, datetime]
 # pg_advisory_xact_lock key: one refresh at a time across every host.
 _LOCK_KEY = 0x45565F52  # "EV_R"
 
@@ -117,15 +118,15 @@ SELECT minute, vehicle_id, {_COLUMNS} FROM new_contributions;
 """
 
 # Minutes that entered the window count in, minutes that left it count out.
-_SLIDE_DELTAS = f"""
-INSERT INTO deltas
-SELECT {_PLUS} FROM vehicle_minute_contributions
-WHERE minute >= :new_start AND minute < :new_end
-  AND NOT (minute >= :old_start AND minute < :old_end)
-UNION ALL
-SELECT {_MINUS} FROM vehicle_minute_contributions
-WHERE minute >= :old_start AND minute < :old_end
-  AND NOT (minute >= :new_start AND minute < :new_end)
+# One plain range each, so it is an index range scan over those minutes only: a condition like
+# "in the new window and not in the old" reads the whole window.
+_ENTERED = f"""
+INSERT INTO deltas SELECT {_PLUS} FROM vehicle_minute_contributions
+WHERE minute >= :lo AND minute < :hi
+"""
+_LEFT = f"""
+INSERT INTO deltas SELECT {_MINUS} FROM vehicle_minute_contributions
+WHERE minute >= :lo AND minute < :hi
 """
 
 _APPLY_DELTAS = f"""
@@ -217,7 +218,12 @@ def refresh(
             conn.execute(text(_DIRTY_DELTAS), bounds | {"lo": lo, "hi": hi})
         _run(conn, _REPLACE_CONTRIBUTIONS, {"lo": lo, "hi": hi})
     if incremental:
-        conn.execute(text(_SLIDE_DELTAS), bounds)
+        now_: Range = (new_start, new_end)
+        before: Range = (bounds["old_start"], bounds["old_end"])
+        for statement, (lo, hi) in [(_ENTERED, r) for r in _outside(now_, before)] + [
+            (_LEFT, r) for r in _outside(before, now_)
+        ]:
+            conn.execute(text(statement), {"lo": lo, "hi": hi})
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
     else:
@@ -228,6 +234,16 @@ def refresh(
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
     )
+
+
+def _outside(a: Range, b: Range) -> list[Range]:
+    """The parts of range a that are not in range b."""
+    parts = []
+    if a[0] < min(a[1], b[0]):
+        parts.append((a[0], min(a[1], b[0])))
+    if max(a[0], b[1]) < a[1]:
+        parts.append((max(a[0], b[1]), a[1]))
+    return parts
 
 
 def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, datetime]]:

@@ -131,3 +131,14 @@ def test_minutes_are_recomputed_in_runs_of_consecutive_minutes():
         (at(11, 0), at(13, 0)),
     ]
     assert performance.runs([], 3) == []
+
+
+def test_window_slides_by_the_minutes_entering_and_leaving_only():
+    old, new = (at(0, 0), at(60, 0)), (at(1, 0), at(61, 0))
+    assert performance._outside(new, old) == [(at(60, 0), at(61, 0))]  # entered
+    assert performance._outside(old, new) == [(at(0, 0), at(1, 0))]  # left
+    back = (at(-5, 0), at(55, 0))
+    assert performance._outside(back, old) == [(at(-5, 0), at(0, 0))]
+    assert performance._outside(old, back) == [(at(55, 0), at(60, 0))]
+    far = (at(500, 0), at(560, 0))
+    assert performance._outside(far, old) == [far]
