@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-tools run demo flask test lint format typecheck migrate bench bench-smoke clean
+.PHONY: help install system-tools run demo flask test lint format typecheck migrate bench bench-smoke bench-profile clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: install system-tools ## Fleet-scale benchmark (~25 min): table to docs/PE
 
 bench-smoke: install system-tools ## The benchmark at a tiny size (under a minute); docs untouched
 	$(PY) -m bench --vehicles 100 --hours 0.5 --seconds 2 --no-docs --out $(or $(OUT),.data/bench)
+
+bench-profile: install system-tools ## py-spy profiles of web and a consumer under the bench's loads
+	$(PY) -m bench.profile
 
 clean: ## Remove .venv and local data (embedded databases, beat schedule)
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -104,18 +104,8 @@ def single_ingest(service: Service, seconds: int, devices: int) -> dict[str, Any
 def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, Any]:
     service.reset()
     with service.engine().begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO vehicle_performance_24h SELECT 'V' || lpad(i::text, 5, '0'), "
-                "2.7202, 2.4508, 2228200, 3030000, 100, 100 FROM generate_series(0, :n - 1) i"
-            ),
-            {"n": vehicles},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO performance_window VALUES (1, now() - interval '1 day', now(), now())"
-            )
-        )
+        conn.execute(text(data.PERFORMANCE_ROWS), {"n": vehicles})
+        conn.execute(text(data.PERFORMANCE_WINDOW))
     with service.running("reads") as stack:
         result = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
         # What gunicorn + Flask serve with no work at all, here and now: the ceiling of both
@@ -185,7 +175,7 @@ def main(argv: list[str]) -> int:
         "--no-docs", dest="update_docs", action="store_false", help="leave docs/PERFORMANCE.md"
     )
     args = parser.parse_args(argv)
-    command = "python -m bench " + " ".join(argv)
+    command = " ".join(["python -m bench", *argv])
     results: dict[str, Any] = {"command": command, "args": vars(args)}
 
     work_dir = Path(tempfile.mkdtemp(prefix="ev-bench-"))

@@ -10,6 +10,15 @@ from sqlalchemy import Engine, text
 
 from simulator.fleet import Fleet, FleetSpec
 
+# The analytics-read measurement's table: `:n` vehicles, V00000..., with the seed's V1 figures.
+PERFORMANCE_ROWS = (
+    "INSERT INTO vehicle_performance_24h SELECT 'V' || lpad(i::text, 5, '0'), "
+    "2.7202, 2.4508, 2228200, 3030000, 100, 100 FROM generate_series(0, :n - 1) i"
+)
+PERFORMANCE_WINDOW = (
+    "INSERT INTO performance_window VALUES (1, now() - interval '1 day', now(), now())"
+)
+
 
 def fleet_minutes(vehicles: int, minutes: int, seed: int = 7) -> list[list[dict]]:
     """`minutes` minutes of a fleet of `vehicles` vehicles and as many meters, ending a few
