@@ -104,7 +104,8 @@ def _report(
 ) -> None:
     console.print(
         f"sent {sent.readings} readings: {sent.accepted} accepted, {sent.rejected} rejected, "
-        f"{sent.retries} retries; statuses {dict(sent.statuses)}"
+        f"{sent.retries} retries; statuses {dict(sent.statuses)}",
+        soft_wrap=True,
     )
     for message in sent.errors:
         console.print(f"[red]{message}")

@@ -3,6 +3,8 @@ what the service serves after a refresh."""
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -22,7 +24,10 @@ def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, c
     expected = orjson.loads(expected_file.read_bytes())
     assert len(expected) >= 4  # most vehicles charged on a meter of their own at some point
 
-    accepted = int(run.stderr.split(" accepted")[0].rsplit(" ", 1)[-1])
+    summary = re.search(r"sent (\d+) readings: (\d+) accepted", run.stderr)
+    assert summary, run.stderr[-2000:]
+    sent, accepted = int(summary[1]), int(summary[2])
+    assert accepted == sent  # the simulator's readings are all valid
     wait_until(lambda: stored_readings(clean_db) > 0, what="the worker to start writing")
     wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
     assert stored_readings(clean_db) <= accepted  # duplicates the devices resent are stored once
