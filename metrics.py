@@ -15,7 +15,9 @@ from settings import get_settings
 
 _dir = os.path.abspath(get_settings().metrics_dir)
 os.makedirs(_dir, exist_ok=True)
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _dir)
+# Set, not defaulted: a value inherited from a parent process (a test runner, a shell) must not
+# send this deployment's samples to another deployment's directory.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _dir
 
 from prometheus_client import Counter, Histogram, values  # noqa: E402
 

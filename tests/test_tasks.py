@@ -79,3 +79,24 @@ def test_metrics_reach_the_shared_directory_even_if_prometheus_was_imported_firs
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert "counter_" in out
+
+
+def test_metrics_go_to_metrics_dir_whatever_the_parent_process_had_set(tmp_path):
+    import subprocess
+    import sys
+
+    inherited = tmp_path / "parents"
+    inherited.mkdir()
+    code = (
+        "import metrics, os; metrics.DEAD_LETTERED.inc(); "
+        "print(os.listdir(os.environ['METRICS_DIR']))"
+    )
+    env = {
+        "METRICS_DIR": str(tmp_path / "ours"),
+        "PROMETHEUS_MULTIPROC_DIR": str(inherited),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": ".",
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "counter_" in out.stdout, out.stderr
+    assert list(inherited.iterdir()) == []
