@@ -10,6 +10,7 @@ imports prometheus_client: the multiprocess switch is an environment variable re
 from __future__ import annotations
 
 import os
+import socket
 
 from settings import get_settings
 
@@ -24,7 +25,9 @@ from prometheus_client import Counter, Histogram, values  # noqa: E402
 # Someone may have imported prometheus_client before us (Celery's command line loads Flower's
 # plugin, which does), and its value class is chosen at import: choose again, now that the
 # multiprocess directory is set, or this process's samples would never reach /metrics.
-values.ValueClass = values.get_value_class()
+# Files are named by host and process id, not the id alone: containers sharing one directory
+# (docker-compose.yml) each number their processes from 1.
+values.ValueClass = values.MultiProcessValue(lambda: f"{socket.gethostname()}_{os.getpid()}")
 
 LAG_BUCKETS = (
     0.01,

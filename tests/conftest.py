@@ -8,9 +8,14 @@ each test gets Redis keys under a prefix of its own, so nothing a user keeps the
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+# Before anything imports metrics: this test run's in-process samples go to a directory of its
+# own, not to the .data/metrics that `make run` reads.
+os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="ev-test-metrics-")
 
 import pytest
 import redis

@@ -64,6 +64,8 @@ def service_env(base_settings, server_env, tmp_path) -> dict[str, str]:
         "RETENTION_DAYS": "3650",
         "PORT": str(free_port()),
         "DATA_DIR": str(tmp_path / "data"),
+        # The test's own: metrics of other tests (or of `make run`) must not add to its figures.
+        "METRICS_DIR": str(tmp_path / "metrics"),
         "BATCH_WAIT_MS": "50",
         "WORKER_CONCURRENCY": "2",
         "PYTHONUNBUFFERED": "1",

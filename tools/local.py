@@ -141,6 +141,10 @@ def serve(demo: bool = False) -> int:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
         env.setdefault("PORT", "8000")
+        # Prometheus' multiprocess files are per process id: those of an earlier run would add
+        # their counts to this one's.
+        metrics_dir = Path(env.get("METRICS_DIR") or Path(env["DATA_DIR"]) / "metrics")
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         env.update(tokens(env, Path(env["DATA_DIR"])))
         shared.write_text(
             "".join(f"{k}={env[k]}\n" for k in _SHARED if env.get(k)), encoding="utf-8"

@@ -56,6 +56,10 @@ def role_of(settings: Settings, header: str | None) -> str | None:
     return DEVICE if is_device else ANALYST if is_analyst else None
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
 def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -68,7 +72,7 @@ def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 return (
                     {
                         "error": "unauthorized",
-                        "message": f"Send 'Authorization: Bearer <token>' with a {role} token.",
+                        "message": f"Send 'Authorization: Bearer <token>' with {_a(role)} token.",
                     },
                     401,
                     {"WWW-Authenticate": 'Bearer realm="ev-telemetry"'},
@@ -77,7 +81,8 @@ def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 return (
                     {
                         "error": "forbidden",
-                        "message": f"This is a {held} token; this endpoint needs a {role} token.",
+                        "message": f"This is {_a(held)} token; "
+                        f"this endpoint needs {_a(role)} token.",
                     },
                     403,
                 )

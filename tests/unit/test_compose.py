@@ -69,3 +69,10 @@ def test_services_have_healthchecks_where_others_wait_on_them():
     services = compose()["services"]
     for name in ("postgres", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
+
+
+def test_app_containers_share_one_metrics_directory():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["environment"]["METRICS_DIR"] == "/metrics", name
+        assert "metrics:/metrics" in services[name]["volumes"], name
