@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from models.readings import iso_z
 from models.schema import meter_current_state, vehicle_current_state
 
 
@@ -21,8 +21,8 @@ def meter(conn: Connection, meter_id: str) -> dict[str, Any] | None:
         "meterId": row.meter_id,
         "kwhConsumedAc": float(row.kwh_consumed_ac),
         "voltage": _hundredths(row.voltage_hundredths),
-        "timestamp": _iso(row.recorded_at),
-        "updatedAt": _iso(row.updated_at),
+        "timestamp": iso_z(row.recorded_at),
+        "updatedAt": iso_z(row.updated_at),
     }
 
 
@@ -38,14 +38,10 @@ def vehicle(conn: Connection, vehicle_id: str) -> dict[str, Any] | None:
         "kwhDeliveredDc": float(row.kwh_delivered_dc),
         "soc": _hundredths(row.soc_hundredths),
         "batteryTemp": _hundredths(row.battery_temp_hundredths),
-        "timestamp": _iso(row.recorded_at),
-        "updatedAt": _iso(row.updated_at),
+        "timestamp": iso_z(row.recorded_at),
+        "updatedAt": iso_z(row.updated_at),
     }
 
 
 def _hundredths(value: int) -> float:
     return float(Decimal(value) / 100)
-
-
-def _iso(moment: Any) -> str:
-    return str(moment.astimezone(UTC).isoformat().replace("+00:00", "Z"))

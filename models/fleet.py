@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from models.performance import _iso, performance_view
+from models.performance import performance_view
+from models.readings import iso_z
 
 # API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
 # and sorts after every vehicle that has one.
@@ -49,9 +50,9 @@ def window(conn: Connection) -> Any:
 
 def window_view(row: Any) -> dict[str, str]:
     return {
-        "windowStart": _iso(row.window_start),
-        "windowEnd": _iso(row.window_end),
-        "refreshedAt": _iso(row.refreshed_at),
+        "windowStart": iso_z(row.window_start),
+        "windowEnd": iso_z(row.window_end),
+        "refreshedAt": iso_z(row.refreshed_at),
     }
 
 
@@ -123,7 +124,7 @@ def hourly(conn: Connection, vehicle_id: str) -> list[dict[str, Any]]:
     ).all()
     return [
         {
-            "hour": _iso(r.hour),
+            "hour": iso_z(r.hour),
             "acConsumedKwh": float(r.ac),
             "dcDeliveredKwh": float(r.dc),
             "chargingEfficiency": float(r.dc / r.ac) if r.ac else None,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from models.db import execute_prepared
+from models.readings import iso_z
 
 WINDOW = timedelta(hours=24)
 _MINUTE = timedelta(minutes=1)
@@ -283,11 +284,7 @@ def performance_view(row: Any) -> dict[str, Any]:
         "averageBatteryTemp": float(Decimal(row["battery_temp_hundredths_sum"]) / readings / 100),
         "minutesCounted": row["minutes"],
         "readingsCounted": readings,
-        "windowStart": _iso(row["window_start"]),
-        "windowEnd": _iso(row["window_end"]),
-        "refreshedAt": _iso(row["refreshed_at"]),
+        "windowStart": iso_z(row["window_start"]),
+        "windowEnd": iso_z(row["window_end"]),
+        "refreshedAt": iso_z(row["refreshed_at"]),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

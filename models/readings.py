@@ -39,6 +39,11 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def iso_z(moment: datetime) -> str:
+    """UTC, ISO 8601 with a Z: how the API writes a moment."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def encode(records: list[Record]) -> bytes:
     return orjson.dumps(records)
 
