@@ -32,7 +32,17 @@ def test_openapi_document_describes_every_endpoint_and_error(client):
         "/metrics",
     }
     ingest = spec["paths"]["/v1/ingest"]["post"]
-    assert set(ingest["responses"]) == {"202", "400", "401", "403", "413", "415", "422", "503"}
+    assert set(ingest["responses"]) == {
+        "202",
+        "400",
+        "401",
+        "403",
+        "413",
+        "414",
+        "415",
+        "422",
+        "503",
+    }
     assert ingest["security"] == [{"device": []}]
     assert "Retry-After" in ingest["responses"]["503"]["headers"]
     schemes = spec["components"]["securitySchemes"]
