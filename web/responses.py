@@ -47,7 +47,17 @@ class NoData(Schema):
     message = fields.String(required=True)
 
 
-class Performance(Schema):
+def _moment() -> fields.String:
+    return fields.String(required=True, metadata={"format": "date-time"})
+
+
+class Window(Schema):
+    windowStart = _moment()
+    windowEnd = _moment()
+    refreshedAt = _moment()
+
+
+class FleetItem(Schema):
     vehicleId = fields.String(required=True)
     timeWindowHours = fields.Integer(required=True)
     totalAcConsumedKwh = fields.Float(required=True)
@@ -59,28 +69,21 @@ class Performance(Schema):
     averageBatteryTemp = fields.Float(required=True)
     minutesCounted = fields.Integer(required=True)
     readingsCounted = fields.Integer(required=True)
-    windowStart = fields.String(required=True, metadata={"format": "date-time"})
-    windowEnd = fields.String(required=True, metadata={"format": "date-time"})
-    refreshedAt = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class FleetItem(Performance):
-    class Meta:
-        exclude = ("windowStart", "windowEnd", "refreshedAt")
+class Performance(FleetItem, Window):
+    """One vehicle: its figures and the window they cover."""
 
 
-class FleetPage(Schema):
+class FleetPage(Window):
     items = fields.List(fields.Nested(FleetItem), required=True)
     nextCursor = fields.String(
         required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
     )
-    windowStart = fields.String(required=True, metadata={"format": "date-time"})
-    windowEnd = fields.String(required=True, metadata={"format": "date-time"})
-    refreshedAt = fields.String(required=True, metadata={"format": "date-time"})
 
 
 class HourFigures(Schema):
-    hour = fields.String(required=True, metadata={"format": "date-time"})
+    hour = _moment()
     acConsumedKwh = fields.Float(required=True)
     dcDeliveredKwh = fields.Float(required=True)
     chargingEfficiency = fields.Float(required=True, allow_none=True)
@@ -90,20 +93,17 @@ class HourFigures(Schema):
     readingsCounted = fields.Integer(required=True)
 
 
-class Hourly(Schema):
+class Hourly(Window):
     vehicleId = fields.String(required=True)
     hours = fields.List(fields.Nested(HourFigures), required=True)
-    windowStart = fields.String(required=True, metadata={"format": "date-time"})
-    windowEnd = fields.String(required=True, metadata={"format": "date-time"})
-    refreshedAt = fields.String(required=True, metadata={"format": "date-time"})
 
 
 class MeterState(Schema):
     meterId = fields.String(required=True)
     kwhConsumedAc = fields.Float(required=True)
     voltage = fields.Float(required=True)
-    timestamp = fields.String(required=True, metadata={"format": "date-time"})
-    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
+    timestamp = _moment()
+    updatedAt = _moment()
 
 
 class VehicleState(Schema):
@@ -112,8 +112,8 @@ class VehicleState(Schema):
     kwhDeliveredDc = fields.Float(required=True)
     soc = fields.Float(required=True)
     batteryTemp = fields.Float(required=True)
-    timestamp = fields.String(required=True, metadata={"format": "date-time"})
-    updatedAt = fields.String(required=True, metadata={"format": "date-time"})
+    timestamp = _moment()
+    updatedAt = _moment()
 
 
 class Readiness(Schema):
