@@ -115,6 +115,7 @@ class Settings:
     claim_idle_seconds: int = 30
     consumer_gone_seconds: int = 600
     db_retry_max_seconds: float = 30.0
+    max_deliveries: int = 5
 
     # Periodic jobs
     refresh_seconds: int = 60
@@ -172,6 +173,7 @@ class Settings:
             db_retry_max_seconds=_float(
                 e, "DB_RETRY_MAX_SECONDS", d.db_retry_max_seconds, minimum=0.1
             ),
+            max_deliveries=_int(e, "MAX_DELIVERIES", d.max_deliveries, minimum=1),
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ DEVICE_TOKEN, ANALYST_TOKEN = "bench-device", "bench-analyst"
 PREFIX = "bench"
 TABLES = (
     "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
-    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window"
+    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window, "
+    "dead_letters"
 )
 
 
@@ -53,7 +53,7 @@ class Service:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
         command.upgrade(config, "head")
         service = cls(url, server_env["REDIS_URL"], work_dir)
-        partitions.maintain(service.engine(), datetime.now(UTC).date(), 2, 3650)
+        partitions.maintain(service.engine(), days_ahead=2, retention_days=2)
         return service
 
     def settings(self) -> Settings:

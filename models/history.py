@@ -17,30 +17,35 @@ from sqlalchemy import Connection
 
 from models.readings import METER, VEHICLE, Record
 
+# seq is a reading's place in the batch, the order it was received in.
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS stage_meter_readings (
-    recorded_at timestamptz, meter_id text, kwh numeric, voltage numeric
+    seq int, recorded_at timestamptz, meter_id text, kwh numeric, voltage numeric
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_vehicle_readings (
-    recorded_at timestamptz, vehicle_id text, meter_id text, kwh numeric, soc numeric,
+    seq int, recorded_at timestamptz, vehicle_id text, meter_id text, kwh numeric, soc numeric,
     battery_temp numeric
 ) ON COMMIT DELETE ROWS;
 """
 
+# Two different readings with one identity (device, timestamp): the first received is the one
+# kept, in history (DISTINCT ON here, ON CONFLICT DO NOTHING across batches) and in current state
+# (the same tie-break below, and an equal timestamp never replaces the stored one).
 # Rows go in key order so that two workers writing overlapping readings (a redelivery, a
 # device's retry) take row locks in the same order and cannot deadlock.
 _INSERT_METERS = """
 INSERT INTO meter_readings (recorded_at, voltage_hundredths, meter_id, kwh_consumed_ac)
-SELECT recorded_at, round(voltage * 100), meter_id, kwh
-FROM stage_meter_readings ORDER BY recorded_at, meter_id
+SELECT DISTINCT ON (recorded_at, meter_id) recorded_at, round(voltage * 100), meter_id, kwh
+FROM stage_meter_readings ORDER BY recorded_at, meter_id, seq
 ON CONFLICT DO NOTHING
 """
 
 _INSERT_VEHICLES = """
 INSERT INTO vehicle_readings (recorded_at, soc_hundredths, battery_temp_hundredths,
                               vehicle_id, meter_id, kwh_delivered_dc)
-SELECT recorded_at, round(soc * 100), round(battery_temp * 100), vehicle_id, meter_id, kwh
-FROM stage_vehicle_readings ORDER BY recorded_at, vehicle_id
+SELECT DISTINCT ON (recorded_at, vehicle_id)
+       recorded_at, round(soc * 100), round(battery_temp * 100), vehicle_id, meter_id, kwh
+FROM stage_vehicle_readings ORDER BY recorded_at, vehicle_id, seq
 ON CONFLICT DO NOTHING
 """
 
@@ -50,7 +55,7 @@ _UPSERT_METERS = """
 INSERT INTO meter_current_state AS s
     (meter_id, recorded_at, kwh_consumed_ac, voltage_hundredths, updated_at)
 SELECT DISTINCT ON (meter_id) meter_id, recorded_at, kwh, round(voltage * 100), now()
-FROM stage_meter_readings ORDER BY meter_id, recorded_at DESC
+FROM stage_meter_readings ORDER BY meter_id, recorded_at DESC, seq
 ON CONFLICT (meter_id) DO UPDATE SET
     recorded_at = EXCLUDED.recorded_at, kwh_consumed_ac = EXCLUDED.kwh_consumed_ac,
     voltage_hundredths = EXCLUDED.voltage_hundredths, updated_at = EXCLUDED.updated_at
@@ -63,7 +68,7 @@ INSERT INTO vehicle_current_state AS s
      battery_temp_hundredths, updated_at)
 SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, recorded_at, kwh, round(soc * 100),
        round(battery_temp * 100), now()
-FROM stage_vehicle_readings ORDER BY vehicle_id, recorded_at DESC
+FROM stage_vehicle_readings ORDER BY vehicle_id, recorded_at DESC, seq
 ON CONFLICT (vehicle_id) DO UPDATE SET
     meter_id = EXCLUDED.meter_id, recorded_at = EXCLUDED.recorded_at,
     kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, soc_hundredths = EXCLUDED.soc_hundredths,
@@ -97,6 +102,11 @@ class WriteResult:
     def duplicates(self) -> int:
         return self.meters + self.vehicles - self.inserted
 
+    def add(self, other: WriteResult) -> None:
+        self.meters += other.meters
+        self.vehicles += other.vehicles
+        self.inserted += other.inserted
+
 
 def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
     """Store a batch of normalised readings in the caller's transaction."""
@@ -110,7 +120,7 @@ def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
         cursor.execute(_STAGE)
         if result.meters:
             cursor.copy_expert(
-                "COPY stage_meter_readings (recorded_at, meter_id, kwh, voltage) FROM STDIN",
+                "COPY stage_meter_readings (seq, recorded_at, meter_id, kwh, voltage) FROM STDIN",
                 io.StringIO(meters),
             )
             cursor.execute(_INSERT_METERS)
@@ -118,7 +128,7 @@ def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
             cursor.execute(_UPSERT_METERS)
         if result.vehicles:
             cursor.copy_expert(
-                "COPY stage_vehicle_readings (recorded_at, vehicle_id, meter_id, kwh, soc, "
+                "COPY stage_vehicle_readings (seq, recorded_at, vehicle_id, meter_id, kwh, soc, "
                 "battery_temp) FROM STDIN",
                 io.StringIO(vehicles),
             )
@@ -136,17 +146,17 @@ def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
 def _copy_rows(records: Iterable[Record]) -> tuple[list[str], list[str]]:
     meters: list[str] = []
     vehicles: list[str] = []
-    for record in records:
+    for seq, record in enumerate(records):
         try:
             kind = record[0]
             if kind == METER and len(record) == 5:
                 meters.append(
-                    f"{_field(record[1])}\t{_field(record[2])}\t"
+                    f"{seq}\t{_field(record[1])}\t{_field(record[2])}\t"
                     f"{_number(record[3])}\t{_number(record[4])}\n"
                 )
             elif kind == VEHICLE and len(record) == 7:
                 vehicles.append(
-                    f"{_field(record[1])}\t{_field(record[2])}\t{_field(record[3])}\t"
+                    f"{seq}\t{_field(record[1])}\t{_field(record[2])}\t{_field(record[3])}\t"
                     f"{_number(record[4])}\t{_number(record[5])}\t{_number(record[6])}\n"
                 )
             else:

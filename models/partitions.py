@@ -1,8 +1,13 @@
 """Day partitions of history (and of per-minute contributions): made ahead, dropped when expired.
 
-A reading whose day has no partition yet is stored in the table's default partition, never
-refused; making that day's partition moves such rows into it. Retention drops whole
-partitions, so old history goes without a DELETE or the bloat one leaves.
+Every day a reading can be accepted for (RETENTION_DAYS back, PARTITION_DAYS_AHEAD ahead, by the
+database's clock) has its partition before the reading comes, so ingest writes straight into it
+and never waits on a partition being made. A reading whose day has no partition yet (maintenance
+stopped for days, or a day past PREMADE_DAYS_MAX back) is stored in the table's default
+partition, never refused; making that day's partition moves such rows into it, copying them
+before it locks the default partition so that writers wait only for the rows that came meanwhile.
+Retention drops whole partitions, judged by the database's clock, never a worker's: a host whose
+clock jumps a month ahead cannot drop today's history.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ TIME_COLUMN = {
     "vehicle_minute_contributions": "minute",
 }
 _SUFFIX = re.compile(r"_p(\d{8})$")
+# Days back made in advance at most: beyond a year, the default partition takes what comes.
+PREMADE_DAYS_MAX = 370
 
 
 @dataclass
@@ -61,6 +68,16 @@ def days_in_default(conn: Connection, table: str) -> set[date]:
     return set(rows)
 
 
+def database_today(conn: Connection) -> date:
+    """Today in UTC by the database's clock, the one clock every host shares."""
+    return conn.execute(text("SELECT CAST(now() AT TIME ZONE 'UTC' AS date)")).scalar_one()
+
+
+def accepted_days(today: date, days_ahead: int, retention_days: int) -> set[date]:
+    back = min(retention_days, PREMADE_DAYS_MAX)
+    return {today + timedelta(days=n) for n in range(-back, days_ahead + 1)}
+
+
 def create_partition(conn: Connection, table: str, day: date) -> int:
     """Make the day's partition, moving any of its rows out of the default one. Returns moved."""
     name, column = partition_name(table, day), TIME_COLUMN[table]
@@ -68,32 +85,40 @@ def create_partition(conn: Connection, table: str, day: date) -> int:
         f"'{day.isoformat()} 00:00:00+00'",
         f"'{(day + timedelta(days=1)).isoformat()} 00:00:00+00'",
     )
-    # Inserts into the default partition wait for these few statements, so none can slip a row
-    # for this day in between the move and the attach.
+    where = f"{column} >= {start} AND {column} < {end}"
+    move = (
+        f"WITH moved AS (DELETE FROM {table}_default WHERE {where} RETURNING *) "
+        f"INSERT INTO {name} SELECT * FROM moved"
+    )
     conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-    conn.execute(text(f"LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE"))
     conn.execute(
         text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     )
-    where = f"{column} >= {start} AND {column} < {end}"
-    moved = conn.execute(text(f"INSERT INTO {name} SELECT * FROM {table}_default WHERE {where}"))
-    conn.execute(text(f"DELETE FROM {table}_default WHERE {where}"))
+    # The bulk of the day's rows, while writers go on; then, with the default partition locked
+    # (attaching locks it anyway), only the rows that came in meanwhile.
+    moved = conn.execute(text(move)).rowcount
+    conn.execute(text(f"LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE"))
+    moved += conn.execute(text(move)).rowcount
     conn.execute(
         text(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({start}) TO ({end})")
     )
-    return moved.rowcount
+    return moved
 
 
 def maintain(
-    engine: Engine, today: date, days_ahead: int, retention_days: int
+    engine: Engine, days_ahead: int, retention_days: int, today: date | None = None
 ) -> MaintenanceResult:
-    """Create the coming days' partitions and those the default holds rows for; drop expired ones.
+    """Create the partitions of every accepted day and of days the default holds rows for; drop
+    those past retention. `today` is the database's unless given (tests pin it).
 
     Each partition is its own short transaction, so the locks it takes are held for moments.
     """
     result = MaintenanceResult()
+    if today is None:
+        with engine.connect() as conn:
+            today = database_today(conn)
     oldest_kept = today - timedelta(days=retention_days)
-    wanted = {today + timedelta(days=n) for n in range(-1, days_ahead + 1)}
+    wanted = accepted_days(today, days_ahead, retention_days)
     for table in PARTITIONED:
         with engine.begin() as conn:
             existing = existing_days(conn, table)
@@ -109,7 +134,8 @@ def maintain(
             result.dropped.append(partition_name(table, day))
     if result.created or result.dropped:
         log.info(
-            "event=partitions created=%d dropped=%d moved_rows=%d",
+            "event=partitions today=%s created=%d dropped=%d moved_rows=%d",
+            today,
             len(result.created),
             len(result.dropped),
             result.moved_rows,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData()
@@ -121,6 +122,22 @@ performance_window = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("window_end", DateTime(timezone=True), nullable=False),
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Readings PostgreSQL refused (or entries that hold no readings), written in the batch's own
+# transaction. reading_key, the reading's identity as in history, makes a letter once however
+# often its entry was processed or replayed. position is the reading's index in its stream
+# entry, -1 for a whole entry.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("reading_key", Text, nullable=False, unique=True),
+    Column("entry_id", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("record", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 PARTITIONED = ("meter_readings", "vehicle_readings", "vehicle_minute_contributions")

@@ -1,58 +1,33 @@
 """The ingest buffer: a Redis Stream read by one consumer group.
 
-An entry is one request's valid readings. It stays in the group's pending list until a worker
-acknowledges it after its batch committed, so a crash at any point leaves it to be read again.
-A counter of the readings not yet acknowledged is kept beside the stream and changed only in the
-same atomic scripts that add and acknowledge entries, so it is exact and bounds the buffer.
+A request's valid readings become entries of at most ENTRY_READINGS readings each, added together
+by one script. An entry stays in the group's pending list until a worker acknowledges it after its
+batch committed, so a crash at any point leaves it to be read again. A counter of the readings not
+yet acknowledged is kept beside the stream and changed only by the scripts that add and
+acknowledge, so it is exact and bounds the buffer. Reads are measured in readings, not entries:
+a worker never holds more than its budget, however large the requests were.
 Keys share one hash tag, so the scripts also run on Redis Cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
 
+from models import stream_scripts
 from models.readings import Record, decode, encode
 
 GROUP = "writers"
-
-# Refuses to add once the buffer already holds `bound` readings: a request may overshoot the
-# bound by at most its own size, and a full buffer turns into 503s instead of lost memory.
-_ADD = """
-local backlog = tonumber(redis.call('GET', KEYS[2]) or '0')
-if backlog >= tonumber(ARGV[1]) then return false end
-local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'r', ARGV[3])
-redis.call('INCRBY', KEYS[2], ARGV[2])
-return id
-"""
-
-# ARGV: group, then per entry: id, readings, number of dead letters, the dead letters.
-# Dead letters are written only with the acknowledgement that first succeeds, so an entry that
-# two consumers both processed (after a claim) is dead-lettered and counted once.
-_ACK = """
-local i, acked, freed, dead = 2, 0, 0, 0
-while i <= #ARGV do
-  local id, readings, ndead = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local first = i + 3
-  i = first + ndead
-  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
-    acked = acked + 1
-    freed = freed + readings
-    for j = first, i - 1 do
-      redis.call('XADD', KEYS[3], '*', 'entry', id, 'letter', ARGV[j])
-      dead = dead + 1
-    end
-  end
-  redis.call('XDEL', KEYS[1], id)
-end
-if freed > 0 then redis.call('DECRBY', KEYS[2], freed) end
-if dead > 0 then redis.call('INCRBY', KEYS[4], dead) end
-return {acked, freed, dead}
-"""
+# The most readings one entry holds: a device's flushed buffer of 10,000 readings is 20 entries,
+# so a worker's batch can stop close to its budget instead of one whole request past it.
+ENTRY_READINGS = 500
+# The most entries one read or claim looks at.
+ENTRIES_PER_READ = 200
 
 
 class BufferFull(Exception):
@@ -67,6 +42,8 @@ class Entry:
     size: int
     # Raw payload, kept when it could not be decoded, so it can be dead-lettered as it was.
     undecodable: bytes | None = None
+    # How many times the group has handed this entry to a consumer, this time included.
+    deliveries: int = 1
 
     @property
     def added_ms(self) -> int:
@@ -74,16 +51,9 @@ class Entry:
 
 
 @dataclass
-class DeadLetter:
-    record: Any
-    error: str
-
-
-@dataclass
 class AckResult:
     acked: int = 0
     freed: int = 0
-    dead: int = 0
 
 
 @dataclass
@@ -91,7 +61,6 @@ class StreamStats:
     length: int
     backlog: int
     pending: int
-    dead_letters: int
     oldest_pending_ms: int | None = None
     consumers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -101,17 +70,22 @@ class IngestStream:
         self.redis = client
         self.key = f"{{{prefix}}}:ingest"
         self.backlog_key = f"{{{prefix}}}:ingest:backlog"
-        self.dead_key = f"{{{prefix}}}:dead"
-        self.dead_total_key = f"{{{prefix}}}:dead:total"
-        self._add = client.register_script(_ADD)
-        self._ack = client.register_script(_ACK)
+        self._add = client.register_script(stream_scripts.ADD)
+        self._read_new = client.register_script(stream_scripts.READ_NEW)
+        self._take_pending = client.register_script(stream_scripts.TAKE_PENDING)
+        self._ack = client.register_script(stream_scripts.ACK)
+        self._prune = client.register_script(stream_scripts.PRUNE)
+        self._rescue = client.register_script(stream_scripts.RESCUE_ORPHANS)
 
     # -- producing -------------------------------------------------------------------------
 
     def add(self, records: list[Record], bound: int) -> str:
-        entry_id = self._add(
-            keys=[self.key, self.backlog_key], args=[bound, len(records), encode(records)]
-        )
+        """Queue the readings (in entries of ENTRY_READINGS at most); the first entry's id."""
+        args: list[Any] = [bound, len(records)]
+        for start in range(0, len(records), ENTRY_READINGS):
+            chunk = records[start : start + ENTRY_READINGS]
+            args += [len(chunk), encode(chunk)]
+        entry_id = self._add(keys=[self.key, self.backlog_key], args=args)
         if entry_id is None:
             raise BufferFull
         return _text(entry_id)
@@ -126,91 +100,102 @@ class IngestStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def read(
-        self, consumer: str, count: int, block_ms: int | None, after: str = ">"
-    ) -> list[Entry]:
-        """New entries (after='>'), or this consumer's own pending ones after an id."""
+    def join(self, consumer: str) -> None:
+        """Be listed in the group from the start: a blocking read on an empty stream does not
+        create its consumer, so operators (and pruning) would not see a live one."""
+        self.ensure_group()
+        self.redis.xgroup_createconsumer(self.key, GROUP, consumer)
+
+    def read_new(self, consumer: str, budget: int) -> list[Entry]:
+        """New entries holding at most `budget` readings (or one entry, if it alone is more)."""
+        reply: Any = self._nogroup_safe(
+            self._read_new, [self.key], [GROUP, consumer, budget, ENTRIES_PER_READ]
+        )
+        return _stream_reply(reply)
+
+    def wait_new(self, consumer: str, block_ms: int) -> list[Entry]:
+        """Block up to block_ms for one new entry (scripts cannot block)."""
         try:
             reply: Any = self.redis.xreadgroup(
-                GROUP, consumer, {self.key: after}, count=count, block=block_ms
+                GROUP, consumer, {self.key: ">"}, count=1, block=block_ms
             )
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group()
+            return []
+        return _stream_reply(reply)
+
+    def take_pending(
+        self, consumer: str, budget: int, min_idle_ms: int = 0, owner: str | None = None
+    ) -> list[Entry]:
+        """Pending entries idle for min_idle_ms (only `owner`'s, if given), now this consumer's,
+        at most `budget` readings of them. With owner=consumer: what it held before a restart."""
+        reply: Any = self._nogroup_safe(
+            self._take_pending,
+            [self.key],
+            [GROUP, consumer, min_idle_ms, budget, ENTRIES_PER_READ, owner or ""],
+        )
+        return [_entry(i, _pairs(f), int(d)) for i, d, f in reply or []]
+
+    def ack(self, entries: Iterable[Entry]) -> AckResult:
+        ids = [entry.id for entry in entries]
+        if not ids:
+            return AckResult()
+        acked, freed = self._ack(keys=[self.key, self.backlog_key], args=[GROUP, *ids])
+        return AckResult(int(acked), int(freed))
+
+    def prune_consumers(self, gone_ms: int) -> list[str]:
+        """Remove consumers silent for gone_ms that hold nothing (their entries were claimed)."""
+        return [_text(name) for name in self._prune(keys=[self.key], args=[GROUP, gone_ms])]
+
+    def rescue_orphans(self, per_call: int = 1000) -> int:
+        """Put back at the stream's end delivered entries that no consumer holds any more."""
+        rescued, start = 0, "0-0"
+        while start:
+            count, after = self._rescue(keys=[self.key], args=[GROUP, start, per_call])
+            rescued, start = rescued + int(count), _text(after)
+        return rescued
+
+    def _nogroup_safe(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys=keys, args=args)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # The stream or group is gone (a Redis restart without persistence): recreate it.
             self.ensure_group()
             return []
-        if not reply:
-            return []
-        return [_entry(entry_id, fields) for entry_id, fields in reply[0][1]]
-
-    def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
-        """Take over entries another consumer left pending for longer than min_idle_ms."""
-        entries: list[Entry] = []
-        start = "0-0"
-        while len(entries) < count:
-            try:
-                reply: Any = self.redis.xautoclaim(
-                    self.key, GROUP, consumer, min_idle_ms, start_id=start, count=count
-                )
-            except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self.ensure_group()
-                return entries
-            start = _text(reply[0])
-            entries.extend(_entry(i, f) for i, f in reply[1] if f is not None)
-            # Ids the stream no longer holds are only acknowledged, never processed.
-            deleted = [_text(i) for i in (reply[2] if len(reply) > 2 else [])]
-            deleted += [_text(i) for i, f in reply[1] if f is None]
-            if deleted:
-                self.ack([Entry(i, [], 0) for i in deleted])
-            if start == "0-0":
-                break
-        return entries
-
-    def ack(
-        self, entries: Iterable[Entry], dead: dict[str, list[DeadLetter]] | None = None
-    ) -> AckResult:
-        args: list[Any] = [GROUP]
-        for entry in entries:
-            letters = (dead or {}).get(entry.id, [])
-            args += [entry.id, entry.size, len(letters)]
-            args += [
-                orjson.dumps({"record": letter.record, "error": letter.error}) for letter in letters
-            ]
-        if len(args) == 1:
-            return AckResult()
-        acked, freed, dead_count = self._ack(
-            keys=[self.key, self.backlog_key, self.dead_key, self.dead_total_key], args=args
-        )
-        return AckResult(int(acked), int(freed), int(dead_count))
-
-    def prune_consumers(self, gone_ms: int) -> list[str]:
-        """Remove consumers silent for gone_ms that hold nothing (their entries were claimed)."""
-        removed: list[str] = []
-        try:
-            consumers: Any = self.redis.xinfo_consumers(self.key, GROUP)
-        except redis.ResponseError:
-            return removed
-        for info in consumers:
-            name = _text(info["name"])
-            if int(info["pending"]) == 0 and int(info["idle"]) >= gone_ms:
-                self.redis.xgroup_delconsumer(self.key, GROUP, name)
-                removed.append(name)
-        return removed
 
     # -- observing -------------------------------------------------------------------------
 
     def backlog(self) -> int:
         return int(self.redis.get(self.backlog_key) or 0)
 
+    def queued_readings(self) -> int:
+        """Readings in the stream's entries, counted entry by entry: equals backlog() always."""
+        entries: Any = self.redis.xrange(self.key)
+        return sum(_entry(i, f).size for i, f in entries)
+
+    def evicting_policy(self) -> str | None:
+        """Redis's maxmemory-policy when it may evict this stream or its counter, else None.
+
+        Only allkeys-* policies with a memory limit can: our keys have no TTL, so volatile-*
+        ones never pick them. None too when the server does not let us read its configuration.
+        """
+        try:
+            config: Any = self.redis.config_get("maxmemory*")
+        except redis.ResponseError:
+            return None
+        policy = _text(config.get("maxmemory-policy", "noeviction"))
+        limited = int(config.get("maxmemory", 0) or 0) > 0
+        return policy if limited and policy.startswith("allkeys-") else None
+
     def stats(self) -> StreamStats:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xlen(self.key)
         pipe.get(self.backlog_key)
-        pipe.get(self.dead_total_key)
-        length, backlog, dead = pipe.execute()
+        length, backlog = pipe.execute()
         pending, oldest, consumers = 0, None, []
         try:
             summary: Any = self.redis.xpending(self.key, GROUP)
@@ -227,26 +212,66 @@ class IngestStream:
             length=int(length),
             backlog=int(backlog or 0),
             pending=pending,
-            dead_letters=int(dead or 0),
             oldest_pending_ms=oldest,
             consumers=consumers,
         )
+
+
+class EvictionGuard:
+    """Whether Redis may evict what it holds, asked at most every `every` seconds per process:
+    one CONFIG GET a minute or so instead of one per request."""
+
+    def __init__(self, stream: IngestStream, every: float = 30.0) -> None:
+        self.stream, self.every = stream, every
+        self._policy: str | None = None
+        self._next = 0.0
+
+    def policy(self) -> str | None:
+        now = time.monotonic()
+        if now >= self._next:
+            # Unreachable: keep the last answer, the add that follows answers 503 on its own.
+            with contextlib.suppress(redis.RedisError):
+                self._policy = self.stream.evicting_policy()
+            self._next = now + self.every
+        return self._policy
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
+def _pairs(flat: list[bytes] | dict[bytes, bytes] | None) -> dict[bytes, bytes]:
+    if isinstance(flat, dict) or flat is None:
+        return flat or {}
+    return dict(zip(flat[::2], flat[1::2], strict=False))
+
+
+def _stream_reply(reply: Any) -> list[Entry]:
+    """Entries of an XREADGROUP reply, whether redis-py parsed it or a script passed it on."""
+    if not reply:
+        return []
+    return [_entry(i, _pairs(f)) for i, f in reply[0][1]]
+
+
+def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries: int = 1) -> Entry:
+    """An entry as read. One that is not what the add script writes (put there by hand, say)
+    becomes an undecodable entry to dead-letter, never an error that stalls the readers."""
     entry_id = _text(entry_id)
     if not fields:
-        return Entry(entry_id, [], 0)
-    size = int(fields.get(b"n", 0))
+        return Entry(entry_id, [], 0, deliveries=deliveries)
     payload = fields.get(b"r", b"")
     try:
-        return Entry(entry_id, decode(payload), size)
+        size = int(fields.get(b"n", 0))
     except ValueError:
-        return Entry(entry_id, [], size, undecodable=payload)
+        return Entry(entry_id, [], 0, undecodable=_raw(fields), deliveries=deliveries)
+    try:
+        return Entry(entry_id, decode(payload), size, deliveries=deliveries)
+    except ValueError:
+        return Entry(entry_id, [], size, undecodable=payload, deliveries=deliveries)
+
+
+def _raw(fields: dict[bytes, bytes]) -> bytes:
+    return b" ".join(k + b"=" + v for k, v in fields.items())
 
 
 def connect(url: str, timeout_seconds: float, block_ms: int = 0) -> redis.Redis:

@@ -26,14 +26,17 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from models.db import make_engine
 from models.stream import IngestStream, connect
 from settings import Settings, sqlalchemy_url
+from tests.private_servers import private_postgres, private_redis
 from tools.local import servers
 
 ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["private_postgres", "private_redis"]
 DEVICE_TOKEN = "device-token-for-tests"
 ANALYST_TOKEN = "analyst-token-for-tests"
 TABLES = (
     "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
-    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window"
+    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window, "
+    "dead_letters"
 )
 
 

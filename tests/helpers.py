@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
+from models import dead_letters as letters
 from tools.stack import wait_until
 
-__all__ = ["stored_readings", "wait_until"]
+__all__ = ["dead_letters", "stored_readings", "wait_until"]
 
 _STORED = "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
 
@@ -15,3 +16,9 @@ def stored_readings(engine: Engine) -> int:
     """Readings in history, both kinds."""
     with engine.connect() as conn:
         return int(conn.execute(text(_STORED)).scalar_one())
+
+
+def dead_letters(engine: Engine) -> list[letters.Letter]:
+    """Every dead letter, oldest first."""
+    with engine.connect() as conn:
+        return letters.list_letters(conn, 1_000_000)

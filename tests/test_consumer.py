@@ -6,15 +6,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import orjson
 import pytest
 from sqlalchemy import text
 
 from models.readings import Record
 from models.stream import IngestStream
 from tests.factories import at, meter_rec, vehicle_rec
-from tests.helpers import stored_readings, wait_until
+from tests.helpers import dead_letters, stored_readings, wait_until
 from workers.consumer import Consumer
+from workers.store import store_entries
 
 
 def pending(stream: IngestStream) -> int:
@@ -123,7 +123,7 @@ def test_batch_whose_commit_fails_stays_pending_and_is_written_later(
 
 def test_consumer_restarted_under_its_name_rereads_its_pending_first(stream, consumer, clean_db):
     stream.add(readings(2), bound=100)
-    assert len(stream.read("host#0", 10, None)) == 1  # then the process died
+    assert len(stream.read_new("host#0", 10)) == 1  # then the process died
     stream.add(readings(3, minute=1), bound=100)
     successor = consumer("host#0")
     successor.drain_own_pending(threading.Event())
@@ -133,7 +133,7 @@ def test_consumer_restarted_under_its_name_rereads_its_pending_first(stream, con
 
 def test_dead_consumers_entries_are_claimed_by_a_live_one(stream, consumer, clean_db):
     stream.add(readings(3), bound=100)
-    assert len(stream.read("gone-host#0", 10, None)) == 1  # and that host never came back
+    assert len(stream.read_new("gone-host#0", 10)) == 1  # and that host never came back
     live = consumer("live-host#0", claim_idle_seconds=1)
     assert live.claim() == [], "not idle long enough yet"
     time.sleep(1.1)
@@ -159,22 +159,33 @@ def test_refused_reading_is_dead_lettered_and_the_rest_stored(stream, consumer, 
     assert stored_readings(clean_db) == 5
     assert pending(stream) == 0
     assert stream.backlog() == 0
-    letters = [orjson.loads(f[b"letter"]) for _, f in stream.redis.xrange(stream.dead_key)]
-    assert letters[0]["record"] == beyond_column
-    assert "numeric field overflow" in letters[0]["error"]
-    assert letters[1] == {
-        "record": "not json",
-        "error": "stream entry is not a JSON array of readings",
-    }
-    assert stream.stats().dead_letters == 2
+    letters = sorted(dead_letters(clean_db), key=lambda letter: letter.entry)
+    assert (letters[0].record, letters[0].position) == (beyond_column, 2)
+    assert "numeric field overflow" in letters[0].error
+    assert (letters[1].record, letters[1].position) == ("not json", -1)
+    assert letters[1].error == "stream entry is not a JSON array of readings"
+
+
+def test_an_entry_processed_twice_is_dead_lettered_once(stream, consumer, clean_db):
+    """A claimed entry may be written by its first reader too: one letter, counted once."""
+    stream.add([meter_rec("M-bad", at(1), kwh=123456.0), meter_rec("M-ok")], bound=100)
+    slow, fast = consumer("slow#0"), consumer("fast#0")
+    entries = slow.collect()
+    with clean_db.begin() as conn:
+        first = store_entries(conn, entries)
+    with clean_db.begin() as conn:
+        second = store_entries(conn, entries)
+    assert (first.dead_lettered, second.dead_lettered) == (1, 0)
+    assert fast.process(entries, threading.Event())
+    assert len(dead_letters(clean_db)) == 1
+    assert stored_readings(clean_db) == 1
 
 
 def test_lost_group_is_recreated_and_nothing_is_skipped(stream, consumer, clean_db):
     stream.redis.xgroup_destroy(stream.key, "writers")
     stream.add(readings(2), bound=100)
     c = consumer()
-    assert c.collect() == []  # NOGROUP: the group is made again, from the stream's start
-    entries = c.collect()
+    entries = c.collect()  # NOGROUP: the group is made again, from the stream's start
     assert c.process(entries, threading.Event())
     assert stored_readings(clean_db) == 2
 
@@ -187,3 +198,8 @@ def test_run_loop_writes_everything_added_while_it_runs(stream, consumer, runnin
     wait_until(lambda: stored_readings(clean_db) == 500)
     wait_until(lambda: stream.backlog() == 0)
     assert pending(stream) == 0
+
+
+def test_a_consumer_is_listed_in_the_group_as_soon_as_it_runs(stream, consumer, running):
+    running(consumer("host#7"))
+    wait_until(lambda: [c["name"] for c in stream.stats().consumers] == ["host#7"])

@@ -103,3 +103,36 @@ def test_reading_for_a_day_without_partition_is_stored_in_the_default_one(db):
     write_batch(db, [meter_rec("M1", far)])
     assert count(db, "meter_readings_default") == 1
     assert count(db, "meter_readings") == 1
+
+
+def test_two_readings_with_one_identity_keep_the_first_received_everywhere(db):
+    """Same device, same timestamp, different values, in one batch: history and current state
+    keep the same one (the first received), whatever order the database sorts them in."""
+    batch = []
+    for device in range(20):
+        for kwh in (1.0, 2.0, 3.0):
+            batch.append(meter_rec(f"M{device}", at(5), kwh=kwh))
+            batch.append(vehicle_rec(f"V{device}", "M0", at(5), kwh=kwh, soc=kwh * 10))
+    result = write_batch(db, batch)
+    assert result.inserted == 40
+    history = db.execute(
+        text(
+            "SELECT meter_id, kwh_consumed_ac FROM meter_readings UNION ALL "
+            "SELECT vehicle_id, kwh_delivered_dc FROM vehicle_readings"
+        )
+    ).all()
+    state = db.execute(
+        text(
+            "SELECT meter_id, kwh_consumed_ac FROM meter_current_state UNION ALL "
+            "SELECT vehicle_id, kwh_delivered_dc FROM vehicle_current_state"
+        )
+    ).all()
+    assert sorted(history) == sorted(state)
+    assert {float(kwh) for _, kwh in history} == {1.0}
+
+
+def test_a_later_reading_with_a_stored_identity_changes_neither_history_nor_state(db):
+    write_batch(db, [meter_rec("M1", at(5), kwh=1.0)])
+    write_batch(db, [meter_rec("M1", at(5), kwh=7.0)])
+    assert db.execute(text("SELECT kwh_consumed_ac FROM meter_readings")).scalar_one() == 1
+    assert db.execute(text("SELECT kwh_consumed_ac FROM meter_current_state")).scalar_one() == 1

@@ -1,15 +1,23 @@
-"""Day partitions: made ahead, rows moved out of the default one, expired ones dropped."""
+"""Day partitions: every accepted day made ahead, late rows moved out of the default one, expired
+ones dropped by the database's clock, and no valid reading refused while a partition is made."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import threading
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from models import partitions
 from models.history import write_batch
+from models.stream import IngestStream
 from tests.factories import meter_rec, vehicle_rec
+from tests.helpers import stored_readings
+from workers import resources, store, tasks
+from workers.consumer import Consumer
 
 TODAY = date(2030, 3, 15)
 
@@ -17,6 +25,11 @@ TODAY = date(2030, 3, 15)
 def days(engine, table: str) -> set[date]:
     with engine.connect() as conn:
         return partitions.existing_days(conn, table)
+
+
+def database_today(engine) -> date:
+    with engine.connect() as conn:
+        return partitions.database_today(conn)
 
 
 @pytest.fixture
@@ -34,21 +47,31 @@ def no_partitions(clean_db):
     drop_all()
 
 
-def test_partitions_are_made_for_yesterday_today_and_the_days_ahead(no_partitions):
-    result = partitions.maintain(no_partitions, TODAY, days_ahead=2, retention_days=30)
-    expected = {date(2030, 3, d) for d in (14, 15, 16, 17)}
+def test_every_day_a_reading_can_be_accepted_for_has_its_partition(no_partitions):
+    result = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
+    expected = {TODAY + timedelta(days=n) for n in range(-5, 3)}
     for table in partitions.TIME_COLUMN:
         assert days(no_partitions, table) == expected
-    assert len(result.created) == 12
-    again = partitions.maintain(no_partitions, TODAY, days_ahead=2, retention_days=30)
+    assert len(result.created) == 3 * len(expected)
+    again = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
     assert again.created == []
+
+
+def test_a_backfill_within_retention_goes_straight_to_its_days_partition(no_partitions):
+    partitions.maintain(no_partitions, days_ahead=1, retention_days=10, today=TODAY)
+    late = datetime(2030, 3, 6, 8, 30, tzinfo=UTC)  # nine days back
+    with no_partitions.begin() as conn:
+        write_batch(conn, [meter_rec("M1", late)])
+    with no_partitions.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM meter_readings_default")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM meter_readings_p20300306")).scalar() == 1
 
 
 def test_rows_in_the_default_partition_move_to_their_days_partition(no_partitions):
     late = datetime(2030, 3, 2, 8, 30, tzinfo=UTC)
     with no_partitions.begin() as conn:
         write_batch(conn, [meter_rec("M1", late), vehicle_rec("V1", "M1", late)])
-    result = partitions.maintain(no_partitions, TODAY, days_ahead=0, retention_days=30)
+    result = partitions.maintain(no_partitions, days_ahead=0, retention_days=30, today=TODAY)
     assert "meter_readings_p20300302" in result.created
     assert result.moved_rows == 2
     with no_partitions.connect() as conn:
@@ -62,11 +85,66 @@ def test_partitions_past_retention_are_dropped_and_current_ones_stay(no_partitio
     recent = datetime(2030, 3, 10, 12, 0, tzinfo=UTC)
     with no_partitions.begin() as conn:
         write_batch(conn, [meter_rec("M1", old), meter_rec("M1", recent)])
-    partitions.maintain(no_partitions, TODAY, days_ahead=0, retention_days=60)
+    partitions.maintain(no_partitions, days_ahead=0, retention_days=60, today=TODAY)
     assert date(2030, 2, 1) in days(no_partitions, "meter_readings")
-    result = partitions.maintain(no_partitions, TODAY, days_ahead=0, retention_days=30)
-    assert result.dropped == ["meter_readings_p20300201"]
+    result = partitions.maintain(no_partitions, days_ahead=0, retention_days=30, today=TODAY)
+    assert "meter_readings_p20300201" in result.dropped
+    assert all(name < "meter_readings_p20300213" for name in result.dropped if "meter" in name)
     assert date(2030, 2, 1) not in days(no_partitions, "meter_readings")
     with no_partitions.connect() as conn:
         remaining = conn.execute(text("SELECT recorded_at FROM meter_readings")).scalars()
         assert list(remaining) == [recent]
+
+
+def test_retention_follows_the_database_clock_not_the_workers(no_partitions, monkeypatch, settings):
+    """A worker whose clock steps a month ahead must not drop today's history."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    partitions.maintain(no_partitions, days_ahead=1, retention_days=7)
+    with no_partitions.begin() as conn:
+        write_batch(conn, [meter_rec("M-today", now - timedelta(minutes=5))])
+    monkeypatch.setattr(resources, "engine", lambda: no_partitions)
+    monkeypatch.setattr(tasks, "get_settings", lambda: settings.replace(retention_days=7))
+    with time_machine.travel(now + timedelta(days=31), tick=True):
+        assert datetime.now(UTC) > now + timedelta(days=30)  # the worker's clock did step
+        outcome = tasks.maintain_partitions.apply().get()
+    today = database_today(no_partitions)
+    assert partitions.partition_name("meter_readings", today) not in outcome["dropped"]
+    assert today in days(no_partitions, "meter_readings")
+    assert stored_readings(no_partitions) == 1
+
+
+def test_a_row_meeting_a_partition_changed_under_it_is_written_again_not_dead_lettered(
+    no_partitions, stream: IngestStream, settings, monkeypatch
+):
+    """Seen under a backfill (tests/faults/test_backfill.py): a writer routes a row to the
+    default partition while maintenance attaches that day's partition, and PostgreSQL refuses
+    the row with 23514 'violates partition constraint'. That is the database changing under the
+    batch, not the reading: the batch is written again, and lands in the day's partition."""
+    day = date(2030, 5, 20)
+    partitions.maintain(no_partitions, days_ahead=0, retention_days=2, today=day)
+    real = store.write_batch
+    raised: list[str] = []
+
+    def write_batch_meeting_a_moved_partition(conn, records):
+        if not raised:  # the first attempt meets that refusal, from PostgreSQL itself
+            try:
+                conn.execute(
+                    text(
+                        "INSERT INTO meter_readings_p20300520 VALUES "
+                        "('2030-05-21 00:00:01+00', 23000, 'M-moved', 0.5)"
+                    )
+                )
+            except IntegrityError as exc:
+                raised.append(str(exc.orig))
+                raise
+        return real(conn, records)
+
+    monkeypatch.setattr(store, "write_batch", write_batch_meeting_a_moved_partition)
+    stream.add([meter_rec("M1", datetime(2030, 5, 20, 10, 0, tzinfo=UTC))], bound=100)
+    consumer = Consumer("host#0", stream, no_partitions, settings.replace(max_deliveries=1))
+    assert consumer.process(consumer.collect(), threading.Event())
+    assert "violates partition constraint" in raised[0]
+    assert stored_readings(no_partitions) == 1
+    with no_partitions.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM dead_letters")).scalar() == 0
+    assert stream.stats().pending == 0

@@ -53,10 +53,18 @@ def test_refresh_task_refreshes_the_table(worker_resources, clean_db):
 
 def test_prune_task_removes_gone_consumers(worker_resources, stream, monkeypatch):
     stream.add([meter_rec()], bound=10)
-    entries = stream.read("gone#0", 1, None)
+    entries = stream.read_new("gone#0", 1)
     stream.ack(entries)
     monkeypatch.setattr(tasks, "get_settings", lambda: Settings(consumer_gone_seconds=0))
-    assert tasks.prune_consumers.apply().get() == ["gone#0"]
+    assert tasks.prune_consumers.apply().get() == {"removed": ["gone#0"], "rescued": 0}
+
+
+def test_prune_task_puts_back_what_no_consumer_holds(worker_resources, stream, clean_db):
+    stream.add([meter_rec()], bound=10)
+    stream.read_new("deleted#0", 1)
+    stream.redis.xgroup_delconsumer(stream.key, "writers", "deleted#0")  # by hand
+    assert tasks.prune_consumers.apply().get()["rescued"] == 1
+    assert [e.records for e in stream.read_new("live#0", 10)] == [[meter_rec()]]
 
 
 def test_maintenance_task_creates_partitions(worker_resources):

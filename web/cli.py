@@ -48,7 +48,6 @@ def register(app: Flask) -> None:
         settings = current_app.extensions["ev"].settings
         result = partitions.maintain(
             make_engine(settings, pool_size=1),
-            datetime.now(UTC).date(),
             settings.partition_days_ahead,
             settings.retention_days,
         )
@@ -63,30 +62,33 @@ def register(app: Flask) -> None:
 
     @dead_letters_group.command("list")
     @click.option("--limit", default=100, show_default=True, help="At most this many.")
-    @click.option("--after", default="-", help="Only letters after this id (to page).")
-    def list_dead_letters(limit: int, after: str) -> None:
-        """One JSON line per dead letter, oldest first: id, entry, record, error."""
-        stream = current_app.extensions["ev"].stream
-        for letter in dead_letters.list_letters(stream, limit, after):
-            click.echo(orjson.dumps(vars(letter)).decode())
+    @click.option("--after", default=0, help="Only letters with a higher id (to page).")
+    def list_dead_letters(limit: int, after: int) -> None:
+        """One JSON line per dead letter, oldest first: id, entry, position, record, error."""
+        engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+        with engine.connect() as conn:
+            for letter in dead_letters.list_letters(conn, limit, after):
+                click.echo(orjson.dumps(letter.view()).decode())
 
     @dead_letters_group.command("replay")
-    @click.argument("ids", nargs=-1)
+    @click.argument("ids", nargs=-1, type=int)
     @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
-    def replay_dead_letters(ids: tuple[str, ...], everything: bool) -> None:
+    def replay_dead_letters(ids: tuple[int, ...], everything: bool) -> None:
         """Put dead letters (by id, or --all) back on the ingest stream."""
         if bool(ids) == everything:
             raise click.UsageError("give dead-letter ids, or --all")
         services = current_app.extensions["ev"]
-        letters = dead_letters.list_letters(services.stream, 1_000_000)
+        engine = make_engine(services.settings, pool_size=1)
+        with engine.connect() as conn:
+            letters = dead_letters.list_letters(conn, 10_000_000)
         if ids:
             unknown = set(ids) - {letter.id for letter in letters}
             if unknown:
-                raise click.BadParameter(f"no dead letter {', '.join(sorted(unknown))}")
+                raise click.BadParameter(f"no dead letter {', '.join(map(str, sorted(unknown)))}")
             letters = [letter for letter in letters if letter.id in set(ids)]
         try:
             replayed, skipped = dead_letters.replay(
-                services.stream, letters, services.settings.stream_max_readings
+                engine, services.stream, letters, services.settings.stream_max_readings
             )
         except BufferFull as exc:
             raise click.ClickException("the ingest stream is full; try again later") from exc

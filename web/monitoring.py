@@ -13,6 +13,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
 import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
+from models import dead_letters
 
 bp = Blueprint("monitoring", __name__)
 
@@ -53,9 +54,9 @@ class LiveState:
             ),
             "ev_stream_consumers": ("Consumers in the writers group.", len(stats.consumers)),
             "ev_consumer_lag_seconds": ("Age of the oldest reading not yet committed.", lag),
-            "ev_dead_letters": (
-                "Readings ever moved to the dead-letter stream.",
-                stats.dead_letters,
+            "ev_redis_may_evict": (
+                "1 when Redis's maxmemory-policy may evict queued readings (set noeviction).",
+                1 if stream.evicting_policy() else 0,
             ),
         }
         for name, (doc, value) in gauges.items():
@@ -69,6 +70,7 @@ class LiveState:
                     "(SELECT count(*) FROM vehicle_performance_24h) FROM performance_window"
                 )
             ).first()
+            letters = dead_letters.count(conn)
         age, vehicles = (float(row[0]), int(row[1])) if row else (float("nan"), 0)
         yield GaugeMetricFamily(
             "ev_performance_age_seconds",
@@ -77,6 +79,9 @@ class LiveState:
         )
         yield GaugeMetricFamily(
             "ev_performance_vehicles", "Vehicles in the efficiency table.", value=vehicles
+        )
+        yield GaugeMetricFamily(
+            "ev_dead_letters", "Dead letters waiting to be replayed or looked at.", value=letters
         )
 
 

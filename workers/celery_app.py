@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from celery import Celery, signals
@@ -20,9 +21,23 @@ def _logging(**_: Any) -> None:
     logs.configure(get_settings())
 
 
+@signals.worker_init.connect
 @signals.beat_init.connect
-def _make_data_dir(**_: Any) -> None:
-    os.makedirs(get_settings().data_dir, exist_ok=True)
+def _check_directories(**_: Any) -> None:
+    """Refuse to start, saying why, rather than run without a place for beat's schedule or for
+    the samples /metrics sums."""
+    import metrics
+
+    try:
+        os.makedirs(get_settings().data_dir, exist_ok=True)
+        metrics.require_shared_dir()
+    except (OSError, metrics.MetricsDirUnusable) as exc:
+        sys.stderr.write(f"ev {_process()} refuses to start: {exc}\n")
+        raise SystemExit(1) from exc
+
+
+def _process() -> str:
+    return "beat" if "beat" in sys.argv else "worker"
 
 
 @signals.worker_process_init.connect

@@ -3,7 +3,9 @@
 Each Celery pool process runs one of these (see workers/drain.py), so throughput grows with
 --concurrency and with hosts. Nothing is acknowledged before its batch committed; a failure
 leaves the batch pending, to be retried here or, if this process dies, re-read by its successor
-under the same name or claimed by another consumer once idle.
+under the same name or claimed by another consumer once idle. A batch never holds more than
+BATCH_MAX_READINGS readings (or one entry, when that is less), whatever the requests' sizes, so a
+writer's memory is bounded even when it returns to a buffer full of flushed device backlogs.
 """
 
 from __future__ import annotations
@@ -13,31 +15,41 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal, TypeVar
 
+import psycopg2
 import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from models.history import WriteResult
-from models.stream import AckResult, DeadLetter, Entry, IngestStream
+from models.stream import ENTRY_READINGS, AckResult, Entry, IngestStream
 from settings import Settings
-from workers.store import store_entries
+from workers.store import PartitionMoved, Stored, dead_letter_entries, store_entries
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How long one read blocks for the first entry of a batch; bounds how late a stop is noticed.
 POLL_MS = 1000
-ENTRIES_PER_READ = 64
-TRANSIENT = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+# PostgreSQL or Redis away, a lost connection (also from the COPY path, which raises psycopg2's
+# own classes), a deadlock, a partition attached under a row: waited out, never dead-lettered.
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    PartitionMoved,
+)
+# First wait after an unexpected failure: MAX_DELIVERIES attempts then span tens of seconds.
+FAILURE_DELAY = 1.0
 
 
 @dataclass
 class BatchReport:
     entries: int
-    written: WriteResult
+    stored: Stored
     acked: AckResult
     seconds: float
     # Milliseconds from each entry's XADD to its acknowledgement.
@@ -58,10 +70,11 @@ class Consumer:
         self.engine = engine
         self.settings = settings
         self.on_batch = on_batch
+        self.budget = settings.batch_max_readings
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer=%s event=start", self.name)
-        self._until_done(stop, self.stream.ensure_group)
+        self._until_done(stop, lambda: self.stream.join(self.name))
         self.drain_own_pending(stop)
         claim_every = max(1.0, self.settings.claim_idle_seconds / 3)
         next_claim = time.monotonic() + claim_every
@@ -79,74 +92,132 @@ class Consumer:
 
     def drain_own_pending(self, stop: threading.Event) -> None:
         """A consumer restarted under its old name first finishes what it had been given."""
-        after = "0"
         while not stop.is_set():
-            entries = self._until_done(stop, partial(self._read_pending, after))
-            if not entries:
+            entries = self._until_done(stop, self._own_pending)
+            if not entries or not self.process(entries, stop):
                 return
-            after = entries[-1].id
-            self.process(entries, stop)
 
-    def _read_pending(self, after: str) -> list[Entry]:
-        return self.stream.read(self.name, ENTRIES_PER_READ, None, after=after)
+    def _own_pending(self) -> list[Entry]:
+        return self.stream.take_pending(self.name, self.budget, owner=self.name)
 
     def collect(self) -> list[Entry]:
         """A batch closes at BATCH_MAX_READINGS or BATCH_WAIT_MS after its first entry."""
-        limit = self.settings.batch_max_readings
-        entries = self.stream.read(self.name, min(ENTRIES_PER_READ, limit), POLL_MS)
+        entries = self.stream.read_new(self.name, self.budget)
         if not entries:
-            return []
-        readings = sum(len(e.records) for e in entries)
+            entries = self.stream.wait_new(self.name, POLL_MS)
+            if not entries:
+                return []
+        readings = _readings(entries)
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        while readings < limit:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0:
-                break
-            # Every entry holds at least one reading, so this never reads past the limit by
-            # more than the last entries' extra readings.
-            count = min(ENTRIES_PER_READ, limit - readings)
-            more = self.stream.read(self.name, count, remaining_ms)
+        while readings < self.budget:
+            more = self.stream.read_new(self.name, self.budget - readings)
             if not more:
-                break
+                remaining_ms = int((deadline - time.monotonic()) * 1000)
+                # Waiting takes one entry whatever its size: only while a whole one still fits.
+                if remaining_ms <= 0 or self.budget - readings < ENTRY_READINGS:
+                    break
+                more = self.stream.wait_new(self.name, remaining_ms)
+                if not more:
+                    break
             entries += more
-            readings += sum(len(e.records) for e in more)
+            readings += _readings(more)
         return entries
 
     def claim(self) -> list[Entry]:
-        return self.stream.claim_idle(
-            self.name, self.settings.claim_idle_seconds * 1000, ENTRIES_PER_READ
+        return self.stream.take_pending(
+            self.name, self.budget, min_idle_ms=self.settings.claim_idle_seconds * 1000
         )
 
     def process(self, entries: list[Entry], stop: threading.Event) -> bool:
         """Commit the batch, then acknowledge it. False if stopped before both were done."""
         started = time.monotonic()
-        written: WriteResult | None = None
-        dead: dict[str, list[DeadLetter]] = {}
-
-        def commit() -> None:
-            nonlocal written, dead
-            with self.engine.begin() as conn:
-                written, dead = store_entries(conn, entries)
-
-        if self._until_done(stop, commit, what="commit") is False:
+        stored = self._commit(entries, stop)
+        if stored is None:
             return False
-        acked = self._until_done(stop, lambda: self.stream.ack(entries, dead), what="ack")
+        acked = self._until_done(stop, lambda: self.stream.ack(entries), what="ack")
         if acked is False:
             return False
-        assert written is not None
         now_ms = int(time.time() * 1000)
         report = BatchReport(
             entries=len(entries),
-            written=written,
+            stored=stored,
             acked=acked,
             seconds=time.monotonic() - started,
             lags_ms=[now_ms - e.added_ms for e in entries],
         )
-        if acked.dead:
-            log.warning("consumer=%s event=dead_letters count=%d", self.name, acked.dead)
+        if stored.dead_lettered:
+            log.warning("consumer=%s event=dead_letters count=%d", self.name, stored.dead_lettered)
         if self.on_batch:
             self.on_batch(report)
         return True
+
+    def _commit(self, entries: list[Entry], stop: threading.Event) -> Stored | None:
+        """Write the entries in one transaction; None if stopped first.
+
+        Transient failures are waited out. Anything else is split off: a batch is written in
+        halves until the entry at fault stands alone, so it never holds back the others; that
+        entry is retried with back-off until it has had MAX_DELIVERIES attempts in all (counting
+        earlier deliveries to crashed consumers), then its readings are dead-lettered with the
+        error, to be replayed once the cause is fixed.
+        """
+        delay, attempts = 0.1, 0
+        while not stop.is_set():
+            try:
+                with self.engine.begin() as conn:
+                    return store_entries(conn, entries)
+            except Exception as exc:
+                if _transient(exc):
+                    log.warning(
+                        "consumer=%s event=commit_retry error=%r delay=%.1f",
+                        self.name,
+                        _short(exc),
+                        delay,
+                    )
+                elif len(entries) > 1:
+                    return self._commit_halves(entries, stop)
+                else:
+                    attempts += 1
+                    if entries[0].deliveries - 1 + attempts >= self.settings.max_deliveries:
+                        return self._dead_letter(entries, exc, stop)
+                    log.exception(
+                        "consumer=%s event=commit_failed entry=%s attempt=%d",
+                        self.name,
+                        entries[0].id,
+                        attempts,
+                    )
+                    delay = max(delay, FAILURE_DELAY)
+            if stop.wait(delay):
+                break
+            delay = min(delay * 2, self.settings.db_retry_max_seconds)
+        return None
+
+    def _commit_halves(self, entries: list[Entry], stop: threading.Event) -> Stored | None:
+        half = len(entries) // 2
+        first = self._commit(entries[:half], stop)
+        second = self._commit(entries[half:], stop) if first is not None else None
+        if first is None or second is None:
+            return None
+        first.written.add(second.written)
+        first.dead_lettered += second.dead_lettered
+        return first
+
+    def _dead_letter(
+        self, entries: list[Entry], exc: Exception, stop: threading.Event
+    ) -> Stored | None:
+        error = f"not written after {self.settings.max_deliveries} attempts: {_short(exc)}"
+        log.error(
+            "consumer=%s event=entry_dead_lettered entry=%s error=%r",
+            self.name,
+            entries[0].id,
+            error,
+        )
+
+        def write() -> Stored:
+            with self.engine.begin() as conn:
+                return dead_letter_entries(conn, entries, error)
+
+        result = self._until_done(stop, write, what="dead_letter")
+        return None if result is False else result
 
     def _until_done(
         self, stop: threading.Event, step: Callable[[], T], what: str = "read"
@@ -161,24 +232,32 @@ class Consumer:
         while not stop.is_set():
             try:
                 return step()
-            except TRANSIENT as exc:
-                log.warning(
-                    "consumer=%s event=%s_retry error=%r delay=%.1f",
-                    self.name,
-                    what,
-                    _short(exc),
-                    delay,
-                )
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
+            except Exception as exc:
+                if _transient(exc):
+                    log.warning(
+                        "consumer=%s event=%s_retry error=%r delay=%.1f",
+                        self.name,
+                        what,
+                        _short(exc),
+                        delay,
+                    )
+                else:
                     log.exception("consumer=%s event=%s_failed", self.name, what)
-            except Exception:
-                log.exception("consumer=%s event=%s_failed", self.name, what)
             if stop.wait(delay):
                 break
             delay = min(delay * 2, self.settings.db_retry_max_seconds)
         return False
 
 
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _readings(entries: list[Entry]) -> int:
+    return sum(e.size for e in entries)
+
+
 def _short(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]

@@ -48,13 +48,14 @@ def start(hostname: str) -> None:
 
 
 def observe(report: BatchReport) -> None:
-    metrics.BATCH_READINGS.observe(report.written.meters + report.written.vehicles)
+    written = report.stored.written
+    metrics.BATCH_READINGS.observe(written.meters + written.vehicles)
     metrics.COMMIT_SECONDS.observe(report.seconds)
     for lag_ms in report.lags_ms:
         metrics.INGEST_LAG.observe(lag_ms / 1000)
-    metrics.READINGS_WRITTEN.labels("new").inc(report.written.inserted)
-    metrics.READINGS_WRITTEN.labels("duplicate").inc(report.written.duplicates)
-    metrics.DEAD_LETTERED.inc(report.acked.dead)
+    metrics.READINGS_WRITTEN.labels("new").inc(written.inserted)
+    metrics.READINGS_WRITTEN.labels("duplicate").inc(written.duplicates)
+    metrics.DEAD_LETTERED.inc(report.stored.dead_lettered)
 
 
 def stop() -> None:

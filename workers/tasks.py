@@ -35,15 +35,20 @@ def refresh_performance() -> dict[str, object] | None:
 @app.task(name="ev.maintain_partitions")
 def maintain_partitions() -> dict[str, object]:
     s = get_settings()
-    result = partitions.maintain(
-        resources.engine(), datetime.now(UTC).date(), s.partition_days_ahead, s.retention_days
-    )
+    # The database's date, not this host's: a worker's clock must never decide what expires.
+    result = partitions.maintain(resources.engine(), s.partition_days_ahead, s.retention_days)
     return {"created": result.created, "dropped": result.dropped}
 
 
 @app.task(name="ev.prune_consumers")
-def prune_consumers() -> list[str]:
-    removed = resources.stream().prune_consumers(get_settings().consumer_gone_seconds * 1000)
+def prune_consumers() -> dict[str, object]:
+    """Consumers gone for good leave the group; entries no consumer holds any more (their
+    consumer deleted by hand, say) go back to the stream's end to be read again."""
+    stream = resources.stream()
+    removed = stream.prune_consumers(get_settings().consumer_gone_seconds * 1000)
     if removed:
         log.info("event=consumers_pruned names=%s", ",".join(removed))
-    return removed
+    rescued = stream.rescue_orphans()
+    if rescued:
+        log.warning("event=orphans_rescued entries=%d", rescued)
+    return {"removed": removed, "rescued": rescued}

@@ -142,3 +142,59 @@ def check_ledger(engine: Engine, ledger: Ledger, prefix: str) -> dict[str, int]:
     invented = stored.keys() - ledger.sent.keys()
     assert not invented, f"{len(invented)} stored readings were never sent"
     return {"sent": len(ledger.sent), "acknowledged": len(ledger.acked), "stored": len(stored)}
+
+
+def flush_backlogs(
+    url: str, prefix: str, *, devices: int, days: float, batch: int = 10_000
+) -> Ledger:
+    """Devices back after an outage: each sends its buffer of `days` of one-a-minute readings,
+    the newest ending now, in arrays of `batch`, resending any array not answered 202."""
+    ledger = Ledger()
+    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=60))
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    minutes = int(days * 24 * 60)
+    meters = devices // 2
+    for device in range(devices):
+        readings: list[dict[str, Any]] = []
+        for minute in range(minutes):
+            moment = (end - timedelta(minutes=minute, seconds=device % 50)).isoformat()
+            if device < meters:
+                reading = {
+                    "meterId": f"{prefix}M{device}",
+                    "kwhConsumedAc": 0.5,
+                    "voltage": 230.0,
+                    "timestamp": moment,
+                }
+            else:
+                reading = {
+                    "vehicleId": f"{prefix}V{device}",
+                    "meterId": f"{prefix}M{device - meters}",
+                    "kwhDeliveredDc": 0.45,
+                    "soc": 50.0,
+                    "batteryTemp": 30.0,
+                    "timestamp": moment,
+                }
+            ledger.sent[_key(reading)] = reading
+            readings.append(reading)
+        for start in range(0, len(readings), batch):
+            chunk = readings[start : start + batch]
+            while True:
+                try:
+                    reply = http.request(
+                        "POST",
+                        url + "/v1/ingest",
+                        body=orjson.dumps(chunk),
+                        headers={
+                            "Content-Type": "application/json",
+                            "Authorization": f"Bearer {DEVICE_TOKEN}",
+                        },
+                    )
+                    status: int | str = reply.status
+                except urllib3.exceptions.HTTPError as exc:
+                    status = type(exc).__name__
+                ledger.statuses[status] += 1
+                if status == 202:
+                    ledger.acked.update(_key(r) for r in chunk)
+                    break
+                time.sleep(0.5)
+    return ledger

