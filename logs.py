@@ -32,6 +32,27 @@ class _Context(logging.Filter):
         return True
 
 
+# A value that could pass for more than one value: whitespace, quotes, '=' or control characters.
+_PLAIN = re.compile(r"[^\s\"'=\\\x00-\x1f\x7f]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+class _Value:
+    """A %s argument written as a JSON string when it is not plain, so a request path such as
+    '/x%0Aevent=forged' or '/x status=500' stays one value on one line."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        if _PLAIN.fullmatch(self.value):
+            return self.value
+        return orjson.dumps(self.value).decode()
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         head = (
@@ -39,10 +60,22 @@ class KeyValueFormatter(logging.Formatter):
             f"pid={record.process}"
         )
         rid = getattr(record, "request_id", None)
-        line = f"{head} {f'request_id={rid} ' if rid else ''}{record.getMessage()}"
+        line = f"{head} {f'request_id={rid} ' if rid else ''}{_message(record)}"
         if record.exc_info:
             line += " exc=" + orjson.dumps(self.formatException(record.exc_info)).decode()
         return line
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The message with its string arguments quoted when needed, and no control character left:
+    one event is one line, whatever a client put in a path or a header."""
+    message = str(record.msg)
+    if isinstance(record.args, tuple) and record.args:
+        args = tuple(_Value(a) if isinstance(a, str) else a for a in record.args)
+        message = message % args
+    elif record.args:
+        message = record.getMessage()
+    return _CONTROL.sub(lambda m: orjson.dumps(m.group()).decode()[1:-1], message)
 
 
 class JsonFormatter(logging.Formatter):

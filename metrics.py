@@ -11,14 +11,45 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 
 from settings import get_settings
 
-_dir = os.path.abspath(get_settings().metrics_dir)
-os.makedirs(_dir, exist_ok=True)
+
+def _usable(directory: str) -> str | None:
+    """Why this process cannot keep its samples in `directory`, or None when it can."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror})"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"is not writable by uid {os.getuid()}"
+    return None
+
+
+SHARED_DIR = os.path.abspath(get_settings().metrics_dir)
+# Importing must never fail (a one-off command such as a migration imports this too): samples of
+# a process that cannot write METRICS_DIR go to a private directory, and the long-running
+# processes refuse to start instead (require_shared_dir), saying why.
+PROBLEM = _usable(SHARED_DIR)
+_dir = tempfile.mkdtemp(prefix="ev-metrics-") if PROBLEM else SHARED_DIR
 # Set, not defaulted: a value inherited from a parent process (a test runner, a shell) must not
 # send this deployment's samples to another deployment's directory.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _dir
+
+
+class MetricsDirUnusable(RuntimeError):
+    pass
+
+
+def require_shared_dir() -> None:
+    """For web, worker and beat: their samples must reach the directory /metrics reads."""
+    if PROBLEM:
+        raise MetricsDirUnusable(
+            f"METRICS_DIR={SHARED_DIR} {PROBLEM}: give every process of the host a directory it "
+            "can write (in docker-compose.yml, the shared `metrics` volume)"
+        )
+
 
 from prometheus_client import Counter, Histogram, values  # noqa: E402
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -97,6 +99,36 @@ def test_listing_rejects_bad_queries_and_foreign_cursors(client, fleet):
     assert reply.json["error"] == "invalid_cursor"
     reply = client.get("/v1/analytics/performance?cursor=bm9wZQ", headers=ANALYST)
     assert reply.status_code == 400
+
+
+def _cursor(*fields) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(fields))).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("value", "vehicle_id"),
+    [
+        ("0.9", "V\u0000"),  # PostgreSQL text cannot hold a NUL
+        ("0.9", "V" * 65),
+        ("0.9", "V 1"),
+        ("1e1000000", "V1"),  # past what numeric holds
+        ("NaN", "V1"),
+        ("-Infinity", "V1"),
+        ("9" * 100, "V1"),
+        (0.9, "V1"),
+    ],
+)
+def test_a_crafted_cursor_is_a_400_not_a_500_or_a_503(client, fleet, value, vehicle_id):
+    cursor = _cursor("efficiency", "asc", value, vehicle_id)
+    reply = client.get(f"/v1/analytics/performance?cursor={cursor}", headers=ANALYST)
+    assert reply.status_code == 400
+    assert reply.json["error"] == "invalid_cursor"
+
+
+def test_a_cursor_past_a_vehicle_without_ac_still_pages(client, fleet):
+    cursor = _cursor("efficiency", "asc", "Infinity", "V1")
+    reply = client.get(f"/v1/analytics/performance?cursor={cursor}", headers=ANALYST)
+    assert reply.status_code == 200
 
 
 def test_listing_before_any_refresh_says_so(client):

@@ -29,7 +29,7 @@ def post(client, body, headers=None, content_type="application/json"):
 
 def queued(stream: IngestStream) -> list:
     """Every reading in the stream, in order, read as a consumer would."""
-    entries = stream.read("test-reader", 1000, None)
+    entries = stream.read_new("test-reader", 1_000_000)
     return [record for entry in entries for record in entry.records]
 
 
@@ -73,6 +73,15 @@ def test_body_over_the_byte_limit_is_413(settings, stream):
     assert reply.status_code == 413
     assert reply.json["error"] == "body_too_large"
     assert queued(stream) == []
+
+
+def test_a_body_of_exactly_the_byte_limit_is_accepted(settings, stream):
+    body = orjson.dumps([meter("M1")])
+    padded = body[:-1] + b" " * (2048 - len(body)) + b"]"
+    assert len(padded) == 2048
+    client = create_app(settings.replace(max_body_bytes=2048)).test_client()
+    assert post(client, padded).status_code == 202
+    assert post(client, padded[:-1] + b" ]").status_code == 413
 
 
 def test_more_readings_than_allowed_is_413(settings, stream):
@@ -123,6 +132,29 @@ def test_unreachable_redis_is_503_within_bounded_time(settings):
     assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
     assert reply.json["error"] == "buffer_unavailable"
     assert time.monotonic() - started < 5
+
+
+def test_a_redis_that_may_evict_gets_no_202_and_readyz_says_why(settings, private_redis):
+    """With an allkeys-* policy and a memory limit, Redis may drop the stream or its counter:
+    a 202 could not mean "kept", so ingest refuses until the operator sets noeviction."""
+    app = create_app(settings.replace(redis_url=private_redis.url))
+    app.extensions["ev"].eviction.every = 0  # ask Redis on every request, for the test
+    client = app.test_client()
+    redis_config = app.extensions["ev"].stream.redis
+    redis_config.config_set("maxmemory", "256mb")
+    redis_config.config_set("maxmemory-policy", "allkeys-lru")
+    reply = post(client, meter("M1"))
+    assert reply.status_code == 503
+    assert reply.json["error"] == "buffer_unsafe"
+    assert "maxmemory-policy allkeys-lru" in reply.json["message"]
+    assert reply.headers["Retry-After"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "allkeys-lru" in orjson.loads(ready.data)["checks"]["redis"]
+    assert app.extensions["ev"].stream.backlog() == 0
+    redis_config.config_set("maxmemory-policy", "noeviction")
+    assert post(client, meter("M1")).status_code == 202
+    assert orjson.loads(client.get("/readyz").data)["checks"]["redis"] == "ok"
 
 
 def test_ingest_needs_a_device_token(client, stream):

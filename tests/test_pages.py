@@ -3,6 +3,8 @@ with every asset local (no CDN)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 import pytest
@@ -71,3 +73,29 @@ def test_dashboard_and_its_assets_are_served_locally(client):
         assert reply.status_code == 200, asset
         assert reply.content_length > 100
     assert client.get("/dashboard/assets/../settings.py").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/docs/"])
+def test_pages_run_only_their_own_scripts_and_cannot_be_framed(client, path):
+    """The dashboard keeps the analyst token in localStorage: no other origin's script may run
+    there, and no other site may frame it."""
+    page = client.get(path)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["frame-ancestors"] == "'none'"
+    sources = policy["script-src"].split()
+    assert sources[0] == "'self'"
+    assert all(s.startswith("'sha256-") for s in sources[1:]), "no unsafe-inline, no host"
+    assert policy["connect-src"] == "'self'"
+
+
+def test_the_docs_page_allows_exactly_its_own_inline_script(client):
+    page = client.get("/docs/")
+    html = page.get_data()
+    inline = re.findall(rb"<script>(.*?)</script>", html, re.S)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0]).digest()).decode()
+    assert f"'sha256-{digest}'" in page.headers["Content-Security-Policy"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shlex
 
 import orjson
 import pytest
@@ -72,3 +73,19 @@ def test_a_token_in_any_message_is_masked(settings, captured):
     logging.getLogger("ev.web").warning("header was Authorization: Bearer %s", DEVICE_TOKEN)
     assert DEVICE_TOKEN not in out.getvalue()
     assert "Bearer [redacted]" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "path", ["/x%0Aevent=forged level=error", "/x%0D%0Ats=0 event=forged", "/x%20status=500"]
+)
+def test_a_path_cannot_forge_a_log_line_or_a_field(settings, captured, path):
+    out = captured("keyvalue")
+    client = create_app(settings).test_client()
+    assert client.get(path).status_code == 404
+    (line,) = out.getvalue().splitlines()
+    pairs = [token.partition("=") for token in shlex.split(line)]
+    keys = [key for key, _, _ in pairs]
+    assert keys.count("status") == keys.count("event") == keys.count("ts") == 1, line
+    fields = {key: value for key, _, value in pairs}
+    assert fields["status"] == "404"
+    assert fields["path"].startswith("/x")

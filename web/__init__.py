@@ -11,7 +11,7 @@ from flask.json.provider import JSONProvider
 from sqlalchemy import Engine
 
 from models.db import make_reader
-from models.stream import IngestStream, connect
+from models.stream import EvictionGuard, IngestStream, connect
 from settings import Settings, get_settings
 from web.schemas import ReadingValidator
 
@@ -22,6 +22,7 @@ class Services:
     engine: Engine
     stream: IngestStream
     validator: ReadingValidator
+    eviction: EvictionGuard
 
 
 class OrjsonProvider(JSONProvider):
@@ -36,15 +37,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
-    # Flask answers 413 itself when a body (even a chunked one) runs past this.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Flask answers 413 itself when a Content-Length is past this; a chunked body is cut here
+    # instead, one byte past the limit, so that ingest can tell it was too large.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    stream = IngestStream(
+        connect(settings.redis_url, settings.redis_timeout_seconds), settings.redis_key_prefix
+    )
     app.extensions["ev"] = Services(
         settings=settings,
         engine=make_reader(settings, pool_size=settings.web_threads),
-        stream=IngestStream(
-            connect(settings.redis_url, settings.redis_timeout_seconds), settings.redis_key_prefix
-        ),
+        stream=stream,
         validator=ReadingValidator(settings),
+        eviction=EvictionGuard(stream),
     )
 
     from web import (
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         monitoring,
         openapi,
         requests_log,
+        security,
     )
 
     for module in (ingest, analytics, devices, health, monitoring, openapi, dashboard):
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.docs)
     errors.register(app)
     requests_log.register(app)
+    security.register(app)
     cli.register(app)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -106,7 +107,9 @@ def _encode_cursor(last: tuple[str | None, str], sort: str, order: str) -> str:
 
 
 def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str] | None:
-    """The position a cursor holds, or None when it is not one of this sort and order."""
+    """The position a cursor holds, or None when it is not one of this sort and order. Whatever
+    a client crafts is checked as strictly as what the listing itself wrote: a vehicle id by the
+    ID rule, a sort value as a decimal numeric can hold."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         c_sort, c_order, value, vehicle_id = orjson.loads(raw)
@@ -114,14 +117,21 @@ def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str]
         return None
     if (c_sort, c_order) != (sort, order) or not isinstance(vehicle_id, str):
         return None
-    if value is not None and not _is_number(value):
+    if not ID_RE.fullmatch(vehicle_id):
+        return None
+    if value is not None and not _is_sort_value(value):
         return None
     return value, vehicle_id
 
 
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
+def _is_sort_value(value: Any) -> bool:
+    # 'Infinity' is what efficiency sorts by for a vehicle with no AC; NaN sorts nowhere.
+    if not isinstance(value, str) or len(value) > 64:
         return False
-    return isinstance(value, str)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return False
+    if number.is_infinite():
+        return number > 0
+    return number.is_finite() and abs(number.adjusted()) <= 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,15 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Reply:
         status = exc.code or 500
         if status == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"]
+            limit = app.extensions["ev"].settings.max_body_bytes
             return error("body_too_large", f"The body is over the {limit}-byte limit.", 413)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error(code, exc.description or exc.name, status)
 
-    @app.errorhandler(DBAPIError)
+    # Only a lost or refused connection means "not reachable"; any other database error is ours
+    # (client input is validated before it reaches a query) and answered as one.
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
     def database_unavailable(exc: DBAPIError) -> Reply:
         log.warning("event=database_error error=%r", " ".join(str(exc.orig).split())[:200])
         return error("unavailable", "The database is not reachable; try again shortly.", 503, 5)

@@ -26,8 +26,30 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
+    import metrics
+
     try:
         check_configured(_settings)
-    except AuthNotConfigured as exc:
+        metrics.require_shared_dir()
+    except (AuthNotConfigured, metrics.MetricsDirUnusable) as exc:
         sys.stderr.write(f"ev web refuses to start: {exc}\n")
         sys.exit(1)
+    _warn_if_redis_may_evict()
+
+
+def _warn_if_redis_may_evict() -> None:
+    # Ingest answers 503 while it lasts (it cannot promise a 202 is kept): say so at start too.
+    from models.stream import IngestStream, connect
+
+    stream = IngestStream(connect(_settings.redis_url, 2), _settings.redis_key_prefix)
+    try:
+        policy = stream.evicting_policy()
+    except Exception:  # unreachable now: ingest answers 503 until it is back
+        return
+    finally:
+        stream.redis.close()
+    if policy:
+        sys.stderr.write(
+            f"ev web: Redis maxmemory-policy is {policy}: it may evict queued readings, so ingest "
+            "answers 503 until it is set to noeviction\n"
+        )

@@ -27,7 +27,12 @@ def readyz() -> Any:
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     try:
         ev.stream.redis.ping()
-        checks["redis"] = "ok"
+        policy = ev.stream.evicting_policy()
+        checks["redis"] = (
+            f"unsafe: maxmemory-policy {policy} may evict queued readings; set noeviction"
+            if policy
+            else "ok"
+        )
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import redis
 from flask import Blueprint, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import metrics
 from models.stream import BufferFull
@@ -26,8 +27,14 @@ def ingest() -> Any:
         return error(
             "unsupported_media_type", "Send the readings with Content-Type: application/json.", 415
         )
+    # Flask reads at most MAX_CONTENT_LENGTH (one byte over the limit, see create_app) and stops
+    # there without an error when the body is chunked: so more than the limit means too large,
+    # never a truncated body parsed as malformed JSON.
+    data = request.get_data(cache=False)
+    if len(data) > settings.max_body_bytes:
+        raise RequestEntityTooLarge
     try:
-        body = orjson.loads(request.get_data(cache=False))
+        body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return error("malformed_json", f"The body is not valid JSON: {exc}.", 400)
     if isinstance(body, dict):
@@ -51,7 +58,18 @@ def ingest() -> Any:
         message = "The array is empty." if not items else "No valid reading in the body."
         return {"accepted": 0, "rejected": rejected, "message": message}, 422
 
-    # 202 means durably queued: answered only once the stream has the entry.
+    # 202 means durably queued: answered only once the stream has the entry, and never while
+    # Redis may evict it.
+    policy = ev.eviction.policy()
+    if policy:
+        metrics.REQUESTS_REFUSED.labels("503").inc()
+        return error(
+            "buffer_unsafe",
+            f"The ingest buffer may evict queued readings (Redis maxmemory-policy {policy}); "
+            "the operator must set maxmemory-policy noeviction. Retry after the delay given.",
+            503,
+            settings.retry_after_seconds,
+        )
     try:
         ev.stream.add(records, settings.stream_max_readings)
     except BufferFull:

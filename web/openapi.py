@@ -38,7 +38,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "A token of the other role.",
         413: "Body over the byte limit, or too many readings.",
         415: "Not Content-Type: application/json.",
-        503: "A backing service is unavailable, or the ingest buffer is full.",
+        503: "A backing service is unavailable, or the ingest buffer is full or unsafe.",
     }
     out = {str(s): _json("Error", meaning[s]) for s in statuses}
     if 503 in statuses:
@@ -136,8 +136,10 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "description": f"At most {settings.max_readings_per_request} readings and "
                 f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
                 "rejected; 202 means they are durably queued. A timestamp must carry a zone "
-                f"offset, be at most {settings.max_future_skew_seconds} s in the future and "
-                f"at most {settings.retention_days} days old.",
+                "offset and at most 6 fractional digits, be at most "
+                f"{settings.max_future_skew_seconds} s in the future and at most "
+                f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
+                "or may evict what it holds (Redis maxmemory-policy).",
                 "security": [{"device": []}],
                 "requestBody": {
                     "required": True,

@@ -53,12 +53,19 @@ class Number(fields.Float):
         return super()._validated(value)
 
 
+_FRACTION = re.compile(r"[.,](\d+)")
+
+
 class Timestamp(fields.Field):
     """ISO 8601 with a zone offset, not beyond the allowed clock skew nor past retention."""
 
     default_error_messages = {
         "invalid": "Not an ISO 8601 timestamp.",
         "naive": "Has no zone offset; add one, e.g. 2026-02-10T14:47:24Z or +01:00.",
+        "too_precise": (
+            "Has more than 6 fractional digits: timestamps are kept to the microsecond, and a "
+            "finer one would be merged with another reading. Send at most 6."
+        ),
         "future": "Is more than {skew} s ahead of the server clock ({now}).",
         "expired": "Is older than the {days}-day retention (RETENTION_DAYS); it would be dropped.",
     }
@@ -78,6 +85,10 @@ class Timestamp(fields.Field):
             raise self.make_error("invalid") from None
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise self.make_error("naive")
+        # Python reads any number of digits and silently drops those past the sixth.
+        fraction = _FRACTION.search(value)
+        if fraction and fraction[1][6:].strip("0"):
+            raise self.make_error("too_precise")
         now = self.clock()
         if moment > now + self.skew:
             raise self.make_error(

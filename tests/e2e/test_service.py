@@ -3,8 +3,10 @@ the refresh (command or beat) fills the table, and the API serves the seed's pub
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ import pytest
 
 from simulator.reference import efficiency
 from tests import seed
-from tests.conftest import ROOT
+from tests.conftest import DEVICE_TOKEN, ROOT
 from tests.factories import meter, vehicle
 from tests.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator
@@ -133,3 +135,36 @@ def _settings(env):
     from settings import Settings
 
     return Settings.from_env(env)
+
+
+def _post_chunked(port: int, body: bytes, chunk: int = 1000) -> tuple[int, dict]:
+    """POST with Transfer-Encoding: chunked (no Content-Length), as a streaming device does."""
+    head = (
+        "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {DEVICE_TOKEN}\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(head + framed)
+        reply = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := conn.recv(65536):
+                reply += data
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), orjson.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_a_truncated_400(service, clean_db):
+    """Devices drop a batch answered 400 and split one answered 413."""
+    service.env["MAX_BODY_BYTES"] = "20000"
+    service.start("web")
+    port = int(service.env["PORT"])
+    small = orjson.dumps([meter(f"C{i}") for i in range(50)])
+    large = orjson.dumps([meter(f"C{i}") for i in range(400)])
+    assert len(small) < 20_000 < len(large)
+    assert _post_chunked(port, small) == (202, {"accepted": 50, "rejected": []})
+    status, reply = _post_chunked(port, large)
+    assert status == 413
+    assert reply["error"] == "body_too_large"

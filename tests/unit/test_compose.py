@@ -3,6 +3,7 @@ exactly the Procfile's commands."""
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import yaml
@@ -71,8 +72,29 @@ def test_services_have_healthchecks_where_others_wait_on_them():
         assert services[name]["healthcheck"]["test"], name
 
 
-def test_app_containers_share_one_metrics_directory():
+def dockerfile() -> tuple[dict[str, str], str, str]:
+    """The image's ENV, its USER, and its RUN lines joined."""
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    env: dict[str, str] = {}
+    user, runs = "root", ""
+    for line in lines:
+        word, _, rest = line.partition(" ")
+        if word == "ENV":
+            env.update(item.partition("=")[::2] for item in shlex.split(rest))
+        elif word == "USER":
+            user = rest.strip()
+        elif word == "RUN":
+            runs += rest + "\n"
+    return env, user, runs
+
+
+def test_app_containers_share_one_metrics_directory_the_image_user_owns():
+    env, user, runs = dockerfile()
     services = compose()["services"]
     for name in ("web", "worker", "beat"):
-        assert services[name]["environment"]["METRICS_DIR"] == "/metrics", name
-        assert "metrics:/metrics" in services[name]["volumes"], name
+        assert "METRICS_DIR" not in services[name]["environment"], "the image's is the volume's"
+        assert f"metrics:{env['METRICS_DIR']}" in services[name]["volumes"], name
+    assert user not in ("root", "nobody", "0"), "its own unprivileged user"
+    made = re.search(rf"install -d -o {user} -g {user} ([^&\n]+)", runs)
+    assert made, "the image makes the directories it writes, owned by its user"
+    assert {env["DATA_DIR"], env["METRICS_DIR"]} <= set(made[1].split())

@@ -231,3 +231,22 @@ def test_batch_keeps_valid_readings_in_order_and_reports_invalid_by_index(valida
     assert [r["index"] for r in rejected] == [1, 2, 4]
     assert "soc" in rejected[0]["errors"]
     assert "voltage" in rejected[2]["errors"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-10T14:47:24.1234567Z",
+        "2026-02-10T14:47:24.123456001+00:00",
+        "2026-02-10T14:47:24,0000001Z",
+    ],
+)
+def test_timestamp_finer_than_a_microsecond_is_rejected_not_rounded(validator, value):
+    """Two readings 100 ns apart would otherwise both be accepted and stored as one."""
+    errors = errors_of(validator, meter(timestamp=value))
+    assert "more than 6 fractional digits" in errors["timestamp"][0]
+
+
+def test_trailing_zeros_past_the_microsecond_are_not_finer(validator):
+    records, _ = validator.validate([meter(timestamp="2026-02-10T14:47:24.1234560000Z")])
+    assert records[0][1] == "2026-02-10T14:47:24.123456+00:00"
