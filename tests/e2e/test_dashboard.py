@@ -38,6 +38,7 @@ def browser():
         "--window-size=1400,1000",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=ChromeService(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -91,3 +92,23 @@ def test_dashboard_lists_the_fleet_and_highlights_the_low_vehicle(service, seede
     assert browser.save_screenshot(str(ARTIFACT))
     # The token was typed into the page only: the server never saw it outside the header.
     assert ANALYST_TOKEN not in service.log("web")
+    assert _blocked(browser) == [], "the page's Content-Security-Policy lets everything it needs"
+
+
+def test_api_docs_render_under_their_content_security_policy(service, browser):
+    service.start("web")
+    browser.get(f"{service.url}/docs/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert "/v1/ingest" in {p.replace("\u200b", "") for p in paths}
+    assert _blocked(browser) == []
+
+
+def _blocked(browser) -> list[str]:
+    """What the browser refused to run or load because of the page's policy."""
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+    ]
