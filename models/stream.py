@@ -81,7 +81,7 @@ class IngestStream:
 
     def add(self, records: list[Record], bound: int) -> str:
         """Queue the readings (in entries of ENTRY_READINGS at most); the first entry's id."""
-        args: list[Any] = [bound, len(records)]
+        args: list[Any] = [bound]
         for start in range(0, len(records), ENTRY_READINGS):
             chunk = records[start : start + ENTRY_READINGS]
             args += [len(chunk), encode(chunk)]

@@ -6,14 +6,18 @@ entry added. An `n` that is not a number (an entry put there by hand) counts as 
 Written for Redis 6.2 and later (the embedded server of `make run` is 6.2): no script flags.
 """
 
-# Size of an entry from its field list, and the group's last-delivered id (nil: no such group).
-_HELPERS = """
+# Size of an entry from its field list.
+_SIZE = """
 local function size(fields)
   for j = 1, #fields, 2 do
     if fields[j] == 'n' then return tonumber(fields[j + 1]) or 0 end
   end
   return 0
 end
+"""
+
+# The group's last-delivered id (nil: no such stream or group).
+_LAST_DELIVERED = """
 local function last_delivered(key, group)
   if redis.call('EXISTS', key) == 0 then return nil end
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
@@ -28,18 +32,18 @@ local function last_delivered(key, group)
 end
 """
 
-# KEYS: stream, backlog. ARGV: bound, readings in all, then per entry: its readings, its payload.
+# KEYS: stream, backlog. ARGV: bound, then per entry: its readings, its payload.
 # A request becomes several entries of bounded size, added together or not at all. Refused once
 # the buffer already holds `bound` readings: a request overshoots the bound by at most its size.
 ADD = """
 local backlog = tonumber(redis.call('GET', KEYS[2]) or '0')
 if backlog >= tonumber(ARGV[1]) then return false end
-local first
-for i = 3, #ARGV, 2 do
+local first, readings = nil, 0
+for i = 2, #ARGV, 2 do
   local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[i], 'r', ARGV[i + 1])
-  first = first or id
+  first, readings = first or id, readings + tonumber(ARGV[i])
 end
-redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('INCRBY', KEYS[2], readings)
 return first
 """
 
@@ -47,7 +51,8 @@ return first
 # New entries, as many as fit in the budget (always at least one): the entries after the group's
 # last-delivered id are measured first, then exactly that many are delivered.
 READ_NEW = (
-    _HELPERS
+    _SIZE
+    + _LAST_DELIVERED
     + """
 local last = last_delivered(KEYS[1], ARGV[1])
 if not last then return redis.error_reply('NOGROUP no such key or consumer group') end
@@ -67,7 +72,7 @@ return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', take, 'STREA
 # as many as fit in the budget. Returns id, times delivered (this one included), fields.
 # A pending id the stream no longer holds is acknowledged: there is nothing left to deliver.
 TAKE_PENDING = (
-    _HELPERS
+    _SIZE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local args = {'XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[5]}
@@ -96,7 +101,7 @@ return out
 # deleted and taken off the backlog: one acknowledged before (by a consumer that claimed it) is
 # already gone, and one that is no longer pending at all is left for rescue_orphans, never lost.
 ACK = (
-    _HELPERS
+    _SIZE
     + """
 local acked, freed = 0, 0
 for i = 2, #ARGV do
@@ -139,7 +144,7 @@ return removed
 # added anew at the stream's end with the same fields (the backlog already counts it). Returns
 # the number rescued and where to continue ('' when done).
 RESCUE_ORPHANS = (
-    _HELPERS
+    _LAST_DELIVERED
     + """
 local last = last_delivered(KEYS[1], ARGV[1])
 if not last then return {0, ''} end

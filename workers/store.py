@@ -45,12 +45,7 @@ Item = tuple[str, int, Record]  # entry id, index in the entry, reading
 def store_entries(conn: Connection, entries: list[Entry]) -> Stored:
     """Write the entries' readings, and letters for what was refused, in the caller's
     transaction."""
-    letters: list[Letter] = []
-    for entry in entries:
-        if entry.undecodable is not None:
-            text = entry.undecodable.decode("utf-8", "replace")
-            reason = "stream entry is not a JSON array of readings"
-            letters.append(Letter(0, entry.id, WHOLE_ENTRY, text, reason))
+    letters = _undecodable(entries, "stream entry is not a JSON array of readings")
     items = [(e.id, i, record) for e in entries for i, record in enumerate(e.records)]
     total = WriteResult()
     _store(conn, items, letters, total)
@@ -63,12 +58,17 @@ def dead_letter_entries(conn: Connection, entries: list[Entry], error: str) -> S
     letters = [
         Letter(0, e.id, i, record, error) for e in entries for i, record in enumerate(e.records)
     ]
-    letters += [
+    letters += _undecodable(entries, error)
+    return Stored(WriteResult(), dead_letters.record(conn, letters))
+
+
+def _undecodable(entries: list[Entry], error: str) -> list[Letter]:
+    """A letter for each entry that holds no readings, with its raw text."""
+    return [
         Letter(0, e.id, WHOLE_ENTRY, e.undecodable.decode("utf-8", "replace"), error)
         for e in entries
         if e.undecodable is not None
     ]
-    return Stored(WriteResult(), dead_letters.record(conn, letters))
 
 
 def _store(conn: Connection, items: list[Item], letters: list[Letter], total: WriteResult) -> None:
