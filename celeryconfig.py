@@ -9,7 +9,14 @@ _settings = get_settings()
 
 broker_url = _settings.celery_broker_url
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+broker_transport_options: dict[str, object] = {"visibility_timeout": 3600}
+if broker_url.startswith("sentinel://"):
+    # Kombu's Sentinel transport: the master by name, asked of the Sentinels again on failover.
+    broker_transport_options["master_name"] = _settings.redis_sentinel_master
+    if _settings.redis_sentinel_password:
+        broker_transport_options["sentinel_kwargs"] = {
+            "password": _settings.redis_sentinel_password
+        }
 task_default_queue = _settings.celery_queue
 task_ignore_result = True
 task_acks_late = True
@@ -17,6 +24,9 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_concurrency = _settings.worker_concurrency or os.cpu_count()
 worker_hijack_root_logger = False
+# So Flower and `celery events` see the ingest: each committed batch is sent as an
+# `ev.ingest_batch` task (workers/events.py).
+worker_send_task_events = True
 timezone = "UTC"
 
 beat_schedule_filename = os.path.join(_settings.data_dir, "celerybeat-schedule")

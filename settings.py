@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingError(ValueError):
@@ -61,6 +62,16 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _host_ports(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for item in _list(env, name):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingError(f"{name}: {item!r} is not host:port")
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = _str(env, name, default).lower()
     if value not in choices:
@@ -76,12 +87,36 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def sentinel_broker_url(redis_url: str, sentinels: tuple[tuple[str, int], ...]) -> str:
+    """Kombu's form for a broker found through Sentinels: `sentinel://h:p;sentinel://h:p/db`,
+    with REDIS_URL's credentials and database."""
+    if not sentinels:
+        return ""
+    url = urlsplit(redis_url)
+    auth = url.netloc.rpartition("@")[0]
+    auth = auth + "@" if auth else ""
+    db = url.path.strip("/") or "0"
+    return ";".join(f"sentinel://{auth}{h}:{p}/{db}" for h, p in sentinels)
+
+
 @dataclass(frozen=True)
 class Settings:
     # Connections
     database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/evtelemetry"
+    # The API's reads (analytics, fleet, health): a streaming replica, say. Empty: DATABASE_URL.
+    database_read_url: str = ""
+    # Off behind a pooler in transaction mode (PgBouncer), where a session's PREPAREd
+    # statements may be missing on the next transaction's server connection.
+    database_prepared_statements: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
-    celery_broker_url: str = ""  # empty: same server as REDIS_URL
+    # Set: the Redis master is found through these Sentinels, by name; REDIS_URL then gives only
+    # the database number and credentials.
+    redis_sentinels: tuple[tuple[str, int], ...] = field(default=())
+    redis_sentinel_master: str = ""
+    redis_sentinel_password: str = ""  # the Sentinels' own (requirepass in sentinel.conf)
+    # Replicas that must hold a request's readings before it is answered 202 (Redis WAIT).
+    redis_replica_acks: int = 0
+    celery_broker_url: str = ""  # empty: the same Redis as the stream
     redis_key_prefix: str = "ev"
     celery_queue: str = "ev"
 
@@ -136,10 +171,25 @@ class Settings:
         e = os.environ if env is None else env
         d = cls()
         redis_url = _str(e, "REDIS_URL", d.redis_url)
+        database_url = sqlalchemy_url(_str(e, "DATABASE_URL", d.database_url))
+        sentinels = _host_ports(e, "REDIS_SENTINELS")
+        master = _str(e, "REDIS_SENTINEL_MASTER", d.redis_sentinel_master)
+        if sentinels and not master:
+            raise SettingError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master")
         return cls(
-            database_url=sqlalchemy_url(_str(e, "DATABASE_URL", d.database_url)),
+            database_url=database_url,
+            database_read_url=sqlalchemy_url(_str(e, "DATABASE_READ_URL", database_url)),
+            database_prepared_statements=_bool(
+                e, "DATABASE_PREPARED_STATEMENTS", d.database_prepared_statements
+            ),
             redis_url=redis_url,
-            celery_broker_url=_str(e, "CELERY_BROKER_URL", redis_url),
+            redis_sentinels=sentinels,
+            redis_sentinel_master=master,
+            redis_sentinel_password=_str(e, "REDIS_SENTINEL_PASSWORD", ""),
+            redis_replica_acks=_int(e, "REDIS_REPLICA_ACKS", d.redis_replica_acks),
+            celery_broker_url=_str(
+                e, "CELERY_BROKER_URL", sentinel_broker_url(redis_url, sentinels) or redis_url
+            ),
             redis_key_prefix=_str(e, "REDIS_KEY_PREFIX", d.redis_key_prefix),
             celery_queue=_str(e, "CELERY_QUEUE", d.celery_queue),
             host=_str(e, "HOST", d.host),
@@ -194,8 +244,12 @@ class Settings:
             value = getattr(self, f.name)
             if f.name.endswith("_tokens"):
                 value = f"<{len(value)} tokens>"
+            elif f.name.endswith("_password"):
+                value = "***" if value else ""
             elif f.name.endswith("_url"):
                 value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", value)
+            elif f.name == "redis_sentinels":
+                value = ",".join(f"{h}:{p}" for h, p in value)
             out[f.name] = value
         return out
 

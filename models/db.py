@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,10 +20,11 @@ def make_engine(
     pool_size: int = 5,
     application_name: str = "ev",
     pre_ping: bool = True,
+    url: str | None = None,
     **options: Any,
 ) -> Engine:
-    return create_engine(
-        settings.database_url,
+    engine = create_engine(
+        url or settings.database_url,
         **options,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -38,6 +40,7 @@ def make_engine(
             "options": "-c timezone=UTC -c jit=off",
         },
     )
+    return engine.execution_options(prepared_statements=settings.database_prepared_statements)
 
 
 def make_reader(settings: Settings, *, pool_size: int = 2) -> Engine:
@@ -46,6 +49,7 @@ def make_reader(settings: Settings, *, pool_size: int = 2) -> Engine:
     """
     return make_engine(
         settings,
+        url=settings.database_read_url or settings.database_url,
         pool_size=pool_size,
         application_name="ev-web",
         pre_ping=False,
@@ -72,7 +76,11 @@ def execute_prepared(
 
     Prepared once per database session: after a few runs PostgreSQL reuses a generic plan, so a
     hot single-row read skips planning, which otherwise costs more than the read itself.
+    With DATABASE_PREPARED_STATEMENTS off (a pooler in transaction mode hands each transaction
+    any server connection, where the PREPARE may not exist), it is sent as a plain statement.
     """
+    if not conn.get_execution_options().get("prepared_statements", True):
+        return conn.exec_driver_sql(re.sub(r"\$\d+", "%s", statement), params)
     prepared = conn.connection.info.setdefault("prepared", set())
     if name not in prepared:
         conn.exec_driver_sql(f"PREPARE {name} AS {statement}")

@@ -34,6 +34,14 @@ class BufferFull(Exception):
     """The stream holds its bound of unacknowledged readings."""
 
 
+class NotReplicated(Exception):
+    """The entries are on the primary, but fewer replicas than asked confirmed them in time."""
+
+    def __init__(self, confirmed: int, wanted: int) -> None:
+        super().__init__(f"{confirmed} of {wanted} replicas confirmed the write")
+        self.confirmed, self.wanted = confirmed, wanted
+
+
 @dataclass
 class Entry:
     id: str
@@ -79,15 +87,29 @@ class IngestStream:
 
     # -- producing -------------------------------------------------------------------------
 
-    def add(self, records: list[Record], bound: int) -> str:
-        """Queue the readings (in entries of ENTRY_READINGS at most); the first entry's id."""
+    def add(self, records: list[Record], bound: int, replicas: int = 0, wait_ms: int = 0) -> str:
+        """Queue the readings (in entries of ENTRY_READINGS at most); the first entry's id.
+
+        With `replicas`, only once that many replicas hold them (WAIT, on the connection that
+        wrote them), else NotReplicated: the caller must not promise them, though the primary
+        keeps them; a resend is stored once all the same (history is keyed by reading).
+        """
         args: list[Any] = [bound]
         for start in range(0, len(records), ENTRY_READINGS):
             chunk = records[start : start + ENTRY_READINGS]
             args += [len(chunk), encode(chunk)]
-        entry_id = self._add(keys=[self.key, self.backlog_key], args=args)
+        keys = [self.key, self.backlog_key]
+        if replicas:
+            pipe = self.redis.pipeline(transaction=False)
+            self._add(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", replicas, wait_ms)
+            entry_id, confirmed = pipe.execute()
+        else:
+            entry_id, confirmed = self._add(keys=keys, args=args), 0
         if entry_id is None:
             raise BufferFull
+        if confirmed < replicas:
+            raise NotReplicated(int(confirmed), replicas)
         return _text(entry_id)
 
     # -- consuming -------------------------------------------------------------------------
@@ -272,14 +294,3 @@ def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries:
 
 def _raw(fields: dict[bytes, bytes]) -> bytes:
     return b" ".join(k + b"=" + v for k, v in fields.items())
-
-
-def connect(url: str, timeout_seconds: float, block_ms: int = 0) -> redis.Redis:
-    """A client whose every call is bounded: a dead Redis is an error in seconds, never a hang."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout_seconds,
-        socket_timeout=timeout_seconds + block_ms / 1000,
-        health_check_interval=30,
-        protocol=2,
-    )

@@ -24,7 +24,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 
 from models.db import make_engine
-from models.stream import IngestStream, connect
+from models.redis_client import connect
+from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
 from tests.private_servers import private_postgres, private_redis
 from tools.local import servers

@@ -11,7 +11,8 @@ from flask.json.provider import JSONProvider
 from sqlalchemy import Engine
 
 from models.db import make_reader
-from models.stream import EvictionGuard, IngestStream, connect
+from models.redis_client import client_for
+from models.stream import EvictionGuard, IngestStream
 from settings import Settings, get_settings
 from web.schemas import ReadingValidator
 
@@ -40,9 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Flask answers 413 itself when a Content-Length is past this; a chunked body is cut here
     # instead, one byte past the limit, so that ingest can tell it was too large.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
-    stream = IngestStream(
-        connect(settings.redis_url, settings.redis_timeout_seconds), settings.redis_key_prefix
-    )
+    stream = IngestStream(client_for(settings), settings.redis_key_prefix)
     app.extensions["ev"] = Services(
         settings=settings,
         engine=make_reader(settings, pool_size=settings.web_threads),

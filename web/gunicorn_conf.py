@@ -39,9 +39,10 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
 def _warn_if_redis_may_evict() -> None:
     # Ingest answers 503 while it lasts (it cannot promise a 202 is kept): say so at start too.
-    from models.stream import IngestStream, connect
+    from models.redis_client import client_for
+    from models.stream import IngestStream
 
-    stream = IngestStream(connect(_settings.redis_url, 2), _settings.redis_key_prefix)
+    stream = IngestStream(client_for(_settings), _settings.redis_key_prefix)
     try:
         policy = stream.evicting_policy()
     except Exception:  # unreachable now: ingest answers 503 until it is back

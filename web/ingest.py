@@ -10,7 +10,8 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import metrics
-from models.stream import BufferFull
+from models.stream import BufferFull, NotReplicated
+from settings import Settings
 from web.auth import DEVICE, require
 from web.errors import error
 from web.schemas import FIELDS, classify
@@ -71,7 +72,21 @@ def ingest() -> Any:
             settings.retry_after_seconds,
         )
     try:
-        ev.stream.add(records, settings.stream_max_readings)
+        ev.stream.add(
+            records,
+            settings.stream_max_readings,
+            settings.redis_replica_acks,
+            replica_wait_ms(settings),
+        )
+    except NotReplicated as exc:
+        metrics.REQUESTS_REFUSED.labels("503").inc()
+        return error(
+            "buffer_not_replicated",
+            f"The ingest buffer could not copy the readings to {exc.wanted} replica(s) in time "
+            f"({exc.confirmed} confirmed); retry after the delay given.",
+            503,
+            settings.retry_after_seconds,
+        )
     except BufferFull:
         metrics.REQUESTS_REFUSED.labels("503").inc()
         return error(
@@ -92,6 +107,12 @@ def ingest() -> Any:
     metrics.READINGS_ACCEPTED.labels("meter").inc(meters)
     metrics.READINGS_ACCEPTED.labels("vehicle").inc(len(records) - meters)
     return {"accepted": len(records), "rejected": rejected}, 202
+
+
+def replica_wait_ms(settings: Settings) -> int:
+    """How long a request waits for REDIS_REPLICA_ACKS replicas: half the Redis timeout, so the
+    WAIT answers before the connection gives up on it."""
+    return max(1, int(settings.redis_timeout_seconds * 500))
 
 
 def _count_rejected(items: list[Any], rejected: list[dict[str, Any]]) -> None:

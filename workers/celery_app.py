@@ -14,11 +14,23 @@ from settings import get_settings
 app = Celery("ev", include=["workers.tasks"])
 app.config_from_object("celeryconfig")
 
+from workers import pools  # noqa: E402  (registers the `ingest` inspect command)
+
+app.steps["worker"].add(pools.ThreadConsumers)
+
 
 @signals.setup_logging.connect
 def _logging(**_: Any) -> None:
     # Connected, so Celery leaves logging to us: the same format as web (LOG_FORMAT).
     logs.configure(get_settings())
+
+
+@signals.worker_init.connect
+def _check_pool(sender: Any = None, **_: Any) -> None:
+    reason = pools.refusal(sender.pool_cls)
+    if reason:
+        sys.stderr.write(f"ev worker refuses to start: {reason}\n")
+        raise SystemExit(1)
 
 
 @signals.worker_init.connect
@@ -42,6 +54,7 @@ def _process() -> str:
 
 @signals.worker_process_init.connect
 def _start_consumer(sender: str | None = None, **_: Any) -> None:
+    # Sent by the prefork pool in each child and by the solo pool in the worker itself.
     from workers import drain
 
     drain.start(sender or "worker")

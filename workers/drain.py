@@ -1,53 +1,64 @@
-"""Runs one stream consumer beside each Celery pool process.
+"""Runs the stream consumers beside Celery's pool, whatever the pool.
 
-Celery owns the processes (their number is --concurrency, their restarts are its own); each
-process, once forked, starts a consumer thread named after the worker's node name and the
-process's pool index. A process that replaces a dead one gets the same index, hence the same
-consumer name, and so re-reads what its predecessor held before taking anything new.
+Celery owns the processes (their number is --concurrency, their restarts are its own). With the
+prefork pool (the default) and solo, each pool process, once started, runs one consumer thread;
+with the threads pool, the worker's one process runs --concurrency of them. gevent and eventlet
+are refused at start (workers/pools.py). Consumers are named after the worker's node name and
+their index: a process that replaces a dead one gets the same index, hence the same name, and so
+re-reads what its predecessor held before taking anything new.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from billiard.process import current_process
 
 import metrics
 from settings import get_settings
-from workers import resources
+from workers import events, resources
 from workers.consumer import BatchReport, Consumer
 
 log = logging.getLogger(__name__)
 
-_thread: threading.Thread | None = None
+_threads: list[threading.Thread] = []
 _stop = threading.Event()
 
 # Long enough to finish a batch in hand; past it the process exits and the batch stays pending.
 STOP_TIMEOUT_SECONDS = 30
 
 
-def consumer_name(hostname: str) -> str:
-    index = getattr(current_process(), "index", 0)
+def consumer_name(hostname: str, index: int | None = None) -> str:
+    if index is None:
+        index = getattr(current_process(), "index", 0)
     return f"{hostname}#{index}"
 
 
-def start(hostname: str) -> None:
-    global _thread
-    consumer = Consumer(
-        consumer_name(hostname),
-        resources.stream(),
-        resources.engine(),
-        get_settings(),
-        on_batch=observe,
-    )
+def start(hostname: str, indexes: list[int | None] | None = None) -> None:
+    """One consumer per index (default: this pool process's own), each on its own thread."""
     _stop.clear()
-    _thread = threading.Thread(target=consumer.run, args=(_stop,), name="stream-consumer")
-    _thread.daemon = True
-    _thread.start()
+    for index in indexes if indexes is not None else [None]:
+        name = consumer_name(hostname, index)
+        consumer = Consumer(
+            name,
+            resources.stream(),
+            resources.engine(),
+            get_settings(),
+            on_batch=_observer(hostname, name),
+        )
+        thread = threading.Thread(target=consumer.run, args=(_stop,), name=f"consumer {name}")
+        thread.daemon = True
+        thread.start()
+        _threads.append(thread)
 
 
-def observe(report: BatchReport) -> None:
+def _observer(hostname: str, consumer: str) -> Callable[[BatchReport], None]:
+    return lambda report: observe(hostname, consumer, report)
+
+
+def observe(hostname: str, consumer: str, report: BatchReport) -> None:
     written = report.stored.written
     metrics.BATCH_READINGS.observe(written.meters + written.vehicles)
     metrics.COMMIT_SECONDS.observe(report.seconds)
@@ -56,11 +67,13 @@ def observe(report: BatchReport) -> None:
     metrics.READINGS_WRITTEN.labels("new").inc(written.inserted)
     metrics.READINGS_WRITTEN.labels("duplicate").inc(written.duplicates)
     metrics.DEAD_LETTERED.inc(report.stored.dead_lettered)
+    events.batch_committed(hostname, consumer, report)
 
 
 def stop() -> None:
     _stop.set()
-    if _thread is not None and _thread.is_alive():
-        _thread.join(STOP_TIMEOUT_SECONDS)
-        if _thread.is_alive():
+    for thread in _threads:
+        thread.join(STOP_TIMEOUT_SECONDS)
+        if thread.is_alive():
             log.warning("event=consumer_stop_timeout; its batch stays pending for a successor")
+    _threads.clear()

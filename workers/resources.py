@@ -7,7 +7,8 @@ from functools import cache
 from sqlalchemy import Engine
 
 from models.db import make_engine
-from models.stream import IngestStream, connect
+from models.redis_client import client_for
+from models.stream import IngestStream
 from settings import get_settings
 from workers.consumer import POLL_MS
 
@@ -20,5 +21,5 @@ def engine() -> Engine:
 @cache
 def stream() -> IngestStream:
     settings = get_settings()
-    client = connect(settings.redis_url, settings.redis_timeout_seconds, block_ms=POLL_MS)
+    client = client_for(settings, block_ms=POLL_MS)
     return IngestStream(client, settings.redis_key_prefix)

