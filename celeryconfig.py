@@ -29,6 +29,8 @@ worker_hijack_root_logger = False
 worker_send_task_events = True
 timezone = "UTC"
 
+# Every host may run beat; one sends at a time (workers/beat.py).
+beat_scheduler = "workers.beat:LeaderScheduler"
 beat_schedule_filename = os.path.join(_settings.data_dir, "celerybeat-schedule")
 beat_schedule = {
     # Expiring at the next run keeps a stopped worker from facing a pile of stale refreshes.

@@ -156,6 +156,8 @@ class Settings:
     refresh_seconds: int = 60
     partition_days_ahead: int = 3
     maintenance_seconds: int = 3600
+    # Beat runs on every host that starts one; the holder of this lease sends the schedule.
+    beat_lease_seconds: int = 30
 
     # Security
     device_tokens: tuple[str, ...] = field(default=())
@@ -227,6 +229,7 @@ class Settings:
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
+            beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),
             device_tokens=_list(e, "DEVICE_TOKENS"),
             analyst_tokens=_list(e, "ANALYST_TOKENS"),
             auth_disabled=_bool(e, "AUTH_DISABLED", d.auth_disabled),

@@ -33,11 +33,17 @@ _SUFFIX = re.compile(r"_p(\d{8})$")
 PREMADE_DAYS_MAX = 370
 
 
+# pg_advisory_xact_lock key: one maintenance at a time across every host.
+_LOCK_KEY = 0x45565F50  # "EV_P"
+
+
 @dataclass
 class MaintenanceResult:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     moved_rows: int = 0
+    # Another run (another host's beat, an operator's command) held the lock: nothing done.
+    skipped: bool = False
 
 
 def partition_name(table: str, day: date) -> str:
@@ -112,7 +118,20 @@ def maintain(
     those past retention. `today` is the database's unless given (tests pin it).
 
     Each partition is its own short transaction, so the locks it takes are held for moments.
+    One run at a time across hosts: a guard transaction holds an advisory lock meanwhile (a
+    transaction, not a session lock, so it holds behind a pooler in transaction mode too).
     """
+    with engine.connect() as guard, guard.begin():
+        if not guard.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}
+        ).scalar():
+            return MaintenanceResult(skipped=True)
+        return _maintain(engine, days_ahead, retention_days, today)
+
+
+def _maintain(
+    engine: Engine, days_ahead: int, retention_days: int, today: date | None
+) -> MaintenanceResult:
     result = MaintenanceResult()
     if today is None:
         with engine.connect() as conn:

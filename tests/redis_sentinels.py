@@ -127,6 +127,7 @@ class Sentinel:
         reply = redis.Redis(port=self.port, socket_timeout=2).sentinel_get_master_addr_by_name(
             MASTER
         )
+        assert isinstance(reply, tuple), reply
         return int(reply[1])
 
     def stop(self) -> None:
@@ -169,6 +170,7 @@ class SentinelledRedis:
 
     def _sees_everyone(self, sentinel: Sentinel) -> bool:
         info = redis.Redis(port=sentinel.port, socket_timeout=2).sentinel_master(MASTER)
+        assert isinstance(info, dict), info
         return int(info["num-slaves"]) >= 1 and int(info["num-other-sentinels"]) >= 2
 
     def stop(self) -> None:

@@ -57,6 +57,19 @@ def test_every_day_a_reading_can_be_accepted_for_has_its_partition(no_partitions
     assert again.created == []
 
 
+def test_one_maintenance_at_a_time_across_hosts(no_partitions):
+    # Another host's run holds the lock: this one does nothing, and says so.
+    with no_partitions.connect() as other, other.begin():
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": partitions._LOCK_KEY})
+        busy = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
+    assert busy.skipped
+    assert busy.created == []
+    assert days(no_partitions, "meter_readings") == set()
+    done = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
+    assert not done.skipped
+    assert done.created
+
+
 def test_a_backfill_within_retention_goes_straight_to_its_days_partition(no_partitions):
     partitions.maintain(no_partitions, days_ahead=1, retention_days=10, today=TODAY)
     late = datetime(2030, 3, 6, 8, 30, tzinfo=UTC)  # nine days back

@@ -69,7 +69,8 @@ def test_prune_task_puts_back_what_no_consumer_holds(worker_resources, stream, c
 
 def test_maintenance_task_creates_partitions(worker_resources):
     outcome = tasks.maintain_partitions.apply().get()
-    assert set(outcome) == {"created", "dropped"}
+    assert set(outcome) == {"created", "dropped", "skipped"}
+    assert outcome["skipped"] is False
 
 
 def test_metrics_reach_the_shared_directory_even_if_prometheus_was_imported_first(tmp_path):

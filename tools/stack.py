@@ -39,6 +39,9 @@ class Stack:
     env: dict[str, str]
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where web answers, and a command each process runs under (another host's namespace).
+    address: str = "127.0.0.1"
+    wrap: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         venv_bin = str(Path(sys.executable).parent)
@@ -47,14 +50,14 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.env['PORT']}"
+        return f"http://{self.address}:{self.env['PORT']}"
 
     def start(self, name: str, *extra: str, key: str | None = None) -> subprocess.Popen[bytes]:
         """Start the Procfile's `name` process (under `key`, to run several of one kind)."""
         key = key or name
         with (self.logs / f"{key}.log").open("ab") as log:
             process = subprocess.Popen(
-                [*procfile()[name], *extra],
+                [*self.wrap, *procfile()[name], *extra],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -51,6 +51,8 @@ def register(app: Flask) -> None:
             settings.partition_days_ahead,
             settings.retention_days,
         )
+        if result.skipped:
+            raise click.ClickException("another maintenance is running; nothing done, try again")
         click.echo(
             f"created {len(result.created)}, dropped {len(result.dropped)}, "
             f"moved {result.moved_rows} rows"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import metrics
@@ -16,18 +17,23 @@ log = logging.getLogger(__name__)
 
 @app.task(name="ev.refresh_performance")
 def refresh_performance() -> dict[str, object] | None:
+    started = time.time()
     with resources.engine().begin() as conn:
         result = performance.refresh(conn, datetime.now(UTC), wait=False)
+    ended = time.time()
     if result is None:
         log.info("event=refresh_skipped reason=another_refresh_running")
         return None
     metrics.REFRESH_SECONDS.labels(result.mode).observe(result.seconds)
     log.info(
-        "event=refresh mode=%s minutes=%d vehicles=%d seconds=%.3f",
+        # started/ended (epoch seconds) enclose the transaction that held the refresh lock.
+        "event=refresh mode=%s minutes=%d vehicles=%d seconds=%.3f started=%.3f ended=%.3f",
         result.mode,
         result.recomputed_minutes,
         result.vehicles,
         result.seconds,
+        started,
+        ended,
     )
     return {"mode": result.mode, "vehicles": result.vehicles, "seconds": result.seconds}
 
@@ -37,7 +43,9 @@ def maintain_partitions() -> dict[str, object]:
     s = get_settings()
     # The database's date, not this host's: a worker's clock must never decide what expires.
     result = partitions.maintain(resources.engine(), s.partition_days_ahead, s.retention_days)
-    return {"created": result.created, "dropped": result.dropped}
+    if result.skipped:
+        log.info("event=maintenance_skipped reason=another_maintenance_running")
+    return {"created": result.created, "dropped": result.dropped, "skipped": result.skipped}
 
 
 @app.task(name="ev.prune_consumers")
