@@ -17,9 +17,12 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
-system-tools: ## Install Debian's wrk, chromium and chromedriver (bench, browser test) when missing
+system-tools: ## Install Debian's wrk, chromium, chromedriver, redis-server, socat, iproute2 when missing
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v socat >/dev/null || missing="$$missing socat"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench import data, load, report
+from bench import data, load, report, sweep
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models import performance
 from tools.local import servers
@@ -168,13 +168,23 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--vehicles", type=int, default=10_000, help="fleet size (and meters)")
     parser.add_argument("--hours", type=float, default=24, help="history for the refresh")
-    parser.add_argument("--seconds", type=int, default=60, help="length of each load run")
+    parser.add_argument(
+        "--seconds", type=int, default=None, help="length of each load run (60; 10 with --sweep)"
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only ingest, over web processes x worker concurrency x cores (bench/sweep.py)",
+    )
+    parser.add_argument("--max-cores", type=int, default=None, help="cap the sweep's cores")
     parser.add_argument("--clients", type=int, default=4, help="load client processes")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument(
         "--no-docs", dest="update_docs", action="store_false", help="leave docs/PERFORMANCE.md"
     )
     args = parser.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 10 if args.sweep else 60
     command = " ".join(["python -m bench", *argv])
     results: dict[str, Any] = {"command": command, "args": vars(args)}
 
@@ -188,6 +198,20 @@ def main(argv: list[str]) -> int:
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
         fleet = data.fleet_minutes(args.vehicles, minutes)
         bodies = data.bodies(fleet, 500)
+        if args.sweep:
+            del fleet
+            out = Path(args.out)
+            sweep.run(
+                service,
+                bodies,
+                args.seconds,
+                args.clients,
+                args.vehicles,
+                out,
+                command,
+                args.max_cores,
+            )
+            return 0
         # The paced run needs 3,333 single readings a second, not the whole fleet's.
         paced = 3333
         small = data.bodies(fleet, PACED_BATCH, limit=round(paced * args.seconds * 1.2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
+import os
 import re
 import subprocess
 import time
@@ -23,8 +24,12 @@ class ClientResult:
     latencies_ms: list[float] = field(default_factory=list)
 
 
-def _client(url: str, token: str, bodies: list[bytes], seconds: float, rate: float) -> ClientResult:
+def _client(
+    url: str, token: str, bodies: list[bytes], seconds: float, rate: float, cpus: list[int] | None
+) -> ClientResult:
     """One keep-alive connection posting bodies in turn, as fast as answered or at `rate`/s."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
@@ -53,14 +58,20 @@ def _client(url: str, token: str, bodies: list[bytes], seconds: float, rate: flo
 
 
 def post_bodies(
-    url: str, token: str, bodies: list[bytes], clients: int, seconds: float, rate: float = 0
+    url: str,
+    token: str,
+    bodies: list[bytes],
+    clients: int,
+    seconds: float,
+    rate: float = 0,
+    cpus: list[int] | None = None,
 ) -> ClientResult:
     """`clients` processes share the bodies (none sent twice) for `seconds`; totals returned.
 
     rate: requests per second over all clients (0: as fast as the service answers).
     """
     shares = [bodies[k::clients] for k in range(clients)]
-    args = [(url, token, share, seconds, rate / clients) for share in shares]
+    args = [(url, token, share, seconds, rate / clients, cpus) for share in shares]
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         results = pool.starmap(_client, args)
     total = ClientResult()
@@ -109,11 +120,18 @@ class WrkResult:
 
 
 def wrk(
-    url: str, script: str, seconds: int, connections: int, work_dir: Path, args: list[str]
+    url: str,
+    script: str,
+    seconds: int,
+    connections: int,
+    work_dir: Path,
+    args: list[str],
+    cpus: list[int] | None = None,
 ) -> WrkResult:
     path = work_dir / "wrk.lua"
     path.write_text(script)
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+    argv += ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     argv += ["-s", str(path)] if script else []
     out = subprocess.run([*argv, url, "--", *args], capture_output=True, text=True, check=True)
     report = out.stdout
@@ -134,11 +152,17 @@ def _find(pattern: str, report: str) -> str:
 
 
 def wrk_ingest(
-    url: str, token: str, seconds: int, connections: int, work_dir: Path, devices: int
+    url: str,
+    token: str,
+    seconds: int,
+    connections: int,
+    work_dir: Path,
+    devices: int,
+    cpus: list[int] | None = None,
 ) -> WrkResult:
     script = _WRK_POST.format(devices=devices, token=token)
     start = int(time.time()) - 24 * 3600  # a day ago: every second after it is in the past
-    return wrk(url, script, seconds, connections, work_dir, [str(start)])
+    return wrk(url, script, seconds, connections, work_dir, [str(start)], cpus)
 
 
 def wrk_reads(

@@ -78,8 +78,9 @@ class Service:
         return int(client.get(f"{{{PREFIX}}}:ingest:backlog") or 0)
 
     @contextmanager
-    def running(self, name: str, **env: Any) -> Iterator[Stack]:
-        """web and worker (as the Procfile runs them), with metrics in a directory of their own."""
+    def running(self, name: str, wrap: list[str] | None = None, **env: Any) -> Iterator[Stack]:
+        """web and worker (as the Procfile runs them), with metrics in a directory of their own;
+        `wrap` runs each under a command (taskset, say)."""
         metrics_dir = self.work_dir / name / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
@@ -100,6 +101,7 @@ class Service:
                 **{k: str(v) for k, v in env.items()},
             },
             logs=self.work_dir / name,
+            wrap=wrap or [],
         )
         try:
             stack.start("web")

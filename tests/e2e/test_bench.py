@@ -53,3 +53,42 @@ def test_bench_smoke_reports_every_measure(tmp_path: Path, server_env: dict[str,
 
     for target in ("≥ 30,000/s", "p99 < 1 s", "≥ 3,000/s, p99 < 20 ms", "< 60 s", "≤ 100"):
         assert target in run.stdout
+
+
+def test_sweep_measures_each_configuration_confined_to_its_cores(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
+    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
+    args = ["--sweep", "--max-cores", "1", "--vehicles", "60", "--seconds", "1"]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "| cores | web processes | worker concurrency |" in run.stdout
+    (result_file,) = tmp_path.glob("sweep-*.json")
+    (row,) = json.loads(result_file.read_text())["rows"]
+    assert (row["cores"], row["web_processes"], row["worker_concurrency"]) == (1, 1, 1)
+    assert row["service_cpus"] == str(min(os.sched_getaffinity(0)))
+    assert set(row["batched_statuses"]) == {"202"}
+    assert row["batched_committed_per_s"] > 0
+    assert row["single_requests_per_s"] > 0
+    assert row["single_errors"] == ""
+
+
+def test_the_sweep_grid_fits_any_number_of_cores() -> None:
+    from bench.sweep import core_counts, grid
+
+    assert core_counts(2) == [1, 2]
+    assert core_counts(16) == [1, 2, 4, 8, 16]
+    assert core_counts(48) == [1, 2, 4, 8, 16, 32, 48]
+    assert list(grid(2)) == [(1, 1, 1), (2, 1, 1), (2, 1, 2), (2, 2, 1), (2, 2, 2)]
+    big = list(grid(64))
+    assert (64, 64, 64) in big
+    assert (64, 32, 64) in big
+    assert len(big) == 1 + 4 * 6
