@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
-system-tools: ## Install Debian's wrk, chromium, chromedriver, redis-server, socat, iproute2 when missing
+system-tools: ## Install Debian's wrk, chromium(-driver), redis-server, socat, iproute2, pgbouncer if missing
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -25,6 +25,7 @@ system-tools: ## Install Debian's wrk, chromium, chromedriver, redis-server, soc
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

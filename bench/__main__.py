@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import statistics
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench import data, load, report, sweep
+from bench import capacity, data, load, report, sweep
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models import performance
 from tools.local import servers
@@ -177,6 +178,11 @@ def main(argv: list[str]) -> int:
         help="only ingest, over web processes x worker concurrency x cores (bench/sweep.py)",
     )
     parser.add_argument("--max-cores", type=int, default=None, help="cap the sweep's cores")
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="only what one Redis, one consumer and PostgreSQL carry (bench/capacity.py)",
+    )
     parser.add_argument("--clients", type=int, default=4, help="load client processes")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument(
@@ -184,7 +190,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.seconds is None:
-        args.seconds = 10 if args.sweep else 60
+        args.seconds = 10 if args.sweep or args.capacity else 60
     command = " ".join(["python -m bench", *argv])
     results: dict[str, Any] = {"command": command, "args": vars(args)}
 
@@ -198,6 +204,16 @@ def main(argv: list[str]) -> int:
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
         fleet = data.fleet_minutes(args.vehicles, minutes)
         bodies = data.bodies(fleet, 500)
+        if args.capacity:
+            results["capacity"] = capacity.run(service, args.seconds, args.clients)
+            results["copy"] = copy_limit(service, data.copy_rows(fleet))
+            print(f"    postgresql_copy: {results['copy']['rows_per_s']:,.0f} rows/s")
+            out_dir = Path(args.out)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"capacity-{datetime.now(UTC):%Y-%m-%d}.json"
+            path.write_text(json.dumps(results, indent=2, default=str))
+            print(f"results: {path}")
+            return 0
         if args.sweep:
             del fleet
             out = Path(args.out)
