@@ -96,7 +96,8 @@ def sentinel_broker_url(redis_url: str, sentinels: tuple[tuple[str, int], ...]) 
     auth = url.netloc.rpartition("@")[0]
     auth = auth + "@" if auth else ""
     db = url.path.strip("/") or "0"
-    return ";".join(f"sentinel://{auth}{h}:{p}/{db}" for h, p in sentinels)
+    hosts = [(f"[{h}]" if ":" in h else h, p) for h, p in sentinels]
+    return ";".join(f"sentinel://{auth}{h}:{p}/{db}" for h, p in hosts)
 
 
 @dataclass(frozen=True)

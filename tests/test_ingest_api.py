@@ -123,6 +123,20 @@ def test_full_buffer_is_503_with_retry_after_and_nothing_queued(settings, stream
     assert [r[2] for r in queued(stream)] == ["A", "B", "C"]
 
 
+def test_without_the_replicas_asked_for_no_202_is_given(settings, stream):
+    # This Redis has no replica: WAIT confirms 0 of 1 (after half the Redis timeout).
+    client = create_app(
+        settings.replace(redis_replica_acks=1, redis_timeout_seconds=0.2)
+    ).test_client()
+    reply = post(client, [meter("A"), meter("B")])
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert reply.json["error"] == "buffer_not_replicated"
+    assert "0 confirmed" in reply.json["message"]
+    # The primary keeps them: the device's resend is stored once (history is keyed by reading).
+    assert [r[2] for r in queued(stream)] == ["A", "B"]
+
+
 def test_unreachable_redis_is_503_within_bounded_time(settings):
     down = settings.replace(redis_url="redis://127.0.0.1:9/0", redis_timeout_seconds=0.5)
     client = create_app(down).test_client()

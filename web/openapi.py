@@ -38,7 +38,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "A token of the other role.",
         413: "Body over the byte limit, or too many readings.",
         415: "Not Content-Type: application/json.",
-        503: "A backing service is unavailable, or the ingest buffer is full or unsafe.",
+        503: "A backing service is unavailable, or the ingest buffer is full, unsafe or not "
+        "replicated.",
     }
     out = {str(s): _json("Error", meaning[s]) for s in statuses}
     if 503 in statuses:
@@ -139,7 +140,8 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "offset and at most 6 fractional digits, be at most "
                 f"{settings.max_future_skew_seconds} s in the future and at most "
                 f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
-                "or may evict what it holds (Redis maxmemory-policy).",
+                "may evict what it holds (Redis maxmemory-policy), or (with REDIS_REPLICA_ACKS) "
+                "not enough replicas confirmed the readings in time.",
                 "security": [{"device": []}],
                 "requestBody": {
                     "required": True,

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import uuid
 from typing import Any
 
@@ -75,6 +76,16 @@ class LeaderScheduler(PersistentScheduler):
     """celeryconfig's beat_scheduler."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Beat opens its schedule file before its beat_init signal, where the other checks run:
+        # on a fresh host (no DATA_DIR yet) it would crash instead of making the directory.
+        schedule = kwargs.get("schedule_filename") or ""
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(schedule)), exist_ok=True)
+        except OSError as exc:
+            sys.stderr.write(
+                f"ev beat refuses to start: cannot make the directory of {schedule}: {exc}\n"
+            )
+            raise SystemExit(1) from exc
         settings = get_settings()
         self.lease = Lease(
             resources.stream().redis, settings.redis_key_prefix, settings.beat_lease_seconds

@@ -5,6 +5,7 @@ and the figures say how many."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -17,6 +18,13 @@ from tests.helpers import wait_until
 from tests.redis_sentinels import MASTER, sentinelled_redis
 
 __all__ = ["sentinelled_redis"]
+
+
+def refreshes(service) -> list[float]:
+    """When each refresh the worker ran started (epoch seconds)."""
+    return [
+        float(s) for s in re.findall(r"event=refresh .*started=([\d.]+)", service.log("worker"))
+    ]
 
 
 @pytest.mark.parametrize("replica_acks", [1, 0])
@@ -32,9 +40,12 @@ def test_primary_killed_failover_keeps_every_202(
         REDIS_REPLICA_ACKS=str(replica_acks),
         REDIS_TIMEOUT_SECONDS="1",
         CLAIM_IDLE_SECONDS="3",
+        REFRESH_SECONDS="1",
     )
     service.start("web")
     service.start("worker")
+    # Beat and the broker go through the Sentinels too (kombu's sentinel transport).
+    service.start("beat")
     load = devices(batch=10, rate=50)
     wait_until(lambda: load.acked_count() > 2000, what="readings accepted through the Sentinels")
 
@@ -56,6 +67,12 @@ def test_primary_killed_failover_keeps_every_202(
     service.start("worker")
     back_at = load.acked_count()
     wait_until(lambda: load.acked_count() > back_at + 2000, 60, "202s again, same processes")
+    failed_over_at = time.time()
+    wait_until(
+        lambda: any(start > failed_over_at for start in refreshes(service)),
+        60,
+        "a refresh sent by beat and run by the worker through the new primary",
+    )
     ledger = load.stop()
 
     settings = Settings.from_env(service.env)

@@ -98,3 +98,17 @@ def test_app_containers_share_one_metrics_directory_the_image_user_owns():
     made = re.search(rf"install -d -o {user} -g {user} ([^&\n]+)", runs)
     assert made, "the image makes the directories it writes, owned by its user"
     assert {env["DATA_DIR"], env["METRICS_DIR"]} <= set(made[1].split())
+
+
+def test_every_setting_is_documented_and_the_topology_ones_reach_compose():
+    names = set(re.findall(r'\(\s*e,\s*"([A-Z_]+)"', (ROOT / "settings.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    assert {n for n in names if f"`{n}`" not in readme} == set()
+    environment = compose()["x-app"]["environment"]
+    topology = {
+        "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD",
+        "REDIS_REPLICA_ACKS", "DATABASE_READ_URL", "DATABASE_PREPARED_STATEMENTS",
+        "BEAT_LEASE_SECONDS",
+    }  # fmt: skip
+    assert topology <= names
+    assert topology <= set(environment)

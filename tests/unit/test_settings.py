@@ -74,3 +74,67 @@ def test_public_view_masks_secrets():
     assert "hunter2" not in shown
     assert "secret1" not in shown
     assert "<2 tokens>" in shown
+
+
+def test_sentinels_name_the_stream_and_broker_server():
+    s = Settings.from_env(
+        {
+            "REDIS_URL": "redis://:pw@ignored:6379/2",
+            "REDIS_SENTINELS": "10.0.0.1:26379, [fd00::3]:26380",
+            "REDIS_SENTINEL_MASTER": "ev",
+            "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+            "REDIS_REPLICA_ACKS": "1",
+        }
+    )
+    assert s.redis_sentinels == (("10.0.0.1", 26379), ("fd00::3", 26380))
+    assert s.redis_sentinel_master == "ev"
+    assert s.redis_replica_acks == 1
+    # Kombu's sentinel transport, with REDIS_URL's password and database.
+    assert s.celery_broker_url == (
+        "sentinel://:pw@10.0.0.1:26379/2;sentinel://:pw@[fd00::3]:26380/2"
+    )
+    shown = str(s.public())
+    assert "sentinel-secret" not in shown
+    assert "pw@" not in shown
+    assert "10.0.0.1:26379,fd00::3:26380" in shown
+
+
+def test_an_explicit_broker_wins_over_the_sentinels():
+    s = Settings.from_env(
+        {
+            "REDIS_SENTINELS": "a:26379",
+            "REDIS_SENTINEL_MASTER": "ev",
+            "CELERY_BROKER_URL": "amqp://broker//",
+        }
+    )
+    assert s.celery_broker_url == "amqp://broker//"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_SENTINELS": "a:26379"}, "REDIS_SENTINEL_MASTER must name the master"),
+        ({"REDIS_SENTINELS": "a", "REDIS_SENTINEL_MASTER": "ev"}, "'a' is not host:port"),
+        ({"REDIS_SENTINELS": "a:0", "REDIS_SENTINEL_MASTER": "ev"}, "'a:0' is not host:port"),
+        ({"REDIS_REPLICA_ACKS": "-1"}, "REDIS_REPLICA_ACKS='-1' must be at least 0"),
+        ({"BEAT_LEASE_SECONDS": "1"}, "BEAT_LEASE_SECONDS='1' must be at least 3"),
+    ],
+)
+def test_bad_redis_topology_fails_naming_the_variable(env, message):
+    with pytest.raises(SettingError, match=message):
+        Settings.from_env(env)
+
+
+def test_reads_use_the_primary_unless_a_read_url_is_given():
+    s = Settings.from_env({"DATABASE_URL": "postgres://u@primary/ev"})
+    assert s.database_read_url == "postgresql+psycopg2://u@primary/ev"
+    assert s.database_prepared_statements is True
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgres://u@primary/ev",
+            "DATABASE_READ_URL": "postgres://u@replica/ev",
+            "DATABASE_PREPARED_STATEMENTS": "false",
+        }
+    )
+    assert s.database_read_url == "postgresql+psycopg2://u@replica/ev"
+    assert s.database_prepared_statements is False
