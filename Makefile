@@ -57,7 +57,7 @@ typecheck: install ## mypy
 migrate: install ## Apply migrations (to DATABASE_URL, else to `make run`'s database)
 	$(PY) -m tools.local exec -- $(VENV)/bin/alembic upgrade head
 
-bench: install system-tools ## Fleet-scale benchmark (~16 min here): table to docs/PERFORMANCE.md, bench/results/
+bench: install system-tools ## Fleet-scale benchmark (~16 min): docs/PERFORMANCE.md; ARGS="--sweep" or "--capacity"
 	$(PY) -m bench $(ARGS)
 
 bench-smoke: install system-tools ## The benchmark at a tiny size (under a minute); docs untouched

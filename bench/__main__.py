@@ -205,7 +205,9 @@ def main(argv: list[str]) -> int:
         fleet = data.fleet_minutes(args.vehicles, minutes)
         bodies = data.bodies(fleet, 500)
         if args.capacity:
-            results["capacity"] = capacity.run(service, args.seconds, args.clients)
+            # 200,000 readings for the consumer at the default fleet of 10,000.
+            drained = 20 * args.vehicles
+            results["capacity"] = capacity.run(service, args.seconds, args.clients, drained)
             results["copy"] = copy_limit(service, data.copy_rows(fleet))
             print(f"    postgresql_copy: {results['copy']['rows_per_s']:,.0f} rows/s")
             out_dir = Path(args.out)

@@ -74,14 +74,15 @@ def consumer_drain(service: Service, per_entry: int, readings: int) -> float:
     return readings / seconds
 
 
-def run(service: Service, seconds: float, clients: int) -> dict[str, Any]:
+def run(service: Service, seconds: float, clients: int, readings: int) -> dict[str, Any]:
+    """`readings`: how many one consumer drains (arrays); a seventh of it as single readings."""
     out = {
         "redis_add_one_client_arrays_of_500": redis_add(service, 500, 1, seconds),
         "redis_add_one_client_single": redis_add(service, 1, 1, seconds),
         f"redis_add_{clients}_clients_arrays_of_500": redis_add(service, 500, clients, seconds),
         f"redis_add_{clients}_clients_single": redis_add(service, 1, clients, seconds),
-        "consumer_arrays_of_500": consumer_drain(service, 500, 200_000),
-        "consumer_single": consumer_drain(service, 1, 30_000),
+        "consumer_arrays_of_500": consumer_drain(service, 500, readings),
+        "consumer_single": consumer_drain(service, 1, max(1, readings // 7)),
     }
     service.reset()
     for key, value in out.items():

@@ -92,3 +92,33 @@ def test_the_sweep_grid_fits_any_number_of_cores() -> None:
     assert (64, 64, 64) in big
     assert (64, 32, 64) in big
     assert len(big) == 1 + 4 * 6
+
+
+def test_capacity_measures_redis_one_consumer_and_copy(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
+    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
+    args = ["--capacity", "--vehicles", "60", "--seconds", "1", "--clients", "2"]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (result_file,) = tmp_path.glob("capacity-*.json")
+    results = json.loads(result_file.read_text())
+    figures = results["capacity"]
+    assert set(figures) == {
+        "redis_add_one_client_arrays_of_500",
+        "redis_add_one_client_single",
+        "redis_add_2_clients_arrays_of_500",
+        "redis_add_2_clients_single",
+        "consumer_arrays_of_500",
+        "consumer_single",
+    }
+    assert all(value > 0 for value in figures.values())
+    assert results["copy"]["rows_per_s"] > 0

@@ -1,5 +1,5 @@
-"""Where the API's reads go: DATABASE_READ_URL (a replica, say), and through PgBouncer in
-transaction mode with DATABASE_PREPARED_STATEMENTS off."""
+"""Where the database work goes: the API's reads to DATABASE_READ_URL (a replica, say), and
+everything through PgBouncer in transaction mode with DATABASE_PREPARED_STATEMENTS off."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,8 +17,8 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from models import performance
-from models.db import execute_prepared, make_reader
+from models import partitions, performance
+from models.db import execute_prepared, make_engine, make_reader
 from models.history import write_batch
 from settings import Settings
 from tests import seed
@@ -25,6 +26,7 @@ from tests.conftest import ANALYST_TOKEN
 from tools.local import free_port
 from web import create_app
 from web.schemas import ReadingValidator
+from workers.consumer import Consumer
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 CLOSED = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
@@ -134,3 +136,26 @@ def test_pgbouncer_transaction_mode_needs_prepared_statements_off(settings, seed
     # Minutes are still cut in UTC: the sessions PgBouncer opened got the database's defaults.
     with make_reader(unprepared).connect() as conn:
         assert conn.execute(text("SHOW timezone")).scalar() == "UTC"
+
+
+def test_writers_refresh_and_maintenance_work_through_pgbouncer_in_transaction_mode(
+    settings, clean_db, stream, pgbouncer
+):
+    # Everything a worker does is one transaction at a time (COPY into a temporary table that
+    # drops at commit, advisory locks held by transactions): no session state to lose.
+    pooled = settings.replace(database_url=pgbouncer, database_prepared_statements=False)
+    engine = make_engine(pooled, pool_size=2)
+    as_of = datetime.fromisoformat(seed.AS_OF)
+    records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())
+    stream.add(records, bound=1000)
+    consumer = Consumer("pooled#0", stream, engine, pooled)
+    assert consumer.process(stream.read_new("pooled#0", 1000), threading.Event())
+    assert stream.backlog() == 0
+    with engine.begin() as conn:
+        refreshed = performance.refresh(conn, as_of)
+    assert refreshed is not None
+    assert refreshed.vehicles == 2
+    result = partitions.maintain(engine, days_ahead=1, retention_days=3650)
+    assert not result.skipped
+    client = create_app(pooled).test_client()
+    assert _efficiency(client) == pytest.approx(seed.EXPECTED["V1"]["chargingEfficiency"])
