@@ -181,7 +181,7 @@ class Settings:
             raise SettingError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master")
         return cls(
             database_url=database_url,
-            database_read_url=sqlalchemy_url(_str(e, "DATABASE_READ_URL", database_url)),
+            database_read_url=sqlalchemy_url(_str(e, "DATABASE_READ_URL", "")),
             database_prepared_statements=_bool(
                 e, "DATABASE_PREPARED_STATEMENTS", d.database_prepared_statements
             ),

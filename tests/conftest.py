@@ -127,3 +127,20 @@ def stream(redis_client: redis.Redis, settings: Settings) -> IngestStream:
     stream = IngestStream(redis_client, settings.redis_key_prefix)
     stream.ensure_group()
     return stream
+
+
+@pytest.fixture
+def seeded(clean_db: Engine, settings: Settings) -> None:
+    """The seed's sample in history, refreshed as of the seed's moment."""
+    from datetime import datetime
+
+    from models import performance
+    from models.history import write_batch
+    from tests import seed
+    from web.schemas import ReadingValidator
+
+    as_of = datetime.fromisoformat(seed.AS_OF)
+    records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, as_of)

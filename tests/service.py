@@ -39,8 +39,15 @@ class Service(Stack):
         )
 
     def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._command("flask", "--app", "web", *args)
+
+    def celery(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._command("celery", "-A", "workers", *args)
+
+    def _command(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """An operator's command with the service's environment; it must succeed."""
         return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "web", *args],
+            [sys.executable, "-m", *argv],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

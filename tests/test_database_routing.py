@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError
 
 from models import partitions, performance
 from models.db import execute_prepared, make_engine, make_reader
-from models.history import write_batch
 from settings import Settings
 from tests import seed
 from tests.conftest import ANALYST_TOKEN
@@ -30,15 +29,6 @@ from workers.consumer import Consumer
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 CLOSED = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
-
-
-@pytest.fixture
-def seeded(clean_db, settings):
-    as_of = datetime.fromisoformat(seed.AS_OF)
-    records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())
-    with clean_db.begin() as conn:
-        write_batch(conn, records)
-        performance.refresh(conn, as_of)
 
 
 def _efficiency(client) -> float:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
-from models import performance
 from models.history import write_batch
 from tests import seed
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.factories import at, meter_rec, vehicle_rec
 from web import create_app
-from web.schemas import ReadingValidator
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 
@@ -20,15 +16,6 @@ ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 @pytest.fixture
 def client(settings, clean_db):
     return create_app(settings).test_client()
-
-
-@pytest.fixture
-def seeded(clean_db, settings):
-    as_of = datetime.fromisoformat(seed.AS_OF)
-    records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())
-    with clean_db.begin() as conn:
-        write_batch(conn, records)
-        performance.refresh(conn, as_of)
 
 
 def test_performance_of_a_vehicle(client, seeded):

@@ -8,29 +8,45 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_smoke_reports_every_measure(tmp_path: Path, server_env: dict[str, str]) -> None:
-    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
-    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
-    args = ["--vehicles", "60", "--hours", "0.25", "--seconds", "2", "--no-docs"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+@pytest.fixture
+def bench(
+    tmp_path: Path, server_env: dict[str, str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `python -m bench ARGS --out tmp_path` on the test's servers; it must succeed."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
+            cwd=ROOT,
+            env={**os.environ, **urls, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    return run
+
+
+def test_bench_smoke_reports_every_measure(tmp_path: Path, bench) -> None:
+    run = bench("--vehicles", "60", "--hours", "0.25", "--seconds", "2", "--no-docs")
     (result_file,) = tmp_path.glob("*.json")
     results = json.loads(result_file.read_text())
 
     assert results["copy"]["rows"] > 0
     assert results["copy"]["rows_per_s"] > 0
+    assert "consumer_arrays_of_500:" in run.stdout
+    assert "postgresql_copy:" in run.stdout
     for concurrency in (1, 2):
         batched = results[f"batched_c{concurrency}"]
         assert batched["worker_concurrency"] == concurrency
@@ -55,21 +71,8 @@ def test_bench_smoke_reports_every_measure(tmp_path: Path, server_env: dict[str,
         assert target in run.stdout
 
 
-def test_sweep_measures_each_configuration_confined_to_its_cores(
-    tmp_path: Path, server_env: dict[str, str]
-) -> None:
-    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
-    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
-    args = ["--sweep", "--max-cores", "1", "--vehicles", "60", "--seconds", "1"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+def test_sweep_measures_each_configuration_confined_to_its_cores(tmp_path: Path, bench) -> None:
+    run = bench("--sweep", "--max-cores", "1", "--vehicles", "60", "--seconds", "1")
     assert "| cores | web processes | worker concurrency |" in run.stdout
     (result_file,) = tmp_path.glob("sweep-*.json")
     (row,) = json.loads(result_file.read_text())["rows"]
@@ -94,21 +97,8 @@ def test_the_sweep_grid_fits_any_number_of_cores() -> None:
     assert len(big) == 1 + 4 * 6
 
 
-def test_capacity_measures_redis_one_consumer_and_copy(
-    tmp_path: Path, server_env: dict[str, str]
-) -> None:
-    urls = {k: server_env[k] for k in ("DATABASE_URL", "REDIS_URL")}
-    env = {**os.environ, **urls, "PYTHONPATH": str(ROOT)}
-    args = ["--capacity", "--vehicles", "60", "--seconds", "1", "--clients", "2"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+def test_capacity_measures_redis_one_consumer_and_copy(tmp_path: Path, bench) -> None:
+    run = bench("--capacity", "--vehicles", "60", "--seconds", "1", "--clients", "2")
     (result_file,) = tmp_path.glob("capacity-*.json")
     results = json.loads(result_file.read_text())
     figures = results["capacity"]
@@ -122,3 +112,5 @@ def test_capacity_measures_redis_one_consumer_and_copy(
     }
     assert all(value > 0 for value in figures.values())
     assert results["copy"]["rows_per_s"] > 0
+    assert "consumer_arrays_of_500:" in run.stdout
+    assert "postgresql_copy:" in run.stdout

@@ -18,17 +18,6 @@ from tests.helpers import stored_readings, wait_until
 NODE = "pooltest@localhost"
 
 
-def celery(service, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "workers", *args],
-        cwd=ROOT,
-        env=service.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.mark.parametrize(("pool", "consumers"), [("prefork", 2), ("solo", 1), ("threads", 2)])
 def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, consumers):
     service.start("web")
@@ -60,8 +49,7 @@ def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, 
     assert f"'consumer': '{NODE}#" in events
     assert "'readings': " in events
 
-    inspected = celery(service, "inspect", "ingest", "--json", "-d", NODE)
-    assert inspected.returncode == 0, inspected.stderr
+    inspected = service.celery("inspect", "ingest", "--json", "-d", NODE)
     reply = json.loads(inspected.stdout)[NODE]
     names = sorted(c["name"] for c in reply["consumers"])
     assert names == [f"{NODE}#{i}" for i in range(consumers)]
