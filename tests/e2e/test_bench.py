@@ -45,8 +45,6 @@ def test_bench_smoke_reports_every_measure(tmp_path: Path, bench) -> None:
 
     assert results["copy"]["rows"] > 0
     assert results["copy"]["rows_per_s"] > 0
-    assert "consumer_arrays_of_500:" in run.stdout
-    assert "postgresql_copy:" in run.stdout
     for concurrency in (1, 2):
         batched = results[f"batched_c{concurrency}"]
         assert batched["worker_concurrency"] == concurrency
