@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench import capacity, data, load, report, sweep
+from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models import performance
 from tools.local import servers
@@ -179,6 +180,11 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--max-cores", type=int, default=None, help="cap the sweep's cores")
     parser.add_argument(
+        "--servers",
+        action="store_true",
+        help="only gunicorn sync, gunicorn gthread and Granian side by side (bench/servers.py)",
+    )
+    parser.add_argument(
         "--capacity",
         action="store_true",
         help="only what one Redis, one consumer and PostgreSQL carry (bench/capacity.py)",
@@ -190,7 +196,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.seconds is None:
-        args.seconds = 10 if args.sweep or args.capacity else 60
+        args.seconds = 10 if args.sweep or args.capacity or args.servers else 60
     command = " ".join(["python -m bench", *argv])
     results: dict[str, Any] = {"command": command, "args": vars(args)}
 
@@ -204,6 +210,10 @@ def main(argv: list[str]) -> int:
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
         fleet = data.fleet_minutes(args.vehicles, minutes)
         bodies = data.bodies(fleet, 500)
+        if args.servers:
+            del fleet, bodies
+            server_comparison.run(service, args.seconds, args.vehicles, Path(args.out), command)
+            return 0
         if args.capacity:
             # 200,000 readings for the consumer at the default fleet of 10,000.
             drained = 20 * args.vehicles

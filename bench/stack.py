@@ -78,9 +78,15 @@ class Service:
         return int(client.get(f"{{{PREFIX}}}:ingest:backlog") or 0)
 
     @contextmanager
-    def running(self, name: str, wrap: list[str] | None = None, **env: Any) -> Iterator[Stack]:
+    def running(
+        self,
+        name: str,
+        wrap: list[str] | None = None,
+        web: list[str] | None = None,
+        **env: Any,
+    ) -> Iterator[Stack]:
         """web and worker (as the Procfile runs them), with metrics in a directory of their own;
-        `wrap` runs each under a command (taskset, say)."""
+        `wrap` runs each under a command (taskset, say); `web` replaces the web command."""
         metrics_dir = self.work_dir / name / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
@@ -104,7 +110,7 @@ class Service:
             wrap=wrap or [],
         )
         try:
-            stack.start("web")
+            stack.start("web", command=web)
             stack.start("worker")
             wait_until(lambda: self._consumers() >= 1, 60, "stream consumers")
             yield stack

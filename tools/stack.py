@@ -52,12 +52,15 @@ class Stack:
     def url(self) -> str:
         return f"http://{self.address}:{self.env['PORT']}"
 
-    def start(self, name: str, *extra: str, key: str | None = None) -> subprocess.Popen[bytes]:
-        """Start the Procfile's `name` process (under `key`, to run several of one kind)."""
+    def start(
+        self, name: str, *extra: str, key: str | None = None, command: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start the Procfile's `name` process (under `key`, to run several of one kind), or
+        `command` in its place (another web server, say)."""
         key = key or name
         with (self.logs / f"{key}.log").open("ab") as log:
             process = subprocess.Popen(
-                [*self.wrap, *procfile()[name], *extra],
+                [*self.wrap, *(command or procfile()[name]), *extra],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

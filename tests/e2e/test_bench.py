@@ -112,3 +112,19 @@ def test_capacity_measures_redis_one_consumer_and_copy(tmp_path: Path, bench) ->
     assert results["copy"]["rows_per_s"] > 0
     assert "consumer_arrays_of_500:" in run.stdout
     assert "postgresql_copy:" in run.stdout
+
+
+def test_servers_compares_gunicorn_and_granian_side_by_side(tmp_path: Path, bench) -> None:
+    run = bench("--servers", "--vehicles", "60", "--seconds", "1")
+    assert "| server | round | single ingest req/s |" in run.stdout
+    (result_file,) = tmp_path.glob("servers-*.json")
+    rows = json.loads(result_file.read_text())["rows"]
+    assert [(r["server"], r["round"]) for r in rows] == [
+        (server, rnd)
+        for rnd in (1, 2)
+        for server in ("gunicorn sync", "gunicorn gthread x4", "granian")
+    ]
+    for row in rows:
+        for measure in ("single", "reads", "healthz"):
+            assert row[measure]["requests_per_s"] > 0, (row["server"], measure)
+            assert row[measure]["errors"] == "", (row["server"], measure, row[measure]["errors"])

@@ -1,0 +1,92 @@
+"""`python -m bench --servers`: the same Flask app under each candidate server, side by side in one
+run, twice each and alternating: single-record ingest (wrk, 16 connections), analytics reads, and
+the `/healthz` floor. With the stream's worker running, as in production.
+
+- gunicorn sync (the Procfile's today): WEB_CONCURRENCY processes, a connection per request.
+- gunicorn gthread: the same processes with 4 threads each, keep-alive.
+- Granian (a Rust HTTP server, WSGI interface): WEB_CONCURRENCY workers, one blocking thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench import data, load
+from bench.report import machine
+from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service
+
+WEB_PROCESSES = 2
+
+
+def candidates(port_env: str = "PORT") -> dict[str, tuple[dict[str, Any], list[str] | None]]:
+    granian = str(Path(sys.executable).parent / "granian")
+    return {
+        "gunicorn sync": ({"WEB_CONCURRENCY": WEB_PROCESSES}, None),
+        "gunicorn gthread x4": ({"WEB_CONCURRENCY": WEB_PROCESSES, "WEB_THREADS": 4}, None),
+        "granian": (
+            {"WEB_CONCURRENCY": WEB_PROCESSES},
+            [
+                "sh", "-c",
+                f'exec {granian} --interface wsgi --workers {WEB_PROCESSES} --blocking-threads 1 '
+                f'--host 127.0.0.1 --port "${port_env}" --no-log web.wsgi:app',
+            ],
+        ),
+    }  # fmt: skip
+
+
+def measure(service: Service, name: str, seconds: int, vehicles: int, rnd: int) -> dict[str, Any]:
+    env, web = candidates()[name]
+    service.reset()
+    with service.engine().begin() as conn:
+        conn.execute(text(data.PERFORMANCE_ROWS), {"n": vehicles})
+        conn.execute(text(data.PERFORMANCE_WINDOW))
+    key = f"servers-{name.replace(' ', '-')}-{rnd}"
+    with service.running(key, web=web, **env) as stack:
+        single = load.wrk_ingest(stack.url, DEVICE_TOKEN, seconds, 16, service.work_dir, vehicles)
+        reads = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
+        floor = load.wrk(stack.url + "/healthz", "", max(2, seconds // 2), 16, service.work_dir, [])
+        service.wait_drained()
+    return {
+        "server": name,
+        "round": rnd,
+        "single": vars(single),
+        "reads": vars(reads),
+        "healthz": vars(floor),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| server | round | single ingest req/s | p99 ms | reads req/s | p99 ms | /healthz req/s "
+        "| ingest / floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s, rd, f = r["single"], r["reads"], r["healthz"]
+        lines.append(
+            f"| {r['server']} | {r['round']} | {s['requests_per_s']:,.0f} | {s['p99_ms']:.1f} "
+            f"| {rd['requests_per_s']:,.0f} | {rd['p99_ms']:.1f} | {f['requests_per_s']:,.0f} "
+            f"| {s['requests_per_s'] / f['requests_per_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def run(service: Service, seconds: int, vehicles: int, out_dir: Path, command: str) -> list[dict]:
+    rows = []
+    for rnd in (1, 2):
+        for name in candidates():
+            print(f"servers: {name}, round {rnd}", flush=True)
+            rows.append(measure(service, name, seconds, vehicles, rnd))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nRun {when} on {machine()}.\n\nCommand: `{command}`\n\n{table(rows)}\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"servers-{datetime.now(UTC):%Y-%m-%d}.json"
+    path.write_text(json.dumps({"command": command, "when": when, "rows": rows}, indent=2))
+    print(f"results: {path}")
+    return rows
