@@ -178,3 +178,15 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
             _, _, tail = rest.partition(END)
             DOC.write_text(head + table + tail)
             print(f"table written into {DOC}")
+
+
+def keep_table(
+    name: str, command: str, table: str, rows: list[dict[str, Any]], out_dir: Path
+) -> None:
+    """Print a side mode's table (--sweep, --servers); keep its rows in out_dir/NAME-DATE.json."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nRun {when} on {machine()}.\n\nCommand: `{command}`\n\n{table}\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}-{datetime.now(UTC):%Y-%m-%d}.json"
+    path.write_text(json.dumps({"command": command, "when": when, "rows": rows}, indent=2))
+    print(f"results: {path}")

@@ -9,16 +9,14 @@ the `/healthz` floor. With the stream's worker running, as in production.
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from bench import data, load
-from bench.report import machine
+from bench.report import keep_table
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service
 
 WEB_PROCESSES = 2
@@ -83,10 +81,5 @@ def run(service: Service, seconds: int, vehicles: int, out_dir: Path, command: s
         for name in candidates():
             print(f"servers: {name}, round {rnd}", flush=True)
             rows.append(measure(service, name, seconds, vehicles, rnd))
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nRun {when} on {machine()}.\n\nCommand: `{command}`\n\n{table(rows)}\n")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"servers-{datetime.now(UTC):%Y-%m-%d}.json"
-    path.write_text(json.dumps({"command": command, "when": when, "rows": rows}, indent=2))
-    print(f"results: {path}")
+    keep_table("servers", command, table(rows), rows, out_dir)
     return rows

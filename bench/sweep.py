@@ -9,16 +9,14 @@ all of them when none are. PostgreSQL and Redis are not confined: they are the s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.report import machine
+from bench.report import keep_table
 from bench.stack import DEVICE_TOKEN, Service
 
 
@@ -119,10 +117,5 @@ def run(
     for cores, web, workers in grid(available):
         print(f"sweep: {cores} cores, {web} web, worker concurrency {workers}", flush=True)
         rows.append(measure(service, bodies, cores, web, workers, seconds, clients, devices))
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nRun {when} on {machine()}.\n\nCommand: `{command}`\n\n{table(rows)}\n")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"sweep-{datetime.now(UTC):%Y-%m-%d}.json"
-    path.write_text(json.dumps({"command": command, "when": when, "rows": rows}, indent=2))
-    print(f"results: {path}")
+    keep_table("sweep", command, table(rows), rows, out_dir)
     return rows
