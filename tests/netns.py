@@ -106,7 +106,9 @@ def server_targets(database_url: str, redis_url: str) -> tuple[dict[str, str], s
 
 
 @pytest.fixture
-def hosts(service_env: dict[str, str], tmp_path: Path) -> Any:
+def hosts(service_env: dict[str, str], tmp_path: Path, clean_db: Any) -> Any:
+    # clean_db as a dependency: the hosts' processes stop before its tables are emptied (a
+    # worker still writing would deadlock with the TRUNCATE, and leave rows to the next test).
     reason = can_make_hosts()
     if reason:
         pytest.skip(reason)
