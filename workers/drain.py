@@ -10,9 +10,9 @@ re-reads what its predecessor held before taking anything new.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Callable
 
 from billiard.process import current_process
 
@@ -46,16 +46,12 @@ def start(hostname: str, indexes: list[int | None] | None = None) -> None:
             resources.stream(),
             resources.engine(),
             get_settings(),
-            on_batch=_observer(hostname, name),
+            on_batch=functools.partial(observe, hostname, name),
         )
         thread = threading.Thread(target=consumer.run, args=(_stop,), name=f"consumer {name}")
         thread.daemon = True
         thread.start()
         _threads.append(thread)
-
-
-def _observer(hostname: str, consumer: str) -> Callable[[BatchReport], None]:
-    return lambda report: observe(hostname, consumer, report)
 
 
 def observe(hostname: str, consumer: str, report: BatchReport) -> None:

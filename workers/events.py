@@ -48,6 +48,8 @@ def batch_committed(hostname: str, consumer: str, report: BatchReport) -> None:
     task_id = str(uuid.uuid4())
     started = time.time() - report.seconds
     try:
+        # Received (it carries the task's name) and succeeded (result, runtime): what Flower and
+        # `celery events` need; two publishes a batch, no more, on the consumer's own thread.
         send = _dispatcher(hostname).send
         send(
             "task-received",
@@ -59,7 +61,6 @@ def batch_committed(hostname: str, consumer: str, report: BatchReport) -> None:
             eta=None,
             timestamp=started,
         )
-        send("task-started", uuid=task_id, timestamp=started)
         send("task-succeeded", uuid=task_id, result=repr(result), runtime=report.seconds)
     except Exception as exc:  # the batch is stored and acknowledged; only its view is lost
         log.debug("event=batch_event_not_sent error=%r", exc)

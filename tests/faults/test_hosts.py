@@ -7,19 +7,16 @@ back under the same names nothing is lost or doubled."""
 from __future__ import annotations
 
 import itertools
-import re
 import time
 import uuid
 
 from models.redis_client import connect
 from models.stream import IngestStream
 from tests.faults.devices import Devices, check_ledger
-from tests.helpers import wait_until
+from tests.helpers import refresh_spans, wait_until
 from tests.netns import hosts
 
 __all__ = ["hosts"]
-
-_REFRESH = re.compile(r"event=refresh .*started=([\d.]+) ended=([\d.]+)")
 
 
 def refreshes(services) -> list[tuple[float, float]]:
@@ -27,7 +24,7 @@ def refreshes(services) -> list[tuple[float, float]]:
     spans = []
     for service in services:
         if (service.logs / "worker.log").exists():
-            spans += [(float(a), float(b)) for a, b in _REFRESH.findall(service.log("worker"))]
+            spans += refresh_spans(service.log("worker"))
     return sorted(spans)
 
 

@@ -5,7 +5,6 @@ and the figures say how many."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from models.redis_client import client_for
 from models.stream import IngestStream
 from settings import Settings
 from tests.faults.devices import check_ledger, stored_keys
-from tests.helpers import wait_until
+from tests.helpers import refresh_spans, wait_until
 from tests.redis_sentinels import MASTER, sentinelled_redis
 
 __all__ = ["sentinelled_redis"]
@@ -22,9 +21,7 @@ __all__ = ["sentinelled_redis"]
 
 def refreshes(service) -> list[float]:
     """When each refresh the worker ran started (epoch seconds)."""
-    return [
-        float(s) for s in re.findall(r"event=refresh .*started=([\d.]+)", service.log("worker"))
-    ]
+    return [started for started, _ in refresh_spans(service.log("worker"))]
 
 
 @pytest.mark.parametrize("replica_acks", [1, 0])
