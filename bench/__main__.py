@@ -127,7 +127,7 @@ def refresh_at_scale(service: Service, vehicles: int, hours: float, steps: int =
     load_seconds = time.monotonic() - loaded
     storage = _storage(engine)
     with engine.begin() as conn:
-        full = performance.refresh(conn, end, full=True)
+        full = performance.refresh(conn, end, full=True, engine=engine)
     assert full is not None
     steady = []
     for step in range(steps):

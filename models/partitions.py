@@ -34,7 +34,7 @@ PREMADE_DAYS_MAX = 370
 
 
 # pg_advisory_xact_lock key: one maintenance at a time across every host.
-_LOCK_KEY = 0x45565F50  # "EV_P"
+LOCK_KEY = 0x45565F50  # "EV_P"
 
 
 @dataclass
@@ -123,7 +123,7 @@ def maintain(
     """
     with engine.connect() as guard, guard.begin():
         if not guard.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
         ).scalar():
             return MaintenanceResult(skipped=True)
         return _maintain(engine, days_ahead, retention_days, today)

@@ -18,16 +18,18 @@ minute in progress is left out until it is complete.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, insert, text
 
+from models import contributions
+from models.contributions import runs
 from models.db import execute_prepared
 from models.readings import iso_z
+from models.schema import vehicle_performance_24h
 
 WINDOW = timedelta(hours=24)
 _MINUTE = timedelta(minutes=1)
@@ -36,12 +38,11 @@ Range = tuple[datetime, datetime]
 _LOCK_KEY = 0x45565F52  # "EV_R"
 
 # Minutes are recomputed in runs of consecutive minutes, at most this many at a time: a run is
-# one range scan, and its aggregates stay in memory (work_mem below) where a whole day's would
-# spill to disk.
-CHUNK_MINUTES = 30
+# one range scan, and its aggregates stay in memory (contributions.WORK_MEM) where a whole day's
+# would spill to disk.
+CHUNK_MINUTES = 15
 
 _CLAIM_DIRTY = """
-SET LOCAL work_mem = '64MB';
 DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas;
 CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE new_contributions (
@@ -62,31 +63,7 @@ ON CONFLICT DO NOTHING
 # the end, and a day of runs would run out of PostgreSQL's shared lock table.
 _NEXT_CHUNK = "TRUNCATE new_contributions"
 
-# For the minutes [lo, hi), all of them to recompute: per (meter, minute), a vehicle's readings
-# are kept when exactly one vehicle reported that meter in that minute (the min and max vehicle
-# id agree) and the meter itself reported in it. A range scan and one hash aggregate per stream:
-# no sort, and ids compare bytewise (COLLATE "C") as only equality matters.
-_RECOMPUTE = """
-INSERT INTO new_contributions
-WITH v AS (
-    SELECT date_trunc('minute', r.recorded_at) AS minute, r.meter_id,
-           min(r.vehicle_id COLLATE "C") AS vehicle_id,
-           sum(r.kwh_delivered_dc) AS dc, sum(r.soc_hundredths) AS soc,
-           sum(r.battery_temp_hundredths) AS temp, count(*) AS readings
-    FROM vehicle_readings r
-    WHERE r.recorded_at >= :lo AND r.recorded_at < :hi
-    GROUP BY 1, 2
-    HAVING min(r.vehicle_id COLLATE "C") = max(r.vehicle_id COLLATE "C")
-), m AS (
-    SELECT date_trunc('minute', r.recorded_at) AS minute, r.meter_id, sum(r.kwh_consumed_ac) AS ac
-    FROM meter_readings r
-    WHERE r.recorded_at >= :lo AND r.recorded_at < :hi
-    GROUP BY 1, 2
-)
-SELECT v.minute, v.vehicle_id, sum(m.ac), sum(v.dc), sum(v.soc), sum(v.temp), sum(v.readings)
-FROM v JOIN m ON m.minute = v.minute AND m.meter_id = v.meter_id
-GROUP BY v.minute, v.vehicle_id
-"""
+_RECOMPUTE = f"INSERT INTO new_contributions {contributions.RECOMPUTE}"
 
 _DELTAS = """
 CREATE TEMP TABLE deltas (
@@ -187,13 +164,20 @@ def window_for(as_of: datetime) -> tuple[datetime, datetime]:
 
 
 def refresh(
-    conn: Connection, as_of: datetime, *, full: bool = False, wait: bool = True
+    conn: Connection,
+    as_of: datetime,
+    *,
+    full: bool = False,
+    wait: bool = True,
+    engine: Engine | None = None,
 ) -> RefreshResult | None:
     """Bring vehicle_performance_24h to the window ending at as_of, in the caller's transaction.
 
     full=True recomputes every minute of the window from history (a repair after a rule or
     schema change); otherwise only the minutes that received readings are recomputed. With
-    wait=False, returns None at once when another refresh holds the lock.
+    full=True and an engine, the window's day partitions are rebuilt on connections of the
+    engine, in parallel, and swapped in (contributions.rebuild_window): what a day of fleet
+    history needs. With wait=False, returns None at once when another refresh holds the lock.
     """
     started = time.monotonic()
     if wait:
@@ -212,7 +196,13 @@ def refresh(
     if not full and old is not None and old.window_start < new_end and new_start < old.window_end:
         bounds |= {"old_start": old.window_start, "old_end": old.window_end}
     incremental = "old_start" in bounds
-    for lo, hi in runs(minutes, CHUNK_MINUTES):
+    in_place, sums = minutes, None
+    if full and engine is not None:
+        sums = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
+        if sums is not None:
+            in_place = [m for m in minutes if not new_start <= m < new_end]
+    conn.execute(text(contributions.WORK_MEM))
+    for lo, hi in runs(in_place, CHUNK_MINUTES):
         conn.execute(text(_NEXT_CHUNK))
         conn.execute(text(_RECOMPUTE), {"lo": lo, "hi": hi})
         if incremental:
@@ -227,6 +217,11 @@ def refresh(
             conn.execute(text(statement), {"lo": lo, "hi": hi})
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
+    elif sums is not None:
+        conn.execute(text("DELETE FROM vehicle_performance_24h"))
+        if sums:
+            conn.execute(insert(vehicle_performance_24h), sums)
+        mode = "rebuild"
     else:
         _run(conn, _REBUILD, bounds)
         mode = "rebuild"
@@ -245,17 +240,6 @@ def _outside(a: Range, b: Range) -> list[Range]:
     if max(a[0], b[1]) < a[1]:
         parts.append((max(a[0], b[1]), a[1]))
     return parts
-
-
-def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, datetime]]:
-    """Sorted minutes as [lo, hi) ranges of consecutive minutes, none longer than `longest`."""
-    out: list[tuple[datetime, datetime]] = []
-    for minute in minutes:
-        if out and out[-1][1] == minute and minute - out[-1][0] < longest * _MINUTE:
-            out[-1] = (out[-1][0], minute + _MINUTE)
-        else:
-            out.append((minute, minute + _MINUTE))
-    return out
 
 
 def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) -> None:

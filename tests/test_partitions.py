@@ -60,7 +60,7 @@ def test_every_day_a_reading_can_be_accepted_for_has_its_partition(no_partitions
 def test_one_maintenance_at_a_time_across_hosts(no_partitions):
     # Another host's run holds the lock: this one does nothing, and says so.
     with no_partitions.connect() as other, other.begin():
-        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": partitions._LOCK_KEY})
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": partitions.LOCK_KEY})
         busy = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
     assert busy.skipped
     assert busy.created == []

@@ -32,9 +32,10 @@ def register(app: Flask) -> None:
     def refresh_performance(as_of: str | None, full: bool) -> None:
         """Refresh the per-vehicle 24 h efficiency table now."""
         moment = _aware(as_of) if as_of else datetime.now(UTC)
-        engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+        # Three: the refresh's own and, for --full, one for each day the window touches.
+        engine = make_engine(current_app.extensions["ev"].settings, pool_size=3)
         with engine.begin() as conn:
-            result = performance.refresh(conn, moment, full=full)
+            result = performance.refresh(conn, moment, full=full, engine=engine)
         assert result is not None
         click.echo(
             f"refreshed {result.window_start.isoformat()} .. {result.window_end.isoformat()}: "

@@ -1,0 +1,178 @@
+"""Recomputing vehicle_minute_contributions from history: a run of minutes in the refresh's own
+transaction, or, for a full rebuild, whole day partitions built beside the live ones and swapped in.
+
+A day of fleet history is tens of millions of readings and makes over ten million contribution
+rows. Written row by row through the table's two indexes in one transaction, that took minutes;
+here each day partition the window touches is built as a plain table by a connection of its own
+(the days in parallel), its indexes made once at the end by sorting, and the refresh's
+transaction detaches the old partition and attaches the new one. Readers see the old partitions
+until the refresh commits; a rebuild that fails leaves a `_rebuild` table the next one drops.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, text
+
+from models import partitions
+
+TABLE = "vehicle_minute_contributions"
+# vehicle_performance_24h's figures, summed from the contributions (minutes: the rows counted).
+SUMS = (
+    "ac_kwh",
+    "dc_kwh",
+    "soc_hundredths_sum",
+    "battery_temp_hundredths_sum",
+    "readings",
+    "minutes",
+)
+_MINUTE = timedelta(minutes=1)
+
+# The contributions of the minutes [lo, hi), as rows of TABLE. Per (meter, minute), a vehicle's
+# readings are kept when exactly one vehicle reported that meter in that minute (the min and max
+# vehicle id agree) and the meter itself reported in it (count(ac) > 0). Both streams go through
+# one hash aggregate: no join and no sort. Energy is summed as integer micro-kWh (history keeps
+# six decimals, so the sums are exact) and turned back into kWh once per row; ids compare
+# bytewise (COLLATE "C") as only equality matters; date_bin is plain arithmetic, unlike
+# date_trunc on a timestamptz, which goes through the session's time zone.
+RECOMPUTE = """
+WITH readings AS (
+    SELECT date_bin('1 minute', recorded_at, timestamptz 'epoch') AS minute,
+           meter_id COLLATE "C" AS meter_id, NULL::text COLLATE "C" AS vehicle_id,
+           (kwh_consumed_ac * 1000000)::bigint AS ac, NULL::bigint AS dc,
+           NULL::int AS soc, NULL::int AS temp
+    FROM meter_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+    UNION ALL
+    SELECT date_bin('1 minute', recorded_at, timestamptz 'epoch'), meter_id COLLATE "C",
+           vehicle_id COLLATE "C", NULL, (kwh_delivered_dc * 1000000)::bigint,
+           soc_hundredths, battery_temp_hundredths
+    FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+), kept AS (
+    SELECT minute, min(vehicle_id) AS vehicle_id, sum(ac) AS ac, sum(dc) AS dc,
+           sum(soc) AS soc, sum(temp) AS temp, count(vehicle_id) AS readings
+    FROM readings GROUP BY minute, meter_id
+    HAVING min(vehicle_id) = max(vehicle_id) AND count(ac) > 0
+)
+SELECT minute, vehicle_id, sum(ac) * 0.000001, sum(dc) * 0.000001, sum(soc), sum(temp),
+       sum(readings)
+FROM kept GROUP BY minute, vehicle_id
+"""
+# Set for every recompute: a 30-minute run's aggregate of a 10,000-device fleet stays in memory.
+WORK_MEM = "SET LOCAL work_mem = '64MB'"
+
+
+def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, datetime]]:
+    """Sorted minutes as [lo, hi) ranges of consecutive minutes, none longer than `longest`."""
+    out: list[tuple[datetime, datetime]] = []
+    for minute in minutes:
+        if out and out[-1][1] == minute and minute - out[-1][0] < longest * _MINUTE:
+            out[-1] = (out[-1][0], minute + _MINUTE)
+        else:
+            out.append((minute, minute + _MINUTE))
+    return out
+
+
+def rebuild_window(
+    conn: Connection, engine: Engine, start: datetime, end: datetime, chunk_minutes: int
+) -> list[dict[str, Any]] | None:
+    """Replace the contributions of [start, end) by day partitions built on `engine`'s
+    connections, swapped in within conn's transaction; returns the window's per-vehicle sums,
+    rows of vehicle_performance_24h. `engine` must see the history conn sees (committed). None,
+    with nothing changed, when a day of the window has no partition of its own yet: the caller
+    recomputes in place then.
+    """
+    days = _days(start, end)
+    if not set(days) <= partitions.existing_days(conn, TABLE):
+        return None
+    # Partition upkeep must not make or drop these days' partitions under the swap.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": partitions.LOCK_KEY})
+    with ThreadPoolExecutor(len(days)) as pool:
+        futures = [pool.submit(_build_day, engine, day, start, end, chunk_minutes) for day in days]
+        # Each day's builder sums its part of the window while its table is fresh in memory.
+        sums: dict[str, list[Any]] = {}
+        for future in futures:
+            for row in future.result():
+                held = sums.setdefault(row[0], [0] * len(SUMS))
+                held[:] = map(operator.add, held, row[1:])
+    for day in days:
+        _swap(conn, day)
+    return [
+        {"vehicle_id": v, **dict(zip(SUMS, figures, strict=True))} for v, figures in sums.items()
+    ]
+
+
+def _days(start: datetime, end: datetime) -> list[date]:
+    day, last = start.date(), (end - _MINUTE).date()
+    days = []
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _bounds(day: date) -> tuple[str, str]:
+    midnight = datetime.combine(day, time())
+    return (
+        f"'{midnight:%Y-%m-%d} 00:00:00+00'",
+        f"'{midnight + timedelta(days=1):%Y-%m-%d} 00:00:00+00'",
+    )
+
+
+def _build_day(
+    engine: Engine, day: date, start: datetime, end: datetime, chunk: int
+) -> Sequence[Row[Any]]:
+    live = partitions.partition_name(TABLE, day)
+    new = f"{live}_rebuild"
+    lo, hi = _bounds(day)
+    first = max(start, datetime.combine(day, time(), start.tzinfo))
+    last = min(end, datetime.combine(day + timedelta(days=1), time(), start.tzinfo))
+    minutes = [first + i * _MINUTE for i in range((last - first) // _MINUTE)]
+    with engine.begin() as c:
+        c.execute(text(WORK_MEM))
+        c.execute(text(f"DROP TABLE IF EXISTS {new}"))
+        # The check matches the partition bounds, so attaching needs no scan to prove them.
+        c.execute(
+            text(
+                f"CREATE TABLE {new} (LIKE {TABLE} INCLUDING DEFAULTS, "
+                f"CONSTRAINT {new}_bounds CHECK (minute >= {lo} AND minute < {hi}))"
+            )
+        )
+        # The day's minutes outside the window are kept as they are.
+        c.execute(
+            text(f"INSERT INTO {new} SELECT * FROM {live} WHERE minute < :s OR minute >= :e"),
+            {"s": start, "e": end},
+        )
+        for run_lo, run_hi in runs(minutes, chunk):
+            c.execute(text(f"INSERT INTO {new} {RECOMPUTE}"), {"lo": run_lo, "hi": run_hi})
+        c.execute(
+            text(f"ALTER TABLE {new} ADD CONSTRAINT {new}_pkey PRIMARY KEY (minute, vehicle_id)")
+        )
+        c.execute(text(f"CREATE INDEX {new}_vehicle ON {new} (vehicle_id, minute)"))
+        return c.execute(
+            text(
+                f"SELECT vehicle_id, {', '.join(f'sum({column})' for column in SUMS[:-1])}, "
+                f"count(*) FROM {new} WHERE minute >= :s AND minute < :e GROUP BY vehicle_id"
+            ),
+            {"s": start, "e": end},
+        ).all()
+
+
+def _swap(conn: Connection, day: date) -> None:
+    live = partitions.partition_name(TABLE, day)
+    new = f"{live}_rebuild"
+    lo, hi = _bounds(day)
+    for statement in (
+        f"ALTER TABLE {TABLE} DETACH PARTITION {live}",
+        f"DROP TABLE {live}",
+        f"ALTER TABLE {new} RENAME TO {live}",
+        f"ALTER INDEX {new}_pkey RENAME TO {live}_pkey",
+        f"ALTER INDEX {new}_vehicle RENAME TO {live}_vehicle_id_minute_idx",
+        f"ALTER TABLE {TABLE} ATTACH PARTITION {live} FOR VALUES FROM ({lo}) TO ({hi})",
+        f"ALTER TABLE {live} DROP CONSTRAINT {new}_bounds",
+    ):
+        conn.execute(text(statement))
