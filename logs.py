@@ -1,8 +1,8 @@
 """One log line per event, as key=value pairs or JSON (LOG_FORMAT), for web and workers alike.
 
 Messages are written as `event=... key=value` already; this adds the time, level, process and,
-inside a web request, its request id. A filter masks anything shaped like a bearer token, so a
-token can never reach a log even if some library logs a header.
+inside a web request, its request id. Anything shaped like a bearer token is masked in the
+finished line, so a token can never reach a log even if some library logs a header.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s,;\"']+")
 class _Context(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        message = record.getMessage()
-        if "earer" in message:
-            record.msg, record.args = _BEARER.sub(r"\1[redacted]", message), None
         return True
+
+
+def _redacted(line: str) -> str:
+    """The finished line with anything shaped like a bearer token masked: checked once on what
+    is written, exception text included, rather than on the message before formatting."""
+    return _BEARER.sub(r"\1[redacted]", line) if "earer" in line else line
 
 
 # A value that could pass for more than one value: whitespace, quotes, '=' or control characters.
@@ -63,7 +66,7 @@ class KeyValueFormatter(logging.Formatter):
         line = f"{head} {f'request_id={rid} ' if rid else ''}{_message(record)}"
         if record.exc_info:
             line += " exc=" + orjson.dumps(self.formatException(record.exc_info)).decode()
-        return line
+        return _redacted(line)
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -92,7 +95,7 @@ class JsonFormatter(logging.Formatter):
             out["request_id"] = rid
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out).decode()
+        return _redacted(orjson.dumps(out).decode())
 
 
 def _time(record: logging.LogRecord) -> str:

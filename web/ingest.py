@@ -104,8 +104,10 @@ def ingest() -> Any:
             settings.retry_after_seconds,
         )
     meters = sum(1 for r in records if r[0] == "m")
-    metrics.READINGS_ACCEPTED.labels("meter").inc(meters)
-    metrics.READINGS_ACCEPTED.labels("vehicle").inc(len(records) - meters)
+    if meters:
+        metrics.ACCEPTED_METER_READINGS.inc(meters)
+    if len(records) > meters:
+        metrics.ACCEPTED_VEHICLE_READINGS.inc(len(records) - meters)
     return {"accepted": len(records), "rejected": rejected}, 202
 
 
