@@ -11,6 +11,7 @@ docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import text
 
 from bench import capacity, data, load, report, sweep
@@ -54,9 +56,11 @@ def batched_ingest(
     service.reset()
     with service.running(f"batched-c{concurrency}", WORKER_CONCURRENCY=concurrency) as stack:
         before = service.stored()
+        web_cpu = cpu_seconds(stack.processes["web"].pid)
         started = time.monotonic()
         sent = load.post_bodies(stack.url, DEVICE_TOKEN, bodies, clients, seconds)
         elapsed = time.monotonic() - started
+        web_cpu = cpu_seconds(stack.processes["web"].pid) - web_cpu
         committed = service.stored() - before
         drain = service.wait_drained()
         p50, p99 = lag_quantiles(Path(stack.env["METRICS_DIR"]))
@@ -66,11 +70,25 @@ def batched_ingest(
         "seconds": elapsed,
         "accepted_per_s": sent.accepted / elapsed,
         "committed_per_s": committed / elapsed,
+        # The web tier's CPU (every web process, user + system) per accepted reading.
+        "web_cpu_seconds": web_cpu,
+        "web_cpu_us_per_reading": web_cpu / max(1, sent.accepted) * 1e6,
         "drain_seconds": drain,
         "lag_p50_s": p50,
         "lag_p99_s": p99,
         "statuses": dict(sent.statuses),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and its live children (a web server's workers)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 # The paced run's readings per POST: 3,333 single-reading POSTs a second is more than two
