@@ -1,6 +1,6 @@
 """Prometheus metrics.
 
-Every process of a host (gunicorn workers, Celery pool processes, beat) writes its samples to
+Every process of a host (web workers, Celery pool processes, beat) writes its samples to
 METRICS_DIR (prometheus-client's multiprocess mode), and GET /metrics sums them. The stream's
 and the performance table's state is read live when scraped, so every web instance reports the
 whole deployment's buffer and freshness. This module must be imported before anything else

@@ -128,7 +128,7 @@ def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, 
         conn.execute(text(data.PERFORMANCE_WINDOW))
     with service.running("reads") as stack:
         result = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
-        # What gunicorn + Flask serve with no work at all, here and now: the ceiling of both
+        # What the server + Flask serve with no work at all, here and now: the ceiling of both
         # wrk figures on this machine.
         floor = load.wrk(stack.url + "/healthz", "", max(2, seconds // 2), 16, service.work_dir, [])
     return vars(result) | {"healthz_floor": vars(floor)}

@@ -1,4 +1,4 @@
-"""Where the time goes: py-spy samples of a gunicorn worker and of a stream consumer under the
+"""Where the time goes: py-spy samples of a web worker and of a stream consumer under the
 bench's loads, summed into the parts of a request (`make bench-profile`).
 
     python -m bench.profile [--seconds 12]
@@ -27,9 +27,11 @@ from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service
 from tools.local import servers
 
 WEB = {
-    # A leading "!" excludes: samples in gunicorn's own code, not in the Flask app it calls.
-    "gunicorn outside Flask (parse, write, close the connection)": [
+    # A leading "!" excludes: samples in the server's own Python code, not in the Flask app it
+    # calls (Granian's HTTP work is Rust, which py-spy does not sample without --native).
+    "the server outside Flask (parse, write, close the connection)": [
         "gunicorn/",
+        "granian/",
         "!full_dispatch_request (flask/app.py",
     ],
     "Flask view (auth, validation, the call out)": ["full_dispatch_request (flask/app.py"],
@@ -105,7 +107,7 @@ def main(argv: list[str]) -> int:
             web = _children(stack.processes["web"].pid)[0]
             url = stack.url
             _under_load(web, args.seconds, work / "single.txt", lambda: _single(url, run, work))
-        _summary(work / "single.txt", "a gunicorn worker, single-record ingest", WEB)
+        _summary(work / "single.txt", "a web worker, single-record ingest", WEB)
 
         service.reset()
         with service.engine().begin() as conn:
@@ -115,7 +117,7 @@ def main(argv: list[str]) -> int:
             web = _children(stack.processes["web"].pid)[0]
             url = stack.url
             _under_load(web, args.seconds, work / "reads.txt", lambda: _reads(url, run, work))
-        _summary(work / "reads.txt", "a gunicorn worker, analytics reads", WEB)
+        _summary(work / "reads.txt", "a web worker, analytics reads", WEB)
 
         bodies = data.bodies(data.fleet_minutes(2_000, 60), 500)
         service.reset()
@@ -132,7 +134,7 @@ def main(argv: list[str]) -> int:
                 lambda: load.post_bodies(url, DEVICE_TOKEN, bodies, 4, run),
             )
             spy.join()
-        _summary(work / "web.txt", "a gunicorn worker, batched ingest (arrays of 500)", WEB)
+        _summary(work / "web.txt", "a web worker, batched ingest (arrays of 500)", WEB)
         _summary(work / "consumer.txt", "the stream consumer, batched ingest", CONSUMER)
     print(f"\nraw profiles (py-spy raw format): {work}")
     return 0

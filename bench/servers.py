@@ -2,14 +2,14 @@
 run, twice each and alternating: single-record ingest (wrk, 16 connections), analytics reads, and
 the `/healthz` floor. With the stream's worker running, as in production.
 
-- gunicorn sync (the Procfile's today): WEB_CONCURRENCY processes, a connection per request.
+- gunicorn sync: WEB_CONCURRENCY processes, a connection per request.
 - gunicorn gthread: the same processes with 4 threads each, keep-alive.
-- Granian (a Rust HTTP server, WSGI interface): WEB_CONCURRENCY workers, one blocking thread.
+- Granian (a Rust HTTP server, WSGI interface; the Procfile's, web/serve.py): WEB_CONCURRENCY
+  workers, WEB_THREADS blocking threads each.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,16 @@ from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service
 WEB_PROCESSES = 2
 
 
-def candidates(port_env: str = "PORT") -> dict[str, tuple[dict[str, Any], list[str] | None]]:
-    granian = str(Path(sys.executable).parent / "granian")
+GUNICORN = ["gunicorn", "--config", "web/gunicorn_conf.py", "web:create_app()"]
+
+
+def candidates() -> dict[str, tuple[dict[str, Any], list[str] | None]]:
+    """name: (environment, web command; None for the Procfile's, which is Granian)."""
     return {
-        "gunicorn sync": ({"WEB_CONCURRENCY": WEB_PROCESSES}, None),
-        "gunicorn gthread x4": ({"WEB_CONCURRENCY": WEB_PROCESSES, "WEB_THREADS": 4}, None),
-        "granian": (
-            {"WEB_CONCURRENCY": WEB_PROCESSES},
-            [
-                "sh", "-c",
-                f'exec {granian} --interface wsgi --workers {WEB_PROCESSES} --blocking-threads 1 '
-                f'--host 127.0.0.1 --port "${port_env}" --no-log web.wsgi:app',
-            ],
-        ),
-    }  # fmt: skip
+        "gunicorn sync": ({"WEB_CONCURRENCY": WEB_PROCESSES}, GUNICORN),
+        "gunicorn gthread x4": ({"WEB_CONCURRENCY": WEB_PROCESSES, "WEB_THREADS": 4}, GUNICORN),
+        "granian (Procfile)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, None),
+    }
 
 
 def measure(service: Service, name: str, seconds: int, vehicles: int, rnd: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The service as real processes (gunicorn, celery worker and beat, as in the Procfile), for the
+"""The service as real processes (web, celery worker and beat, as in the Procfile), for the
 end-to-end and fault tests."""
 
 from __future__ import annotations

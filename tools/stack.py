@@ -69,7 +69,7 @@ class Stack:
             )
         self.processes[key] = process
         if name == "web":
-            wait_until(self.ready, what="gunicorn to answer /readyz")
+            wait_until(self.ready, what="web to answer /readyz")
         return process
 
     def ready(self) -> bool:

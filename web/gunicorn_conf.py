@@ -1,10 +1,9 @@
-"""gunicorn settings, from settings.py. Used by the Procfile's `web` process."""
-
-import sys
+"""gunicorn settings, from settings.py: the measured alternative to Granian (web/serve.py, the
+Procfile's), kept for `make bench ARGS="--servers"` and for sites that standardise on gunicorn:
+`gunicorn --config web/gunicorn_conf.py "web:create_app()"`."""
 
 import logs
 from settings import get_settings
-from web.auth import AuthNotConfigured, check_configured
 
 _settings = get_settings()
 
@@ -26,31 +25,6 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
-    import metrics
+    from web.serve import preflight
 
-    try:
-        check_configured(_settings)
-        metrics.require_shared_dir()
-    except (AuthNotConfigured, metrics.MetricsDirUnusable) as exc:
-        sys.stderr.write(f"ev web refuses to start: {exc}\n")
-        sys.exit(1)
-    _warn_if_redis_may_evict()
-
-
-def _warn_if_redis_may_evict() -> None:
-    # Ingest answers 503 while it lasts (it cannot promise a 202 is kept): say so at start too.
-    from models.redis_client import client_for
-    from models.stream import IngestStream
-
-    stream = IngestStream(client_for(_settings), _settings.redis_key_prefix)
-    try:
-        policy = stream.evicting_policy()
-    except Exception:  # unreachable now: ingest answers 503 until it is back
-        return
-    finally:
-        stream.redis.close()
-    if policy:
-        sys.stderr.write(
-            f"ev web: Redis maxmemory-policy is {policy}: it may evict queued readings, so ingest "
-            "answers 503 until it is set to noeviction\n"
-        )
+    preflight(_settings)

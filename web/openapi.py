@@ -46,11 +46,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         out["503"]["headers"] = {
             "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
         }
-    # gunicorn answers this itself, before the app, for a request line over 4,094 bytes.
-    out["414"] = {
-        "description": "Request line too long (gunicorn).",
-        "content": {"text/html": {"schema": {"type": "string"}}},
-    }
+    # The HTTP server answers this itself, before the app, for a request line too long.
+    out["414"] = {"description": "Request line too long (answered by the HTTP server)."}
     return out
 
 

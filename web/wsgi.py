@@ -1,5 +1,5 @@
-"""The WSGI application as a module attribute, for servers that import one (`web.wsgi:app`):
-Granian in the benchmark's server comparison. gunicorn (the Procfile's) calls the factory."""
+"""The WSGI application as a module attribute, imported by each of Granian's worker processes
+(web/serve.py, the Procfile's web). gunicorn, the measured alternative, calls the factory."""
 
 import logs
 from settings import get_settings

@@ -1,4 +1,4 @@
-"""End to end on real processes: devices POST to gunicorn, celery workers write PostgreSQL,
+"""End to end on real processes: devices POST to web (Granian), celery workers write PostgreSQL,
 the refresh (command or beat) fills the table, and the API serves the seed's published figures."""
 
 from __future__ import annotations

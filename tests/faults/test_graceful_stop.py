@@ -45,7 +45,7 @@ def test_sigterm_to_web_finishes_the_request_in_flight(service, clean_db, report
     ).encode()
     with socket.create_connection(("127.0.0.1", int(service.env["PORT"])), timeout=30) as conn:
         conn.sendall(head + body[: len(body) // 2])
-        time.sleep(0.5)  # a gunicorn worker is now reading this request
+        time.sleep(0.5)  # a web worker is now reading this request
         web = service.processes["web"]
         web.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -54,7 +54,7 @@ def test_sigterm_to_web_finishes_the_request_in_flight(service, clean_db, report
         while chunk := conn.recv(65536):
             reply += chunk
     status_line, _, rest = reply.partition(b"\r\n")
-    assert status_line == b"HTTP/1.1 202 ACCEPTED", reply[:500]
+    assert status_line.upper() == b"HTTP/1.1 202 ACCEPTED", reply[:500]
     assert orjson.loads(rest.partition(b"\r\n\r\n")[2]) == {"accepted": 2000, "rejected": []}
     assert web.wait(30) == 0  # then it stopped, cleanly
     wait_until(lambda: stored_readings(clean_db) == 2000, what="the in-flight request's readings")
