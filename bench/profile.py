@@ -63,8 +63,12 @@ def _record(pid: int, seconds: int, path: Path) -> None:
 def _summary(path: Path, title: str, groups: dict[str, list[str]]) -> None:
     shares: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in path.read_text().splitlines():
+    # Lines split on "\n" only: frame names from a native server's threads may hold characters
+    # that str.splitlines also breaks on.
+    for line in path.read_text(errors="replace").split("\n"):
         stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():
+            continue
         total += int(samples)
         for name, needles in groups.items():
             wanted = [n for n in needles if not n.startswith("!")]
