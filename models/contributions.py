@@ -62,7 +62,7 @@ SELECT minute, vehicle_id, sum(ac) * 0.000001, sum(dc) * 0.000001, sum(soc), sum
        sum(readings)
 FROM kept GROUP BY minute, vehicle_id
 """
-# Set for every recompute: a 30-minute run's aggregate of a 10,000-device fleet stays in memory.
+# Set for every recompute: a 15-minute run's aggregate of a 10,000-device fleet stays in memory.
 WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
@@ -115,20 +115,12 @@ def _days(start: datetime, end: datetime) -> list[date]:
     return days
 
 
-def _bounds(day: date) -> tuple[str, str]:
-    midnight = datetime.combine(day, time())
-    return (
-        f"'{midnight:%Y-%m-%d} 00:00:00+00'",
-        f"'{midnight + timedelta(days=1):%Y-%m-%d} 00:00:00+00'",
-    )
-
-
 def _build_day(
     engine: Engine, day: date, start: datetime, end: datetime, chunk: int
 ) -> Sequence[Row[Any]]:
     live = partitions.partition_name(TABLE, day)
     new = f"{live}_rebuild"
-    lo, hi = _bounds(day)
+    lo, hi = partitions.day_bounds(day)
     first = max(start, datetime.combine(day, time(), start.tzinfo))
     last = min(end, datetime.combine(day + timedelta(days=1), time(), start.tzinfo))
     minutes = [first + i * _MINUTE for i in range((last - first) // _MINUTE)]
@@ -165,7 +157,7 @@ def _build_day(
 def _swap(conn: Connection, day: date) -> None:
     live = partitions.partition_name(TABLE, day)
     new = f"{live}_rebuild"
-    lo, hi = _bounds(day)
+    lo, hi = partitions.day_bounds(day)
     for statement in (
         f"ALTER TABLE {TABLE} DETACH PARTITION {live}",
         f"DROP TABLE {live}",

@@ -84,13 +84,18 @@ def accepted_days(today: date, days_ahead: int, retention_days: int) -> set[date
     return {today + timedelta(days=n) for n in range(-back, days_ahead + 1)}
 
 
-def create_partition(conn: Connection, table: str, day: date) -> int:
-    """Make the day's partition, moving any of its rows out of the default one. Returns moved."""
-    name, column = partition_name(table, day), TIME_COLUMN[table]
-    start, end = (
+def day_bounds(day: date) -> tuple[str, str]:
+    """The day's partition bounds as SQL timestamptz literals: [midnight, next midnight) UTC."""
+    return (
         f"'{day.isoformat()} 00:00:00+00'",
         f"'{(day + timedelta(days=1)).isoformat()} 00:00:00+00'",
     )
+
+
+def create_partition(conn: Connection, table: str, day: date) -> int:
+    """Make the day's partition, moving any of its rows out of the default one. Returns moved."""
+    name, column = partition_name(table, day), TIME_COLUMN[table]
+    start, end = day_bounds(day)
     where = f"{column} >= {start} AND {column} < {end}"
     move = (
         f"WITH moved AS (DELETE FROM {table}_default WHERE {where} RETURNING *) "
