@@ -91,6 +91,17 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_seconds_named(name: str) -> float:
+    """CPU time used so far by every process of that name (a server the bench did not start)."""
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == name:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = p.cpu_times()
+                total += times.user + times.system
+    return total
+
+
 # The paced run's readings per POST: 3,333 single-reading POSTs a second is more than two
 # cores serve (see the single-record figure), so the lag is measured below saturation.
 PACED_BATCH = 10
@@ -116,9 +127,19 @@ def paced_lag(service: Service, bodies: list[bytes], rate: float, seconds: float
 def single_ingest(service: Service, seconds: int, devices: int) -> dict[str, Any]:
     service.reset()
     with service.running("single") as stack:
+        parts = {
+            "web": lambda: cpu_seconds(stack.processes["web"].pid),
+            "worker": lambda: cpu_seconds(stack.processes["worker"].pid),
+            "redis": lambda: cpu_seconds_named("redis-server"),
+            "postgresql": lambda: cpu_seconds_named("postgres"),
+        }
+        before = {name: used() for name, used in parts.items()}
         result = load.wrk_ingest(stack.url, DEVICE_TOKEN, seconds, 16, service.work_dir, devices)
+        # The worker's share of what wrk sent is measured once it has stored all of it.
         service.wait_drained()
-    return vars(result)
+        answered = max(1.0, result.requests_per_s * seconds)
+        cpu = {name: (used() - before[name]) / answered * 1e6 for name, used in parts.items()}
+    return vars(result) | {"cpu_us_per_request": cpu}
 
 
 def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, Any]:

@@ -52,6 +52,23 @@ def _single(s: dict[str, Any], floor: dict[str, Any] | None) -> Row:
     )
 
 
+def _single_cpu(s: dict[str, Any]) -> list[Row]:
+    """Where a single-reading request's CPU goes, across every process that handles it."""
+    if "cpu_us_per_request" not in s:  # results kept by an older bench
+        return []
+    cpu = s["cpu_us_per_request"]
+    return [
+        (
+            "single-record ingest: CPU per request, web / worker / Redis / PostgreSQL",
+            " / ".join(f"{cpu[part]:,.0f}" for part in ("web", "worker", "redis", "postgresql"))
+            + " µs",
+            "",
+            "",
+            "",
+        )
+    ]
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     """(measure, result, ratio to COPY, target, met) for each line of the table."""
     limit = r["copy"]["rows_per_s"]
@@ -94,6 +111,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             _met(p["lag_p99_s"] < 1),
         ),
         _single(s, r["reads"].get("healthz_floor")),
+        *_single_cpu(s),
         (
             "analytics reads, 16 connections (wrk)",
             f"{a['requests_per_s']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +14,7 @@ from models.readings import Record
 from models.stream import IngestStream
 from tests.factories import at, meter_rec, vehicle_rec
 from tests.helpers import dead_letters, stored_readings, wait_until
-from workers.consumer import Consumer
+from workers.consumer import GATHER_SECONDS, Consumer
 from workers.store import store_entries
 
 
@@ -79,6 +80,37 @@ def test_batch_closes_after_the_wait_when_traffic_is_thin(stream, consumer):
     started = time.monotonic()
     assert len(c.collect()) == 1
     assert 0.1 < time.monotonic() - started < 1.0
+
+
+def test_a_trickle_of_single_readings_is_gathered_in_few_reads(stream, consumer):
+    # Devices that send one reading per request: a batch gathers them between a few reads
+    # instead of waking Redis for each reading (twice: a read, then a blocking wait).
+    c = consumer(batch_max_readings=5000, batch_wait_ms=1000)
+    calls = 0
+
+    def counted(read: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return read(*args)
+
+        return call
+
+    c.stream.read_new = counted(c.stream.read_new)
+    c.stream.wait_new = counted(c.stream.wait_new)
+    stream.add([meter_rec("M0")], bound=1000)
+
+    def trickle() -> None:
+        for i in range(1, 60):
+            stream.add([meter_rec(f"M{i}")], bound=1000)
+            time.sleep(0.002)
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    entries = c.collect()
+    sender.join()
+    assert len(entries) == 60, "the whole trickle is one batch"
+    assert calls <= 1.0 / GATHER_SECONDS + 3, f"{calls} Redis reads for 60 readings"
 
 
 def test_batch_whose_commit_fails_stays_pending_and_is_written_later(

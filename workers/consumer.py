@@ -22,7 +22,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from models.stream import ENTRY_READINGS, AckResult, Entry, IngestStream
+from models.stream import ENTRIES_PER_READ, ENTRY_READINGS, AckResult, Entry, IngestStream
 from settings import Settings
 from workers.store import PartitionMoved, Stored, dead_letter_entries, store_entries
 
@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 # How long one read blocks for the first entry of a batch; bounds how late a stop is noticed.
 POLL_MS = 1000
+# How long a batch still open pauses between reads when no entry is waiting.
+GATHER_SECONDS = 0.02
 # PostgreSQL or Redis away, a lost connection (also from the COPY path, which raises psycopg2's
 # own classes), a deadlock, a partition attached under a row: waited out, never dead-lettered.
 TRANSIENT = (
@@ -109,18 +111,20 @@ class Consumer:
                 return []
         readings = _readings(entries)
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        last = entries
         while readings < self.budget:
-            more = self.stream.read_new(self.name, self.budget - readings)
-            if not more:
-                remaining_ms = int((deadline - time.monotonic()) * 1000)
-                # Waiting takes one entry whatever its size: only while a whole one still fits.
-                if remaining_ms <= 0 or self.budget - readings < ENTRY_READINGS:
+            if len(last) < ENTRIES_PER_READ:
+                # The stream was empty behind the last read. Devices sending one reading per
+                # request make one-reading entries: waking for each would cost Redis two calls
+                # per reading, so they gather for a moment and one read takes them all.
+                remaining = deadline - time.monotonic()
+                # A read may take one entry past the budget: wait only while a whole one fits.
+                if remaining <= 0 or self.budget - readings < ENTRY_READINGS:
                     break
-                more = self.stream.wait_new(self.name, remaining_ms)
-                if not more:
-                    break
-            entries += more
-            readings += _readings(more)
+                time.sleep(min(remaining, GATHER_SECONDS))
+            last = self.stream.read_new(self.name, self.budget - readings)
+            entries += last
+            readings += _readings(last)
         return entries
 
     def claim(self) -> list[Entry]:

@@ -59,6 +59,9 @@ def test_bench_smoke_reports_every_measure(tmp_path: Path, bench) -> None:
     for wrk_run in ("single", "reads"):
         assert results[wrk_run]["requests_per_s"] > 0
         assert results[wrk_run]["errors"] == "", results[wrk_run]["errors"]
+    # Every process that handles a single reading did work for it.
+    cpu = results["single"]["cpu_us_per_request"]
+    assert all(cpu[part] > 0 for part in ("web", "worker", "redis", "postgresql")), cpu
     full, hour = results["refresh_full"], results["refresh_1h"]
     assert full["history_rows"] == 2 * 60 * 15  # two readings per vehicle-minute for 15 min
     assert full["vehicles_served"] > 0
@@ -72,6 +75,7 @@ def test_bench_smoke_reports_every_measure(tmp_path: Path, bench) -> None:
     for target in targets:
         assert target in run.stdout
     assert "web CPU per reading; readings/s per web core" in run.stdout
+    assert "CPU per request, web / worker / Redis / PostgreSQL" in run.stdout
 
 
 def test_sweep_measures_each_configuration_confined_to_its_cores(tmp_path: Path, bench) -> None:
