@@ -164,6 +164,8 @@ class Settings:
     device_tokens: tuple[str, ...] = field(default=())
     analyst_tokens: tuple[str, ...] = field(default=())
     auth_disabled: bool = False
+    # How long a web process trusts what it found for a per-device token (a revocation's delay).
+    device_token_cache_seconds: float = 30.0
 
     # Logs
     log_level: str = "info"
@@ -234,6 +236,9 @@ class Settings:
             device_tokens=_list(e, "DEVICE_TOKENS"),
             analyst_tokens=_list(e, "ANALYST_TOKENS"),
             auth_disabled=_bool(e, "AUTH_DISABLED", d.auth_disabled),
+            device_token_cache_seconds=_float(
+                e, "DEVICE_TOKEN_CACHE_SECONDS", d.device_token_cache_seconds
+            ),
             log_level=_choice(e, "LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
             log_format=_choice(e, "LOG_FORMAT", d.log_format, ("keyvalue", "json")),
         )

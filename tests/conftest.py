@@ -37,7 +37,7 @@ ANALYST_TOKEN = "analyst-token-for-tests"
 TABLES = (
     "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
     "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window, "
-    "dead_letters"
+    "dead_letters, device_credentials"
 )
 
 

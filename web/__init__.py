@@ -14,6 +14,7 @@ from models.db import make_reader
 from models.redis_client import client_for
 from models.stream import EvictionGuard, IngestStream
 from settings import Settings, get_settings
+from web.credentials import CredentialCache
 from web.schemas import ReadingValidator
 
 
@@ -24,6 +25,7 @@ class Services:
     stream: IngestStream
     validator: ReadingValidator
     eviction: EvictionGuard
+    credentials: CredentialCache
 
 
 class OrjsonProvider(JSONProvider):
@@ -42,12 +44,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     # instead, one byte past the limit, so that ingest can tell it was too large.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     stream = IngestStream(client_for(settings), settings.redis_key_prefix)
+    engine = make_reader(settings, pool_size=settings.web_threads)
     app.extensions["ev"] = Services(
         settings=settings,
-        engine=make_reader(settings, pool_size=settings.web_threads),
+        engine=engine,
         stream=stream,
         validator=ReadingValidator(settings),
         eviction=EvictionGuard(stream),
+        credentials=CredentialCache(engine, settings.device_token_cache_seconds),
     )
 
     from web import (

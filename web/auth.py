@@ -1,4 +1,6 @@
-"""Bearer tokens: devices may ingest, analysts may read. Compared in constant time."""
+"""Bearer tokens: devices may ingest, analysts may read. Role tokens are compared in constant
+time; a per-device token is found by its hash (web/credentials.py) and binds the request to its
+device (`g.device`; None for a role token, a fleet gateway that may write for any device)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
+from models.credentials import Device
 from settings import Settings
 
 DEVICE, ANALYST = "device", "analyst"
@@ -45,10 +48,14 @@ def _matches(token: str, candidates: tuple[str, ...]) -> bool:
     return found
 
 
-def role_of(settings: Settings, header: str | None) -> str | None:
+def bearer(header: str | None) -> str | None:
     if not header or not header.startswith("Bearer "):
         return None
-    token = header[len("Bearer ") :].strip()
+    return header[len("Bearer ") :].strip() or None
+
+
+def role_of(settings: Settings, token: str | None) -> str | None:
+    """The role a DEVICE_TOKENS or ANALYST_TOKENS token holds (per-device tokens: see `held`)."""
     if not token:
         return None
     is_device = _matches(token, settings.device_tokens)
@@ -56,33 +63,44 @@ def role_of(settings: Settings, header: str | None) -> str | None:
     return DEVICE if is_device else ANALYST if is_analyst else None
 
 
+def held(services: Any, token: str | None) -> tuple[str | None, Device | None]:
+    """The token's role and, for a per-device token, its device (None: a fleet gateway)."""
+    role = role_of(services.settings, token)
+    if role is not None or not token:
+        return role, None
+    device = services.credentials.device(token)
+    return (DEVICE, device) if device else (None, None)
+
+
 def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
-def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            settings: Settings = current_app.extensions["ev"].settings
-            if settings.auth_disabled:
+            services = current_app.extensions["ev"]
+            g.device = None
+            if services.settings.auth_disabled:
                 return view(*args, **kwargs)
-            held = role_of(settings, request.headers.get("Authorization"))
-            if held is None:
+            role, g.device = held(services, bearer(request.headers.get("Authorization")))
+            if role is None:
                 return (
                     {
                         "error": "unauthorized",
-                        "message": f"Send 'Authorization: Bearer <token>' with {_a(role)} token.",
+                        "message": f"Send 'Authorization: Bearer <token>' with {_a(role_wanted)} "
+                        "token.",
                     },
                     401,
                     {"WWW-Authenticate": 'Bearer realm="ev-telemetry"'},
                 )
-            if held != role:
+            if role != role_wanted:
                 return (
                     {
                         "error": "forbidden",
-                        "message": f"This is {_a(held)} token; "
-                        f"this endpoint needs {_a(role)} token.",
+                        "message": f"This is {_a(role)} token; "
+                        f"this endpoint needs {_a(role_wanted)} token.",
                     },
                     403,
                 )

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import click
 import orjson
 from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import Connection
 
-from models import dead_letters, partitions, performance
+from models import credentials, dead_letters, partitions, performance
+from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
 from simulator.command import simulate
+from web.schemas import ID_RE, ID_RULE
+
+T = TypeVar("T")
 
 
 def _aware(value: str) -> datetime:
@@ -23,6 +31,7 @@ def _aware(value: str) -> datetime:
 
 def register(app: Flask) -> None:
     app.cli.add_command(simulate)
+    app.cli.add_command(devices_group)
 
     @app.cli.command("refresh-performance")
     @click.option(
@@ -96,3 +105,72 @@ def register(app: Flask) -> None:
         except BufferFull as exc:
             raise click.ClickException("the ingest stream is full; try again later") from exc
         click.echo(f"replayed {replayed}, skipped {skipped} (not readings)")
+
+
+KIND = click.Choice(credentials.KINDS)
+
+
+@click.group("devices", cls=AppGroup)
+def devices_group() -> None:
+    """Per-device tokens: each writes readings for its own meter or vehicle only."""
+
+
+def _in_one_transaction(work: Callable[[Connection], T]) -> T:
+    engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            return work(conn)
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+def _issued(device: Device, token: str) -> None:
+    click.echo(token)
+    click.echo(
+        f"Token for {device.kind} {device.id}: shown once, stored only as a hash. Web processes "
+        "know of a change within DEVICE_TOKEN_CACHE_SECONDS.",
+        err=True,
+    )
+
+
+@devices_group.command("add")
+@click.argument("kind", type=KIND)
+@click.argument("device_id")
+def add_device(kind: str, device_id: str) -> None:
+    """Issue a token for a meter or vehicle (printed once, on stdout)."""
+    _check_id(device_id)
+    device = Device(kind, device_id)
+    _issued(device, _in_one_transaction(lambda conn: credentials.add(conn, device)))
+
+
+@devices_group.command("rotate")
+@click.argument("kind", type=KIND)
+@click.argument("device_id")
+def rotate_device(kind: str, device_id: str) -> None:
+    """Revoke the device's token and issue a new one, together."""
+    device = Device(kind, device_id)
+    _issued(device, _in_one_transaction(lambda conn: credentials.rotate(conn, device)))
+
+
+@devices_group.command("revoke")
+@click.argument("kind", type=KIND)
+@click.argument("device_id")
+def revoke_device(kind: str, device_id: str) -> None:
+    """Revoke the device's token: refused within DEVICE_TOKEN_CACHE_SECONDS."""
+    _in_one_transaction(lambda conn: credentials.revoke(conn, Device(kind, device_id)))
+    click.echo(f"revoked the token of {kind} {device_id}")
+
+
+@devices_group.command("list")
+@click.option("--revoked", is_flag=True, help="Include revoked tokens.")
+def list_devices(revoked: bool) -> None:
+    """One JSON line per token: kind, id, the token's first characters, created, revoked."""
+    for row in _in_one_transaction(lambda conn: credentials.listing(conn, revoked=revoked)):
+        click.echo(orjson.dumps(row).decode())
+
+
+def _check_id(device_id: str) -> None:
+    if not ID_RE.fullmatch(device_id):
+        raise click.BadParameter(f"a device id must be {ID_RULE}")

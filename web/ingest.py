@@ -6,15 +6,17 @@ from typing import Any
 
 import orjson
 import redis
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import metrics
+from models.credentials import Device
+from models.readings import Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
 from web.auth import DEVICE, require
 from web.errors import error
-from web.schemas import FIELDS, classify
+from web.schemas import FIELDS, ReadingValidator, Rejection, classify
 
 bp = Blueprint("ingest", __name__)
 
@@ -53,7 +55,7 @@ def ingest() -> Any:
             413,
         )
 
-    records, rejected = ev.validator.validate(items)
+    records, rejected = _validate(ev.validator, items, g.device)
     _count_rejected(items, rejected)
     if not records:
         message = "The array is empty." if not items else "No valid reading in the body."
@@ -109,6 +111,38 @@ def ingest() -> Any:
     if len(records) > meters:
         metrics.ACCEPTED_VEHICLE_READINGS.inc(len(records) - meters)
     return {"accepted": len(records), "rejected": rejected}, 202
+
+
+def _validate(
+    validator: ReadingValidator, items: list[Any], device: Device | None
+) -> tuple[list[Record], list[Rejection]]:
+    """The validator's verdict, and with a per-device token, other devices' readings refused."""
+    foreign = _foreign(items, device) if device else {}
+    if not foreign:
+        return validator.validate(items)
+    kept = [i for i in range(len(items)) if i not in foreign]
+    records, rejected = validator.validate([items[i] for i in kept])
+    rejected = [{"index": kept[r["index"]], "errors": r["errors"]} for r in rejected]
+    rejected += [{"index": i, "errors": errors} for i, errors in foreign.items()]
+    return records, sorted(rejected, key=lambda r: r["index"])
+
+
+def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]]:
+    """By index, the readings that name a device other than the token's own."""
+    foreign = {}
+    for index, item in enumerate(items):
+        kind = classify(item)
+        if not isinstance(kind, str):
+            continue  # not a reading at all: the validator says why
+        field = f"{kind}Id"
+        if kind != device.kind or item.get(field) != device.id:
+            foreign[index] = {
+                field: [
+                    f"This token belongs to {device.kind} {device.id}: it may only write "
+                    f"{device.kind} readings with {device.kind}Id {device.id}."
+                ]
+            }
+    return foreign
 
 
 def replica_wait_ms(settings: Settings) -> int:

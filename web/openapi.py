@@ -110,8 +110,15 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         },
     )
     plugin.map_to_openapi_type(Timestamp, "string", "date-time")
-    for role, variable in (("device", "DEVICE_TOKENS"), ("analyst", "ANALYST_TOKENS")):
-        scheme = {"type": "http", "scheme": "bearer", "description": f"A token of {variable}."}
+    for role, description in (
+        (
+            "device",
+            "A fleet gateway's token of DEVICE_TOKENS (any device), or a device's own token from "
+            "`flask devices add` (its own readings only; others are rejected by index).",
+        ),
+        ("analyst", "A token of ANALYST_TOKENS."),
+    ):
+        scheme = {"type": "http", "scheme": "bearer", "description": description}
         spec.components.security_scheme(role, scheme)
     # The clock is never called: documenting a schema validates nothing.
     meter_schema, vehicle_schema = build_schemas(settings, clock=lambda: datetime.now(UTC))

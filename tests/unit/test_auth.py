@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from settings import Settings
-from web.auth import ANALYST, DEVICE, AuthNotConfigured, check_configured, role_of
+from web.auth import ANALYST, DEVICE, AuthNotConfigured, bearer, check_configured, role_of
 
 SETTINGS = Settings(device_tokens=("dev-a", "dev-b"), analyst_tokens=("ana",))
 
@@ -26,7 +26,7 @@ SETTINGS = Settings(device_tokens=("dev-a", "dev-b"), analyst_tokens=("ana",))
     ],
 )
 def test_role_of_header(header, role):
-    assert role_of(SETTINGS, header) == role
+    assert role_of(SETTINGS, bearer(header)) == role
 
 
 def test_start_is_refused_without_tokens():

@@ -1,0 +1,141 @@
+"""Per-device tokens on real PostgreSQL and Redis: issued by `flask devices`, bound to one device,
+revoked within the cache's lifetime, while the role tokens keep working as fleet gateways."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from models.stream import IngestStream
+from tests.conftest import DEVICE_TOKEN
+from tests.factories import meter, vehicle
+from web import create_app
+
+
+@pytest.fixture
+def app(settings, clean_db):
+    # No caching unless a test asks for it: each request sees the table as it is.
+    return create_app(settings.replace(device_token_cache_seconds=0))
+
+
+def cli(app, *args: str, ok: bool = True):
+    result = app.test_cli_runner().invoke(args=["devices", *args])
+    assert (result.exit_code == 0) == ok, result.output
+    return result
+
+
+def issue(app, kind: str, device_id: str) -> str:
+    return cli(app, "add", kind, device_id).stdout.strip()
+
+
+def post(app, token: str, body):
+    return app.test_client().post(
+        "/v1/ingest",
+        data=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="application/json",
+    )
+
+
+def queued(stream: IngestStream) -> list[str]:
+    """The device ids of every queued reading, in order."""
+    return [r[2] for e in stream.read_new("test-reader", 1_000_000) for r in e.records]
+
+
+def test_a_meter_token_writes_its_own_readings_and_no_one_elses(app, stream):
+    token = issue(app, "meter", "M1")
+    reply = post(app, token, [meter("M1"), meter("M2"), vehicle("V1", "M1"), meter("M1", kwh=-1)])
+    assert reply.status_code == 202
+    assert reply.json["accepted"] == 1
+    assert [r["index"] for r in reply.json["rejected"]] == [1, 2, 3]
+    assert reply.json["rejected"][0]["errors"] == {
+        "meterId": [
+            "This token belongs to meter M1: it may only write meter readings with meterId M1."
+        ]
+    }
+    assert "vehicleId" in reply.json["rejected"][1]["errors"]
+    assert "kwhConsumedAc" in reply.json["rejected"][2]["errors"], "still validated as usual"
+    assert queued(stream) == ["M1"]
+
+
+def test_a_vehicle_token_names_any_meter_it_charges_from(app, stream):
+    token = issue(app, "vehicle", "V1")
+    reply = post(app, token, [vehicle("V1", "M7"), vehicle("V1", "M8"), vehicle("V2", "M7")])
+    assert reply.status_code == 202
+    assert reply.json["accepted"] == 2
+    assert [r["index"] for r in reply.json["rejected"]] == [2]
+    assert queued(stream) == ["V1", "V1"]
+
+
+def test_only_foreign_readings_is_422_and_nothing_queued(app, stream):
+    token = issue(app, "meter", "M1")
+    reply = post(app, token, meter("M2"))
+    assert reply.status_code == 422
+    assert reply.json["accepted"] == 0
+    assert queued(stream) == []
+
+
+def test_role_tokens_keep_working_as_fleet_gateways(app, stream):
+    issue(app, "meter", "M1")
+    reply = post(app, DEVICE_TOKEN, [meter("M1"), meter("M2"), vehicle("V9", "M1")])
+    assert reply.json == {"accepted": 3, "rejected": []}
+    assert queued(stream) == ["M1", "M2", "V9"]
+
+
+def test_a_device_token_cannot_read_analytics_and_a_made_up_one_is_401(app):
+    token = issue(app, "vehicle", "V1")
+    reads = app.test_client().get(
+        "/v1/analytics/performance/V1", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert reads.status_code == 403
+    assert post(app, "evd_" + "x" * 43, meter("M1")).status_code == 401
+    assert post(app, token[:-1], vehicle("V1")).status_code == 401
+
+
+def test_only_a_hash_is_stored_and_the_listing_shows_a_prefix(app, clean_db):
+    token = issue(app, "meter", "M1")
+    with clean_db.connect() as conn:
+        stored = conn.execute(text("SELECT * FROM device_credentials")).mappings().one()
+    assert token.encode() not in orjson.dumps({k: str(v) for k, v in stored.items()})
+    (line,) = cli(app, "list").stdout.splitlines()
+    listed = orjson.loads(line)
+    assert (listed["kind"], listed["id"], listed["revokedAt"]) == ("meter", "M1", None)
+    assert token.startswith(listed["token"].rstrip("…"))
+    assert len(listed["token"]) < 16
+
+
+def test_revoke_and_rotate(app, stream):
+    old = issue(app, "meter", "M1")
+    assert "already has a live token" in cli(app, "add", "meter", "M1", ok=False).output
+    new = cli(app, "rotate", "meter", "M1").stdout.strip()
+    assert new != old
+    assert post(app, old, meter("M1")).status_code == 401
+    assert post(app, new, meter("M1")).status_code == 202
+    cli(app, "revoke", "meter", "M1")
+    assert post(app, new, meter("M1")).status_code == 401
+    assert "has no live token" in cli(app, "revoke", "meter", "M1", ok=False).output
+    listed = [orjson.loads(line) for line in cli(app, "list", "--revoked").stdout.splitlines()]
+    assert len(listed) == 2
+    assert all(row["revokedAt"] for row in listed)
+    assert cli(app, "list").stdout == ""
+
+
+def test_bad_arguments_are_refused_with_a_reason(app):
+    assert "Invalid value" in cli(app, "add", "charger", "C1", ok=False).output
+    assert "device id must be" in cli(app, "add", "meter", "M 1", ok=False).output
+
+
+def test_a_revoked_token_is_refused_within_the_cache_lifetime(settings, clean_db):
+    ttl = 1.0
+    app = create_app(settings.replace(device_token_cache_seconds=ttl))
+    token = issue(app, "meter", "M1")
+    assert post(app, token, meter("M1")).status_code == 202
+    cli(app, "revoke", "meter", "M1")
+    revoked_at = time.monotonic()
+    while post(app, token, meter("M1")).status_code == 202:
+        assert time.monotonic() - revoked_at < ttl + 0.5, "still accepted past the cache lifetime"
+        time.sleep(0.05)
+    assert post(app, token, meter("M1")).status_code == 401
