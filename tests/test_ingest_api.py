@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import orjson
@@ -82,6 +83,58 @@ def test_a_body_of_exactly_the_byte_limit_is_accepted(settings, stream):
     client = create_app(settings.replace(max_body_bytes=2048)).test_client()
     assert post(client, padded).status_code == 202
     assert post(client, padded[:-1] + b" ]").status_code == 413
+
+
+def gzipped(body) -> bytes:
+    return gzip.compress(orjson.dumps(body))
+
+
+def test_a_gzip_body_is_accepted_like_the_plain_one(client, stream):
+    body = [meter("M1"), vehicle("V1"), meter("M2", kwh=-1)]
+    reply = post(client, gzipped(body), headers={"Content-Encoding": "gzip"})
+    assert reply.status_code == 202
+    assert reply.json["accepted"] == 2
+    assert [r["index"] for r in reply.json["rejected"]] == [2]
+    assert [r[2] for r in queued(stream)] == ["M1", "V1"]
+    # Two gzip members, as `cat a.gz b.gz` makes, are one body.
+    both = gzip.compress(b"[") + gzip.compress(orjson.dumps(meter("M3")) + b"]")
+    assert post(client, both, headers={"Content-Encoding": "gzip"}).json["accepted"] == 1
+
+
+def test_a_gzip_bomb_is_413_without_inflating_it(settings, stream):
+    client = create_app(settings.replace(max_body_bytes=64 * 1024)).test_client()
+    # 50 MB of spaces before one reading: under 64 kB compressed, so within the byte limit.
+    bomb = gzip.compress(b"[" + b" " * 50_000_000 + orjson.dumps(meter("M1")) + b"]", 9)
+    assert len(bomb) < 64 * 1024
+    reply = post(client, bomb, headers={"Content-Encoding": "gzip"})
+    assert reply.status_code == 413
+    assert reply.json["error"] == "body_too_large"
+    assert "uncompressed" in reply.json["message"]
+    assert queued(stream) == []
+
+
+def test_a_gzip_body_of_exactly_the_limit_is_accepted(settings, stream):
+    body = orjson.dumps([meter("M1")])
+    padded = body[:-1] + b" " * (2048 - len(body)) + b"]"
+    client = create_app(settings.replace(max_body_bytes=2048)).test_client()
+    gz = {"Content-Encoding": "gzip"}
+    assert post(client, gzip.compress(padded), headers=gz).status_code == 202
+    assert post(client, gzip.compress(padded[:-1] + b" ]"), headers=gz).status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "status", "code"),
+    [
+        (b"not gzip at all", "gzip", 400, "malformed_gzip"),
+        (gzip.compress(b'{"meterId": "M1"}')[:-12], "gzip", 400, "malformed_gzip"),
+        (b"[]", "br", 415, "unsupported_encoding"),
+    ],
+)
+def test_bad_encodings_get_a_clear_error(client, stream, data, encoding, status, code):
+    reply = post(client, data, headers={"Content-Encoding": encoding})
+    assert reply.status_code == status
+    assert reply.json["error"] == code
+    assert queued(stream) == []
 
 
 def test_more_readings_than_allowed_is_413(settings, stream):

@@ -25,7 +25,11 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         if status == 413:
             limit = app.extensions["ev"].settings.max_body_bytes
-            return error("body_too_large", f"The body is over the {limit}-byte limit.", 413)
+            return error(
+                "body_too_large",
+                f"The body is over the {limit}-byte limit (counted uncompressed).",
+                413,
+            )
         code = (exc.name or "error").lower().replace(" ", "_")
         return error(code, exc.description or exc.name, status)
 

@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 import redis
 from flask import Blueprint, current_app, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 import metrics
 from models.credentials import Device
@@ -15,6 +14,7 @@ from models.readings import Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
 from web.auth import DEVICE, require
+from web.bodies import BodyRefused, read_body
 from web.errors import error
 from web.schemas import FIELDS, ReadingValidator, Rejection, classify
 
@@ -30,12 +30,10 @@ def ingest() -> Any:
         return error(
             "unsupported_media_type", "Send the readings with Content-Type: application/json.", 415
         )
-    # Flask reads at most MAX_CONTENT_LENGTH (one byte over the limit, see create_app) and stops
-    # there without an error when the body is chunked: so more than the limit means too large,
-    # never a truncated body parsed as malformed JSON.
-    data = request.get_data(cache=False)
-    if len(data) > settings.max_body_bytes:
-        raise RequestEntityTooLarge
+    try:
+        data = read_body(request, settings.max_body_bytes)
+    except BodyRefused as exc:
+        return error(exc.code, exc.message, exc.status)
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -33,11 +33,11 @@ def _json(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[
 
 def _errors(*statuses: int) -> dict[str, Any]:
     meaning = {
-        400: "Malformed request: bad JSON, body shape or id.",
+        400: "Malformed request: bad JSON or gzip, body shape or id.",
         401: "No token, or an unknown one.",
         403: "A token of the other role.",
-        413: "Body over the byte limit, or too many readings.",
-        415: "Not Content-Type: application/json.",
+        413: "Body over the byte limit (uncompressed), or too many readings.",
+        415: "Not Content-Type: application/json, or a Content-Encoding other than gzip.",
         503: "A backing service is unavailable, or the ingest buffer is full, unsafe or not "
         "replicated.",
     }
@@ -140,7 +140,9 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "summary": "Ingest one reading or an array of readings",
                 "description": f"At most {settings.max_readings_per_request} readings and "
                 f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
-                "rejected; 202 means they are durably queued. A timestamp must carry a zone "
+                "rejected; 202 means they are durably queued. The body may be gzipped "
+                "(Content-Encoding: gzip); the byte limit holds for it uncompressed too. With a "
+                "device's own token, readings of other devices are rejected by index. A timestamp must carry a zone "
                 "offset and at most 6 fractional digits, be at most "
                 f"{settings.max_future_skew_seconds} s in the future and at most "
                 f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
