@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -82,20 +82,71 @@ def _message(record: logging.LogRecord) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: the message's key=value pairs become fields of their own (an
+    argument keeps its type: `status=%d` is a number), anything else stays in `message`."""
+
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "ts": _time(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,
-            "message": record.getMessage(),
         }
         rid = getattr(record, "request_id", None)
         if rid:
             out["request_id"] = rid
+        fields, rest = _fields(record)
+        for key, value in fields.items():
+            out.setdefault(key, value)
+        if rest:
+            out["message"] = rest
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return _redacted(orjson.dumps(out).decode())
+        return _redacted(orjson.dumps(out, default=str).decode())
+
+
+# `key=%s`, `key=%.1f`, `key=literal`: the shape of every message this service writes.
+_PAIR = re.compile(r"([A-Za-z_][\w.]*)=(%[-+ #0-9.]*[sdifr]|[^\s%]+)")
+_SPEC = re.compile(r"%[-+ #0-9.]*[sdifr]")
+
+
+def _fields(record: logging.LogRecord) -> tuple[dict[str, Any], str]:
+    """The pairs of a key=value message as typed fields, and the words that were not pairs."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    if record.args and not args:  # a mapping of arguments: not one of ours
+        return {}, record.getMessage()
+    fields: dict[str, Any] = {}
+    rest: list[str] = []
+    remaining = list(args)
+    try:
+        for word in str(record.msg).split():
+            pair = _PAIR.fullmatch(word)
+            if pair is None:
+                specs = _SPEC.findall(word)
+                taken, remaining = remaining[: len(specs)], remaining[len(specs) :]
+                rest.append(word % tuple(taken) if specs else word.replace("%%", "%"))
+                continue
+            key, spec = pair.groups()
+            if not spec.startswith("%"):
+                fields[key] = spec
+                continue
+            value = remaining.pop(0)
+            fields[key] = _typed(spec, value)
+    except (IndexError, TypeError, ValueError):
+        return {}, record.getMessage()
+    if remaining:
+        return {}, record.getMessage()
+    return fields, " ".join(rest)
+
+
+def _typed(spec: str, value: Any) -> Any:
+    if spec.endswith("d") or spec.endswith("i"):
+        return int(value)
+    if spec.endswith("f"):
+        return float(spec % value)
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value) if spec.endswith("s") else repr(value)
 
 
 def _time(record: logging.LogRecord) -> str:

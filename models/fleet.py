@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from models.performance import performance_view
+from models.performance import figures, performance_view
 from models.readings import iso_z
 
 # API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
@@ -127,9 +127,7 @@ def hourly(conn: Connection, vehicle_id: str) -> list[dict[str, Any]]:
             "hour": iso_z(r.hour),
             "acConsumedKwh": float(r.ac),
             "dcDeliveredKwh": float(r.dc),
-            "chargingEfficiency": float(r.dc / r.ac) if r.ac else None,
-            "averageSoc": float(Decimal(r.soc) / r.readings / 100),
-            "averageBatteryTemp": float(Decimal(r.temp) / r.readings / 100),
+            **figures(r.ac, r.dc, r.soc, r.temp, r.readings),
             "minutesCounted": r.minutes,
             "readingsCounted": r.readings,
         }

@@ -257,18 +257,59 @@ def read(conn: Connection, vehicle_id: str) -> dict[str, Any] | None:
 
 
 def performance_view(row: Any) -> dict[str, Any]:
-    ac, dc, readings = Decimal(row["ac_kwh"]), Decimal(row["dc_kwh"]), row["readings"]
+    hours = (row["window_end"] - row["window_start"]).total_seconds() / 3600
     return {
         "vehicleId": row["vehicle_id"],
-        "timeWindowHours": int(WINDOW.total_seconds() // 3600),
-        "totalAcConsumedKwh": float(ac),
-        "totalDcDeliveredKwh": float(dc),
-        "chargingEfficiency": float(dc / ac) if ac else None,
-        "averageSoc": float(Decimal(row["soc_hundredths_sum"]) / readings / 100),
-        "averageBatteryTemp": float(Decimal(row["battery_temp_hundredths_sum"]) / readings / 100),
+        "timeWindowHours": int(hours) if hours.is_integer() else hours,
+        "totalAcConsumedKwh": float(row["ac_kwh"]),
+        "totalDcDeliveredKwh": float(row["dc_kwh"]),
+        **figures(
+            row["ac_kwh"],
+            row["dc_kwh"],
+            row["soc_hundredths_sum"],
+            row["battery_temp_hundredths_sum"],
+            row["readings"],
+        ),
         "minutesCounted": row["minutes"],
-        "readingsCounted": readings,
+        "readingsCounted": row["readings"],
         "windowStart": iso_z(row["window_start"]),
         "windowEnd": iso_z(row["window_end"]),
         "refreshedAt": iso_z(row["refreshed_at"]),
     }
+
+
+def figures(ac: Any, dc: Any, soc_hundredths: Any, temp_hundredths: Any, readings: int) -> dict:
+    """DESIGN.md's figures from summed contributions, the one place they are worked out: DC
+    delivered over AC consumed (None without AC), SOC and temperature averaged per reading."""
+    ac, dc = Decimal(ac), Decimal(dc)
+    return {
+        "chargingEfficiency": float(dc / ac) if ac else None,
+        "averageSoc": float(Decimal(soc_hundredths) / readings / 100),
+        "averageBatteryTemp": float(Decimal(temp_hundredths) / readings / 100),
+    }
+
+
+_READ_WINDOW = """
+SELECT :v AS vehicle_id, sum(c.ac_kwh) AS ac_kwh, sum(c.dc_kwh) AS dc_kwh,
+       sum(c.soc_hundredths_sum) AS soc_hundredths_sum,
+       sum(c.battery_temp_hundredths_sum) AS battery_temp_hundredths_sum,
+       sum(c.readings) AS readings, count(c.minute) AS minutes,
+       CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end,
+       w.refreshed_at
+FROM performance_window w
+LEFT JOIN vehicle_minute_contributions c
+  ON c.vehicle_id = :v AND c.minute >= :start AND c.minute < least(:end, w.window_end)
+GROUP BY w.window_end, w.refreshed_at
+"""
+
+
+def read_window(
+    conn: Connection, vehicle_id: str, start: datetime, end: datetime
+) -> dict[str, Any] | None:
+    """The vehicle's figures over the minutes starting in [start, end), from the same per-minute
+    contributions the 24 h table sums; only minutes refreshed so far (windowEnd says up to
+    where). None before any refresh or without a kept minute there."""
+    row = conn.execute(text(_READ_WINDOW), {"v": vehicle_id, "start": start, "end": end}).first()
+    if row is None or not row.readings:
+        return None
+    return performance_view({**row._mapping, "window_end": min(end, row.refreshed_end)})

@@ -65,7 +65,22 @@ def test_json_lines_parse_and_carry_the_request_id(settings, captured):
     record = orjson.loads(line)
     assert record["level"] == "info"
     assert record["request_id"]
-    assert "status=404" in record["message"]
+    # Each pair is a field of its own, typed as written: what a log tool filters on.
+    assert record["event"] == "request"
+    assert record["status"] == 404
+    assert record["path"] == "/v1/vehicles/V1"
+    assert isinstance(record["ms"], float)
+    assert "message" not in record, "nothing was left over as text"
+
+
+def test_json_fields_hold_a_path_as_one_value_and_other_text_as_message(settings, captured):
+    out = captured("json")
+    create_app(settings).test_client().get("/x%20status=500")
+    logging.getLogger("ev.web").warning("event=odd reason=%s and 100%% free text", "a b=c")
+    first, second = (orjson.loads(line) for line in out.getvalue().splitlines())
+    assert (first["path"], first["status"]) == ("/x status=500", 404)
+    assert second["reason"] == "a b=c"
+    assert second["message"] == "and 100% free text"
 
 
 def test_a_token_in_any_message_is_masked(settings, captured):

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, current_app, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
 from web.auth import ANALYST, require
@@ -20,6 +20,7 @@ from web.schemas import ID_RE, ID_RULE
 bp = Blueprint("analytics", __name__)
 
 NO_DATA = "No charging data found in last 24 hours"
+NO_DATA_IN_WINDOW = "No charging data found in this window (as of the last refresh)"
 NOT_REFRESHED = "The performance table has not been refreshed yet"
 
 
@@ -39,14 +40,45 @@ def _engine() -> Any:
     return current_app.extensions["ev"].engine
 
 
+class WindowQuery(Schema):
+    """`from` and `to`, both with a zone: the minutes starting in [from, to)."""
+
+    start = fields.AwareDateTime(data_key="from", required=True)
+    end = fields.AwareDateTime(data_key="to", required=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if data["start"] >= data["end"]:
+            raise ValidationError("Must be after 'from'.", "to")
+
+
+WINDOW_QUERY = WindowQuery()
+
+
 @bp.get("/v1/analytics/performance/<vehicle_id>")
 @require(ANALYST)
 def vehicle_performance(vehicle_id: str) -> Any:
     if not ID_RE.fullmatch(vehicle_id):
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
+    if "from" in request.args or "to" in request.args:
+        return _over_window(vehicle_id)
     view = db.read(_engine(), lambda conn: performance.read(conn, vehicle_id))
     if view is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
+    return conditional(view, fleet.parse_iso(view["refreshedAt"]))
+
+
+def _over_window(vehicle_id: str) -> Any:
+    try:
+        window = WINDOW_QUERY.load(request.args.to_dict())
+    except ValidationError as exc:
+        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+    view = db.read(
+        _engine(),
+        lambda conn: performance.read_window(conn, vehicle_id, window["start"], window["end"]),
+    )
+    if view is None:
+        return {"vehicleId": vehicle_id, "message": NO_DATA_IN_WINDOW}, 404
     return conditional(view, fleet.parse_iso(view["refreshedAt"]))
 
 

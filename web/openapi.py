@@ -31,6 +31,33 @@ def _json(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[
     }
 
 
+def _window_bound(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "format": "date-time"},
+    }
+
+
+# Any window instead of the last 24 hours: both bounds or neither.
+_WINDOW = {
+    "/v1/analytics/performance/{vehicleId}": [
+        _window_bound(
+            "from",
+            "With `to`: the figures over the minutes starting in [from, to) instead of the last "
+            "24 hours, from the same per-minute contributions (ISO 8601 with a zone).",
+        ),
+        _window_bound(
+            "to",
+            "End of the window (exclusive); minutes after the last refresh are not counted, and "
+            "windowEnd says so.",
+        ),
+    ]
+}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     meaning = {
         400: "Malformed request: bad JSON or gzip, body shape or id.",
@@ -180,7 +207,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             "/v1/analytics/performance/{vehicleId}",
             "vehicleId",
             "Performance",
-            "A vehicle's charging efficiency over the last 24 hours",
+            "A vehicle's charging efficiency over the last 24 hours, or any window",
         ),
         (
             "/v1/analytics/performance/{vehicleId}/hourly",
@@ -198,7 +225,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "summary": summary,
                     "security": [{"analyst": []}],
-                    "parameters": [_device_id(param)],
+                    "parameters": [_device_id(param), *_WINDOW.get(path, [])],
                     "responses": {
                         "200": _json(schema_name, summary),
                         **(_NOT_MODIFIED if path.startswith("/v1/analytics") else {}),

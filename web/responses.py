@@ -59,7 +59,9 @@ class Window(Schema):
 
 class FleetItem(Schema):
     vehicleId = fields.String(required=True)
-    timeWindowHours = fields.Integer(required=True)
+    timeWindowHours = fields.Float(
+        required=True, metadata={"description": "24, or the length of the window asked for."}
+    )
     totalAcConsumedKwh = fields.Float(required=True)
     totalDcDeliveredKwh = fields.Float(required=True)
     chargingEfficiency = fields.Float(

@@ -71,5 +71,6 @@ def stop() -> None:
     for thread in _threads:
         thread.join(STOP_TIMEOUT_SECONDS)
         if thread.is_alive():
-            log.warning("event=consumer_stop_timeout; its batch stays pending for a successor")
+            # Its batch stays pending: a successor takes it over.
+            log.warning("event=consumer_stop_timeout")
     _threads.clear()
