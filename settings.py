@@ -166,6 +166,9 @@ class Settings:
     auth_disabled: bool = False
     # How long a web process trusts what it found for a per-device token (a revocation's delay).
     device_token_cache_seconds: float = 30.0
+    # Ingest requests a minute per token (web/rate_limit.py); 0: no limit.
+    device_rate_per_minute: int = 120
+    gateway_rate_per_minute: int = 0
 
     # Logs
     log_level: str = "info"
@@ -239,6 +242,8 @@ class Settings:
             device_token_cache_seconds=_float(
                 e, "DEVICE_TOKEN_CACHE_SECONDS", d.device_token_cache_seconds
             ),
+            device_rate_per_minute=_int(e, "DEVICE_RATE_PER_MINUTE", d.device_rate_per_minute),
+            gateway_rate_per_minute=_int(e, "GATEWAY_RATE_PER_MINUTE", d.gateway_rate_per_minute),
             log_level=_choice(e, "LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
             log_format=_choice(e, "LOG_FORMAT", d.log_format, ("keyvalue", "json")),
         )

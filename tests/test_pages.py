@@ -43,10 +43,12 @@ def test_openapi_document_describes_every_endpoint_and_error(client):
         "414",
         "415",
         "422",
+        "429",
         "503",
     }
     assert ingest["security"] == [{"device": []}]
     assert "Retry-After" in ingest["responses"]["503"]["headers"]
+    assert "Retry-After" in ingest["responses"]["429"]["headers"]
     schemes = spec["components"]["securitySchemes"]
     assert schemes["device"]["scheme"] == schemes["analyst"]["scheme"] == "bearer"
     meter = spec["components"]["schemas"]["MeterReading"]

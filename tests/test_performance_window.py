@@ -122,6 +122,7 @@ def test_a_window_without_data_is_404(client, clean_db):
         ("2030-03-01T10:00:00Z", "2030-03-01T09:00:00Z", "to"),
         ("2030-03-01T10:00:00", "2030-03-01T11:00:00Z", "from"),
         ("yesterday", "2030-03-01T11:00:00Z", "from"),
+        ("0001-01-01T00:05:00+16:30", "2030-03-01T11:00:00Z", "from"),
     ],
 )
 def test_a_bad_window_is_400_naming_the_field(client, start, end, field):
@@ -137,3 +138,11 @@ def test_from_without_to_is_400(client):
     )
     assert reply.status_code == 400
     assert "to" in reply.json["fields"]
+
+
+def test_any_offset_python_reads_is_taken_though_postgresql_would_not(client, clean_db):
+    # PostgreSQL refuses offsets past 15:59; the bounds reach it in UTC.
+    (vehicle_id, *_) = vehicles(clean_db)
+    reply = over(client, vehicle_id, "2030-02-28T12:00:00-20:08", "2030-03-05T00:00:00+16:30")
+    assert reply.status_code == 200
+    assert reply.json["windowStart"] == "2030-03-01T08:08:00Z"

@@ -15,6 +15,7 @@ from models.redis_client import client_for
 from models.stream import EvictionGuard, IngestStream
 from settings import Settings, get_settings
 from web.credentials import CredentialCache
+from web.rate_limit import RateLimiter
 from web.schemas import ReadingValidator
 
 
@@ -26,6 +27,7 @@ class Services:
     validator: ReadingValidator
     eviction: EvictionGuard
     credentials: CredentialCache
+    rate_limiter: RateLimiter
 
 
 class OrjsonProvider(JSONProvider):
@@ -52,6 +54,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         validator=ReadingValidator(settings),
         eviction=EvictionGuard(stream),
         credentials=CredentialCache(engine, settings.device_token_cache_seconds),
+        rate_limiter=RateLimiter(
+            stream.redis,
+            settings.redis_key_prefix,
+            settings.device_rate_per_minute,
+            settings.gateway_rate_per_minute,
+        ),
     )
 
     from web import (

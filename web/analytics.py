@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,11 +41,23 @@ def _engine() -> Any:
     return current_app.extensions["ev"].engine
 
 
+class UtcMoment(fields.AwareDateTime):
+    """A moment with any zone offset Python reads, turned to UTC (PostgreSQL takes offsets up to
+    15:59 only); one that leaves the calendar on the way is invalid, not a 500."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError("Out of the calendar's range once in UTC.") from exc
+
+
 class WindowQuery(Schema):
     """`from` and `to`, both with a zone: the minutes starting in [from, to)."""
 
-    start = fields.AwareDateTime(data_key="from", required=True)
-    end = fields.AwareDateTime(data_key="to", required=True)
+    start = UtcMoment(data_key="from", required=True)
+    end = UtcMoment(data_key="to", required=True)
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:

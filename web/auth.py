@@ -81,10 +81,11 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             services = current_app.extensions["ev"]
-            g.device = None
+            g.device = g.token = None
             if services.settings.auth_disabled:
                 return view(*args, **kwargs)
-            role, g.device = held(services, bearer(request.headers.get("Authorization")))
+            g.token = bearer(request.headers.get("Authorization"))
+            role, g.device = held(services, g.token)
             if role is None:
                 return (
                     {

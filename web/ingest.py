@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import redis
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, make_response, request
 
 import metrics
 from models.credentials import Device
@@ -25,6 +25,25 @@ bp = Blueprint("ingest", __name__)
 @require(DEVICE)
 def ingest() -> Any:
     ev = current_app.extensions["ev"]
+    verdict = ev.rate_limiter.check(g.token, g.device) if g.token else None
+    if verdict is None:
+        return _ingest(ev)
+    if not verdict.allowed:
+        metrics.REQUESTS_REFUSED.labels("429").inc()
+        body, status, headers = error(
+            "rate_limited",
+            f"This token may send {verdict.limit} requests a minute; nothing of this one was "
+            "queued. Retry after the delay given.",
+            429,
+            verdict.reset_seconds,
+        )
+        return body, status, {**headers, **verdict.headers()}
+    response = make_response(_ingest(ev))
+    response.headers.update(verdict.headers())
+    return response
+
+
+def _ingest(ev: Any) -> Any:
     settings = ev.settings
     if not request.is_json:
         return error(

@@ -65,14 +65,16 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "A token of the other role.",
         413: "Body over the byte limit (uncompressed), or too many readings.",
         415: "Not Content-Type: application/json, or a Content-Encoding other than gzip.",
+        429: "More requests a minute than this token may send; nothing of this one was queued.",
         503: "A backing service is unavailable, or the ingest buffer is full, unsafe or not "
         "replicated.",
     }
     out = {str(s): _json("Error", meaning[s]) for s in statuses}
-    if 503 in statuses:
-        out["503"]["headers"] = {
-            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
-        }
+    for status in (429, 503):
+        if status in statuses:
+            out[str(status)]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
     # The HTTP server answers this itself, before the app, for a request line too long.
     out["414"] = {"description": "Request line too long (answered by the HTTP server)."}
     return out
@@ -197,7 +199,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "responses": {
                     "202": _json("IngestResult", "Queued; rejected readings listed by index."),
                     "422": _json("IngestResult", "No valid reading in the body."),
-                    **_errors(400, 401, 403, 413, 415, 503),
+                    **_errors(400, 401, 403, 413, 415, 429, 503),
                 },
             }
         },
