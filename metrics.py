@@ -120,3 +120,12 @@ DEAD_LETTERED = Counter(
 REFRESH_SECONDS = Histogram(
     "ev_refresh_seconds", "Duration of the efficiency refresh.", ["mode"], buckets=LAG_BUCKETS
 )
+
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+REQUEST_SECONDS = Histogram(
+    "ev_http_request_duration_seconds",
+    "HTTP requests by endpoint (the route, not the path) and status, from the app's first hook "
+    "to its last.",
+    ["method", "endpoint", "status"],
+    buckets=HTTP_BUCKETS,
+)

@@ -155,6 +155,8 @@ class Settings:
 
     # Periodic jobs
     refresh_seconds: int = 60
+    # /metrics counts the vehicles charging at an efficiency under this (an alert's input).
+    efficiency_alert_below: float = 0.85
     partition_days_ahead: int = 3
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
@@ -233,6 +235,7 @@ class Settings:
             ),
             max_deliveries=_int(e, "MAX_DELIVERIES", d.max_deliveries, minimum=1),
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
+            efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),

@@ -48,6 +48,10 @@ class LiveState:
         gauges = {
             "ev_stream_entries": ("Entries in the stream, not yet acknowledged.", stats.length),
             "ev_stream_backlog_readings": ("Readings queued, not yet committed.", stats.backlog),
+            "ev_stream_backlog_limit_readings": (
+                "STREAM_MAX_READINGS: past it, ingest answers 503.",
+                self.services.settings.stream_max_readings,
+            ),
             "ev_stream_pending_entries": (
                 "Entries a consumer holds, unacknowledged.",
                 stats.pending,
@@ -63,15 +67,21 @@ class LiveState:
             yield GaugeMetricFamily(name, doc, value=value)
 
     def _performance(self) -> Iterator[GaugeMetricFamily]:
+        threshold = self.services.settings.efficiency_alert_below
         with self.services.engine.connect() as conn:
             row = conn.execute(
                 text(
-                    "SELECT extract(epoch FROM now() - refreshed_at), "
-                    "(SELECT count(*) FROM vehicle_performance_24h) FROM performance_window"
-                )
+                    "SELECT extract(epoch FROM now() - refreshed_at), count(p.vehicle_id), "
+                    "count(p.vehicle_id) FILTER (WHERE p.ac_kwh > 0 AND p.dc_kwh < :below * p.ac_kwh) "
+                    "FROM performance_window LEFT JOIN vehicle_performance_24h p ON p.readings > 0 "
+                    "GROUP BY refreshed_at"
+                ),
+                {"below": threshold},
             ).first()
             letters = dead_letters.count(conn)
-        age, vehicles = (float(row[0]), int(row[1])) if row else (float("nan"), 0)
+        age, vehicles, under = (
+            (float(row[0]), int(row[1]), int(row[2])) if row else (float("nan"), 0, 0)
+        )
         yield GaugeMetricFamily(
             "ev_performance_age_seconds",
             "Time since the efficiency table was refreshed.",
@@ -79,6 +89,11 @@ class LiveState:
         )
         yield GaugeMetricFamily(
             "ev_performance_vehicles", "Vehicles in the efficiency table.", value=vehicles
+        )
+        yield GaugeMetricFamily(
+            "ev_performance_vehicles_below_threshold",
+            f"Vehicles charging at an efficiency under EFFICIENCY_ALERT_BELOW ({threshold}).",
+            value=under,
         )
         yield GaugeMetricFamily(
             "ev_dead_letters", "Dead letters waiting to be replayed or looked at.", value=letters

@@ -11,8 +11,10 @@ import time
 from flask import Flask, Response, g, request
 
 import logs
+import metrics
 
 log = logging.getLogger("ev.web")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -30,13 +32,18 @@ def register(app: Flask) -> None:
         if rid is None:
             return response
         response.headers["X-Request-ID"] = rid
+        seconds = time.perf_counter() - g.started
+        # The route, so a path a client makes up cannot add a series.
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        method = request.method if request.method in _METHODS else "other"
+        metrics.REQUEST_SECONDS.labels(method, rule, response.status_code).observe(seconds)
         # The path only: query strings may carry cursors, never headers (tokens live there).
         log.info(
             "event=request method=%s path=%s status=%d ms=%.1f bytes=%s",
             request.method,
             request.path,
             response.status_code,
-            (time.perf_counter() - g.started) * 1000,
+            seconds * 1000,
             response.content_length or 0,
         )
         return response
