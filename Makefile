@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-tools run demo flask test lint format typecheck migrate bench bench-smoke bench-profile clean
+.PHONY: help install system-tools run demo simulate flask test lint format typecheck migrate bench bench-smoke bench-profile clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ run: install ## Run web, worker and beat; embedded PostgreSQL/Redis unless DATAB
 
 demo: install ## make run plus the simulator: a small fleet streaming in; prints the dashboard URL
 	$(PY) -m tools.local demo
+
+simulate: install ## A simulated fleet sent to `make run`'s service: make simulate ARGS="--vehicles 50 --rate 500"
+	$(PY) -m tools.local exec -- $(PY) -m simulator $(ARGS)
 
 flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
 	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)

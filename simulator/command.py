@@ -1,5 +1,6 @@
-"""`flask --app web simulate`: a realistic fleet sent to a running service, with a progress bar,
-and at the end the efficiency each vehicle should get, to check the service against."""
+"""`python -m simulator`: a realistic fleet sent to a running service, with a progress bar, and
+at the end the efficiency each vehicle should get, to check the service against. A client of the
+service like any device: it reads PORT and DEVICE_TOKENS for its defaults, nothing of the app."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import click
 import orjson
-from flask import current_app
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from settings import get_settings
 from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
 from simulator.send import Sent, send
@@ -45,7 +46,7 @@ def simulate(
 ) -> None:
     """Simulate a fleet: charging sessions, vehicles moving between meters, shared meters,
     jittered clocks, retries and offline buffers flushed late; a few faulty vehicles."""
-    settings = current_app.extensions["ev"].settings
+    settings = get_settings()
     target = target or f"http://127.0.0.1:{settings.port}"
     token = token or (settings.device_tokens[0] if settings.device_tokens else "")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -129,5 +130,5 @@ def _report(
     console.print(
         f"{len(expected)} vehicles with charging in the window, {low} under {LOW}. "
         "Figures are as of now, once the refresh has run (every REFRESH_SECONDS, or "
-        "`flask --app web refresh-performance`)."
+        "`make flask ARGS=refresh-performance`)."
     )

@@ -41,6 +41,9 @@ class Service(Stack):
     def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._command("flask", "--app", "web", *args)
 
+    def simulator(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._command("simulator", *args)
+
     def celery(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._command("celery", "-A", "workers", *args)
 

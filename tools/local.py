@@ -129,7 +129,7 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 # `make demo`: the service plus a simulated fleet backfilling three hours, with a quick refresh.
 # honcho stops everything when one process ends, so the simulator idles once it has sent all.
 _DEMO = (
-    "simulator: sleep 3 && flask --app web simulate --meters 40 --vehicles 50 --minutes 180 "
+    "simulator: sleep 3 && python -m simulator --meters 40 --vehicles 50 --minutes 180 "
     "--rate 400 --show 10 --target http://127.0.0.1:{port}; echo simulator done; "
     "exec sleep infinity\n"
 )

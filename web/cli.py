@@ -16,7 +16,6 @@ from models import credentials, dead_letters, partitions, performance
 from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
-from simulator.command import simulate
 from web.schemas import ID_RE, ID_RULE
 
 T = TypeVar("T")
@@ -30,7 +29,6 @@ def _aware(value: str) -> datetime:
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(simulate)
     app.cli.add_command(devices_group)
 
     @app.cli.command("refresh-performance")

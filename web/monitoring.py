@@ -72,7 +72,8 @@ class LiveState:
             row = conn.execute(
                 text(
                     "SELECT extract(epoch FROM now() - refreshed_at), count(p.vehicle_id), "
-                    "count(p.vehicle_id) FILTER (WHERE p.ac_kwh > 0 AND p.dc_kwh < :below * p.ac_kwh) "
+                    "count(p.vehicle_id) "
+                    "FILTER (WHERE p.ac_kwh > 0 AND p.dc_kwh < :below * p.ac_kwh) "
                     "FROM performance_window LEFT JOIN vehicle_performance_24h p ON p.readings > 0 "
                     "GROUP BY refreshed_at"
                 ),

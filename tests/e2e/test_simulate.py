@@ -15,8 +15,8 @@ def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, c
     service.start("web")
     service.start("worker")
     expected_file = tmp_path / "expected.json"
-    run = service.flask(
-        "simulate", "--meters", "6", "--vehicles", "8", "--minutes", "90", "--batch", "50",
+    run = service.simulator(
+        "--meters", "6", "--vehicles", "8", "--minutes", "90", "--batch", "50",
         "--target", service.url, "--expected-out", str(expected_file),
     )  # fmt: skip
     assert "accepted" in run.stderr
