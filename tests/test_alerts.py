@@ -51,11 +51,11 @@ def gauge(body: str, name: str) -> float:
 
 
 def test_vehicles_under_the_threshold_are_counted(settings, seeded):
-    efficiencies = [v["chargingEfficiency"] for v in seed.EXPECTED.values()]
+    efficiencies = [float(str(v["chargingEfficiency"])) for v in seed.EXPECTED.values()]
     threshold = sorted(efficiencies)[len(efficiencies) // 2] + 1e-9
     client = create_app(settings.replace(efficiency_alert_below=threshold)).test_client()
     body = exported(client)
-    expected = sum(1 for e in efficiencies if e < threshold)
+    expected = len([e for e in efficiencies if e < threshold])
     assert gauge(body, "ev_performance_vehicles_below_threshold") == expected
     assert gauge(body, "ev_performance_vehicles") == len(efficiencies)
     assert gauge(body, "ev_stream_backlog_limit_readings") == settings.stream_max_readings
