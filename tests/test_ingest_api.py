@@ -11,7 +11,7 @@ import pytest
 from models.stream import IngestStream
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.factories import meter, vehicle
-from web import create_app
+from web import create_app, services
 
 DEVICE = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
 
@@ -205,9 +205,9 @@ def test_a_redis_that_may_evict_gets_no_202_and_readyz_says_why(settings, privat
     """With an allkeys-* policy and a memory limit, Redis may drop the stream or its counter:
     a 202 could not mean "kept", so ingest refuses until the operator sets noeviction."""
     app = create_app(settings.replace(redis_url=private_redis.url))
-    app.extensions["ev"].eviction.every = 0  # ask Redis on every request, for the test
+    services(app).eviction.every = 0  # ask Redis on every request, for the test
     client = app.test_client()
-    redis_config = app.extensions["ev"].stream.redis
+    redis_config = services(app).stream.redis
     redis_config.config_set("maxmemory", "256mb")
     redis_config.config_set("maxmemory-policy", "allkeys-lru")
     reply = post(client, meter("M1"))
@@ -218,7 +218,7 @@ def test_a_redis_that_may_evict_gets_no_202_and_readyz_says_why(settings, privat
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "allkeys-lru" in orjson.loads(ready.data)["checks"]["redis"]
-    assert app.extensions["ev"].stream.backlog() == 0
+    assert services(app).stream.backlog() == 0
     redis_config.config_set("maxmemory-policy", "noeviction")
     assert post(client, meter("M1")).status_code == 202
     assert orjson.loads(client.get("/readyz").data)["checks"]["redis"] == "ok"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask
+from flask import Flask, current_app
 from flask.json.provider import JSONProvider
 from sqlalchemy import Engine
 
@@ -86,5 +86,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def services(app: Flask) -> Services:
-    return app.extensions["ev"]
+def services(app: Flask | None = None) -> Services:
+    """What the app was built with (settings, engine, stream...): of `app`, else the current one."""
+    return (app or current_app).extensions["ev"]

@@ -9,10 +9,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
+from web import services
 from web.auth import ANALYST, require
 from web.caching import conditional
 from web.errors import error
@@ -38,7 +39,7 @@ LIST_QUERY = ListQuery()
 
 
 def _engine() -> Any:
-    return current_app.extensions["ev"].engine
+    return services().engine
 
 
 class UtcMoment(fields.AwareDateTime):

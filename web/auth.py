@@ -9,10 +9,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 
 from models.credentials import Device
 from settings import Settings
+from web import Services, services
 
 DEVICE, ANALYST = "device", "analyst"
 
@@ -63,12 +64,12 @@ def role_of(settings: Settings, token: str | None) -> str | None:
     return DEVICE if is_device else ANALYST if is_analyst else None
 
 
-def held(services: Any, token: str | None) -> tuple[str | None, Device | None]:
+def held(ev: Services, token: str | None) -> tuple[str | None, Device | None]:
     """The token's role and, for a per-device token, its device (None: a fleet gateway)."""
-    role = role_of(services.settings, token)
+    role = role_of(ev.settings, token)
     if role is not None or not token:
         return role, None
-    device = services.credentials.device(token)
+    device = ev.credentials.device(token)
     return (DEVICE, device) if device else (None, None)
 
 
@@ -80,12 +81,12 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            services = current_app.extensions["ev"]
+            ev = services()
             g.device = g.token = None
-            if services.settings.auth_disabled:
+            if ev.settings.auth_disabled:
                 return view(*args, **kwargs)
             g.token = bearer(request.headers.get("Authorization"))
-            role, g.device = held(services, g.token)
+            role, g.device = held(ev, g.token)
             if role is None:
                 return (
                     {

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.wrappers import Response as BaseResponse
+
+from web import services
 
 
 def conditional(body: Any, refreshed_at: datetime, status: int = 200) -> BaseResponse:
@@ -17,7 +19,7 @@ def conditional(body: Any, refreshed_at: datetime, status: int = 200) -> BaseRes
     response = Response(payload, status=status, mimetype="application/json")
     response.set_etag(hashlib.blake2b(payload, digest_size=12).hexdigest())
     response.last_modified = refreshed_at
-    period = timedelta(seconds=current_app.extensions["ev"].settings.refresh_seconds)
+    period = timedelta(seconds=services().settings.refresh_seconds)
     left = (refreshed_at + period - datetime.now(UTC)).total_seconds()
     # private: answers depend on an analyst's token, so shared caches must not keep them.
     response.cache_control.private = True

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import click
 import orjson
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import Connection
 
@@ -16,6 +16,7 @@ from models import credentials, dead_letters, partitions, performance
 from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
+from web import services
 from web.schemas import ID_RE, ID_RULE
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def register(app: Flask) -> None:
         """Refresh the per-vehicle 24 h efficiency table now."""
         moment = _aware(as_of) if as_of else datetime.now(UTC)
         # Three: the refresh's own and, for --full, one for each day the window touches.
-        engine = make_engine(current_app.extensions["ev"].settings, pool_size=3)
+        engine = make_engine(services().settings, pool_size=3)
         with engine.begin() as conn:
             result = performance.refresh(conn, moment, full=full, engine=engine)
         assert result is not None
@@ -53,7 +54,7 @@ def register(app: Flask) -> None:
     @app.cli.command("maintain-partitions")
     def maintain_partitions() -> None:
         """Create upcoming day partitions and drop those past RETENTION_DAYS."""
-        settings = current_app.extensions["ev"].settings
+        settings = services().settings
         result = partitions.maintain(
             make_engine(settings, pool_size=1),
             settings.partition_days_ahead,
@@ -75,7 +76,7 @@ def register(app: Flask) -> None:
     @click.option("--after", default=0, help="Only letters with a higher id (to page).")
     def list_dead_letters(limit: int, after: int) -> None:
         """One JSON line per dead letter, oldest first: id, entry, position, record, error."""
-        engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+        engine = make_engine(services().settings, pool_size=1)
         with engine.connect() as conn:
             for letter in dead_letters.list_letters(conn, limit, after):
                 click.echo(orjson.dumps(letter.view()).decode())
@@ -87,8 +88,8 @@ def register(app: Flask) -> None:
         """Put dead letters (by id, or --all) back on the ingest stream."""
         if bool(ids) == everything:
             raise click.UsageError("give dead-letter ids, or --all")
-        services = current_app.extensions["ev"]
-        engine = make_engine(services.settings, pool_size=1)
+        ev = services()
+        engine = make_engine(ev.settings, pool_size=1)
         with engine.connect() as conn:
             letters = dead_letters.list_letters(conn, 10_000_000)
         if ids:
@@ -98,7 +99,7 @@ def register(app: Flask) -> None:
             letters = [letter for letter in letters if letter.id in set(ids)]
         try:
             replayed, skipped = dead_letters.replay(
-                engine, services.stream, letters, services.settings.stream_max_readings
+                engine, ev.stream, letters, ev.settings.stream_max_readings
             )
         except BufferFull as exc:
             raise click.ClickException("the ingest stream is full; try again later") from exc
@@ -114,7 +115,7 @@ def devices_group() -> None:
 
 
 def _in_one_transaction(work: Callable[[Connection], T]) -> T:
-    engine = make_engine(current_app.extensions["ev"].settings, pool_size=1)
+    engine = make_engine(services().settings, pool_size=1)
     try:
         with engine.begin() as conn:
             return work(conn)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from models import current_state, db
+from web import services
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE
@@ -17,7 +18,7 @@ bp = Blueprint("devices", __name__)
 def _current(kind: str, device_id: str, read: Any) -> Any:
     if not ID_RE.fullmatch(device_id):
         return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
-    view = db.read(current_app.extensions["ev"].engine, lambda conn: read(conn, device_id))
+    view = db.read(services().engine, lambda conn: read(conn, device_id))
     if view is None:
         return {f"{kind}Id": device_id, "message": f"No reading received from this {kind}"}, 404
     return view

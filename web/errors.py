@@ -8,6 +8,8 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from web import services
+
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +26,7 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Reply:
         status = exc.code or 500
         if status == 413:
-            limit = app.extensions["ev"].settings.max_body_bytes
+            limit = services(app).settings.max_body_bytes
             return error(
                 "body_too_large",
                 f"The body is over the {limit}-byte limit (counted uncompressed).",

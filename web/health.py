@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import text
+
+from web import services
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +19,7 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    ev = current_app.extensions["ev"]
+    ev = services()
     checks: dict[str, str] = {}
     try:
         with ev.engine.connect() as conn:

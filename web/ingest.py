@@ -6,13 +6,14 @@ from typing import Any
 
 import orjson
 import redis
-from flask import Blueprint, current_app, g, make_response, request
+from flask import Blueprint, g, make_response, request
 
 import metrics
 from models.credentials import Device
 from models.readings import Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
+from web import Services, services
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
 from web.errors import error
@@ -24,7 +25,7 @@ bp = Blueprint("ingest", __name__)
 @bp.post("/v1/ingest")
 @require(DEVICE)
 def ingest() -> Any:
-    ev = current_app.extensions["ev"]
+    ev = services()
     verdict = ev.rate_limiter.check(g.token, g.device) if g.token else None
     if verdict is None:
         return _ingest(ev)
@@ -43,7 +44,7 @@ def ingest() -> Any:
     return response
 
 
-def _ingest(ev: Any) -> Any:
+def _ingest(ev: Services) -> Any:
     settings = ev.settings
     if not request.is_json:
         return error(

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
 from models import dead_letters
+from web import Services, services
 
 bp = Blueprint("monitoring", __name__)
 
@@ -21,7 +22,7 @@ bp = Blueprint("monitoring", __name__)
 class LiveState:
     """The deployment's buffer and analytics freshness, read when scraped."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -43,7 +44,7 @@ class LiveState:
     def _stream(self) -> Iterator[GaugeMetricFamily]:
         stream = self.services.stream
         stats = stream.stats()
-        oldest = stream.redis.xrange(stream.key, count=1)
+        oldest: Any = stream.redis.xrange(stream.key, count=1)
         lag = time.time() - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
         gauges = {
             "ev_stream_entries": ("Entries in the stream, not yet acknowledged.", stats.length),
@@ -105,5 +106,5 @@ class LiveState:
 def scrape() -> Response:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    registry.register(LiveState(current_app.extensions["ev"]))
+    registry.register(LiveState(services()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -12,12 +12,12 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from models.fleet import SORTS
 from settings import Settings
-from web import responses
+from web import responses, services
 from web.schemas import ID_PATTERN, ID_RULE, Timestamp, build_schemas
 
 bp = Blueprint("openapi", __name__)
@@ -304,4 +304,4 @@ docs = get_swaggerui_blueprint(
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    return build_spec(current_app.extensions["ev"].settings)
+    return build_spec(services().settings)
