@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-tools run demo simulate flask test lint format typecheck migrate bench bench-smoke bench-profile clean
+.PHONY: help install system-tools run demo simulate flask test test-fast lint format typecheck migrate bench bench-smoke bench-profile clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ flask: install ## A flask command against `make run`'s servers: make flask ARGS=
 
 test: install system-tools lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## The edit-test loop: no browser, spawned services, fault tests or system packages
+	$(PY) -m pytest --ignore=tests/e2e --ignore=tests/faults -m "not system" $(PYTEST_ARGS)
 
 lint: install ## ruff: lint and check formatting
 	$(PY) -m ruff check .

@@ -112,6 +112,7 @@ def _read_twice_with_the_first_server_busy(settings: Settings) -> None:
             other.close()
 
 
+@pytest.mark.system
 def test_pgbouncer_transaction_mode_needs_prepared_statements_off(settings, seeded, pgbouncer):
     pooled = settings.replace(database_read_url=pgbouncer)
     # On: the next transaction may get a server connection that never saw the PREPARE.
@@ -128,6 +129,7 @@ def test_pgbouncer_transaction_mode_needs_prepared_statements_off(settings, seed
         assert conn.execute(text("SHOW timezone")).scalar() == "UTC"
 
 
+@pytest.mark.system
 def test_writers_refresh_and_maintenance_work_through_pgbouncer_in_transaction_mode(
     settings, clean_db, stream, pgbouncer
 ):
