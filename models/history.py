@@ -15,7 +15,22 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.readings import METER, VEHICLE, Record
+from models.readings import (
+    AT,
+    DEVICE,
+    KIND,
+    METER,
+    METER_FIELDS,
+    METER_KWH,
+    METER_VOLTAGE,
+    VEHICLE,
+    VEHICLE_FIELDS,
+    VEHICLE_KWH,
+    VEHICLE_METER,
+    VEHICLE_SOC,
+    VEHICLE_TEMP,
+    Record,
+)
 
 # seq is a reading's place in the batch, the order it was received in.
 _STAGE = """
@@ -148,16 +163,17 @@ def _copy_rows(records: Iterable[Record]) -> tuple[list[str], list[str]]:
     vehicles: list[str] = []
     for seq, record in enumerate(records):
         try:
-            kind = record[0]
-            if kind == METER and len(record) == 5:
+            kind = record[KIND]
+            if kind == METER and len(record) == METER_FIELDS:
                 meters.append(
-                    f"{seq}\t{_field(record[1])}\t{_field(record[2])}\t"
-                    f"{_number(record[3])}\t{_number(record[4])}\n"
+                    f"{seq}\t{_field(record[AT])}\t{_field(record[DEVICE])}\t"
+                    f"{_number(record[METER_KWH])}\t{_number(record[METER_VOLTAGE])}\n"
                 )
-            elif kind == VEHICLE and len(record) == 7:
+            elif kind == VEHICLE and len(record) == VEHICLE_FIELDS:
                 vehicles.append(
-                    f"{seq}\t{_field(record[1])}\t{_field(record[2])}\t{_field(record[3])}\t"
-                    f"{_number(record[4])}\t{_number(record[5])}\t{_number(record[6])}\n"
+                    f"{seq}\t{_field(record[AT])}\t{_field(record[DEVICE])}\t"
+                    f"{_field(record[VEHICLE_METER])}\t{_number(record[VEHICLE_KWH])}\t"
+                    f"{_number(record[VEHICLE_SOC])}\t{_number(record[VEHICLE_TEMP])}\n"
                 )
             else:
                 raise MalformedRecord(f"not a meter or vehicle record: {record!r:.200}")

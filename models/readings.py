@@ -19,6 +19,13 @@ VEHICLE = "v"
 # ["v", recorded_at, vehicle_id, meter_id, kwh_delivered_dc, soc, battery_temp]
 Record = list[Any]
 
+# Where each field sits in a record: both kinds, then each kind's own.
+KIND, AT, DEVICE = 0, 1, 2
+METER_KWH, METER_VOLTAGE = 3, 4
+METER_FIELDS = 5
+VEHICLE_METER, VEHICLE_KWH, VEHICLE_SOC, VEHICLE_TEMP = 3, 4, 5, 6
+VEHICLE_FIELDS = 7
+
 
 def meter_record(meter_id: str, recorded_at: datetime, kwh: float, voltage: float) -> Record:
     return [METER, utc_iso(recorded_at), meter_id, kwh, voltage]

@@ -12,7 +12,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from models.readings import METER, Record
+from models.readings import (
+    AT,
+    DEVICE,
+    KIND,
+    METER,
+    METER_KWH,
+    VEHICLE_KWH,
+    VEHICLE_METER,
+    VEHICLE_SOC,
+    VEHICLE_TEMP,
+    Record,
+)
 
 WINDOW = timedelta(hours=24)
 
@@ -33,7 +44,7 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
     # Rule 5: a reading counts once however often it arrived (the first copy is the one kept).
     seen: dict[tuple[str, str, datetime], Record] = {}
     for r in records:
-        seen.setdefault((r[0], r[2], datetime.fromisoformat(r[1])), r)
+        seen.setdefault((r[KIND], r[DEVICE], datetime.fromisoformat(r[AT])), r)
 
     meter_ac: dict[tuple[str, datetime], Decimal] = defaultdict(Decimal)
     vehicle_rows: dict[tuple[str, str, datetime], list[Record]] = defaultdict(list)
@@ -42,9 +53,9 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
             continue
         minute = moment.replace(second=0, microsecond=0)
         if kind == METER:
-            meter_ac[(device, minute)] += _energy(r[3])
+            meter_ac[(device, minute)] += _energy(r[METER_KWH])
         else:
-            vehicle_rows[(device, r[3], minute)].append(r)
+            vehicle_rows[(device, r[VEHICLE_METER], minute)].append(r)
 
     vehicles_on: dict[tuple[str, datetime], set[str]] = defaultdict(set)
     for vehicle_id, meter_id, minute in vehicle_rows:
@@ -59,9 +70,9 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
             vehicle_id, {"ac": Decimal(0), "dc": Decimal(0), "soc": 0, "temp": 0, "n": 0}
         )
         t["ac"] += meter_ac[(meter_id, minute)]
-        t["dc"] += sum(_energy(r[4]) for r in rows)
-        t["soc"] += sum(_hundredths(r[5]) for r in rows)
-        t["temp"] += sum(_hundredths(r[6]) for r in rows)
+        t["dc"] += sum(_energy(r[VEHICLE_KWH]) for r in rows)
+        t["soc"] += sum(_hundredths(r[VEHICLE_SOC]) for r in rows)
+        t["temp"] += sum(_hundredths(r[VEHICLE_TEMP]) for r in rows)
         t["n"] += len(rows)
 
     return {

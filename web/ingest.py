@@ -10,7 +10,7 @@ from flask import Blueprint, g, make_response, request
 
 import metrics
 from models.credentials import Device
-from models.readings import Record
+from models.readings import KIND, METER, Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
 from web import Services, services
@@ -123,7 +123,7 @@ def _ingest(ev: Services) -> Any:
             503,
             settings.retry_after_seconds,
         )
-    meters = sum(1 for r in records if r[0] == "m")
+    meters = sum(1 for r in records if r[KIND] == METER)
     if meters:
         metrics.ACCEPTED_METER_READINGS.inc(meters)
     if len(records) > meters:
