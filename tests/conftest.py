@@ -21,14 +21,17 @@ import pytest
 import redis
 from alembic import command
 from alembic.config import Config
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 
 from models.db import make_engine
 from models.redis_client import connect
 from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
-from tests.private_servers import private_postgres, private_redis
+from tests.support.private_servers import private_postgres, private_redis
 from tools.local import servers
+from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["private_postgres", "private_redis"]
@@ -88,6 +91,17 @@ def settings(base_settings: Settings) -> Settings:
     return base_settings.replace(redis_key_prefix=prefix, celery_queue=prefix)
 
 
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The app on this test's settings (Redis keys of its own), through Flask's test client."""
+    return app.test_client()
+
+
 @pytest.fixture(scope="session")
 def engine(base_settings: Settings) -> Iterator[Engine]:
     engine = make_engine(base_settings)
@@ -136,7 +150,7 @@ def seeded(clean_db: Engine, settings: Settings) -> None:
 
     from models import performance
     from models.history import write_batch
-    from tests import seed
+    from tests.support import seed
     from web.schemas import ReadingValidator
 
     as_of = datetime.fromisoformat(seed.AS_OF)

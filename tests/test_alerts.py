@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import seed
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
-from tests.factories import meter
+from tests.support import seed
+from tests.support.factories import meter
 from web import create_app
 
 MONITORING = Path(__file__).resolve().parent.parent / "monitoring"

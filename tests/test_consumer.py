@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from models.readings import Record
 from models.stream import IngestStream
-from tests.factories import at, meter_rec, vehicle_rec
-from tests.helpers import dead_letters, stored_readings, wait_until
+from tests.support.factories import at, meter_rec, vehicle_rec
+from tests.support.helpers import dead_letters, stored_readings, wait_until
 from workers.consumer import GATHER_SECONDS, Consumer
 from workers.store import store_entries
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from models.stream import IngestStream
-from tests.factories import at, meter_rec
-from tests.helpers import dead_letters, stored_readings
+from tests.support.factories import at, meter_rec
+from tests.support.helpers import dead_letters, stored_readings
 from workers import consumer as consumer_module
 from workers.consumer import Consumer
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from models.stream import IngestStream
 from tests.conftest import DEVICE_TOKEN
-from tests.factories import meter, vehicle
+from tests.support.factories import meter, vehicle
 from web import create_app
 
 

@@ -18,8 +18,8 @@ from models.history import write_batch
 from models.readings import Record
 from settings import Settings
 from simulator.reference import efficiency
-from tests import seed
-from tests.factories import T0, at, meter_rec, vehicle_rec
+from tests.support import seed
+from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from web.schemas import ReadingValidator
 
 AS_OF = T0 + timedelta(hours=1)

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from models import performance
 from models.history import write_batch
 from tests.conftest import ANALYST_TOKEN
-from tests.factories import meter_rec, vehicle_rec
-from web import create_app
+from tests.support.factories import meter_rec, vehicle_rec
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 AS_OF = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
@@ -22,9 +21,8 @@ AS_OF = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
 FLEET = 7
 
 
-@pytest.fixture
-def client(settings, clean_db):
-    return create_app(settings).test_client()
+# Tests here write to the database through the app: emptied after each.
+pytestmark = pytest.mark.usefixtures("clean_db")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from models import current_state
 from models.history import write_batch
-from tests.factories import at, meter_rec, vehicle_rec
+from tests.support.factories import at, meter_rec, vehicle_rec
 
 
 def count(conn, table: str) -> int:

@@ -10,15 +10,10 @@ import pytest
 
 from models.stream import IngestStream
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
-from tests.factories import meter, vehicle
+from tests.support.factories import meter, vehicle
 from web import create_app, services
 
 DEVICE = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
-
-
-@pytest.fixture
-def client(settings):
-    return create_app(settings).test_client()
 
 
 def post(client, body, headers=None, content_type="application/json"):

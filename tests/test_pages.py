@@ -9,13 +9,6 @@ import re
 
 import pytest
 
-from web import create_app
-
-
-@pytest.fixture
-def client(settings):
-    return create_app(settings).test_client()
-
 
 def _external(html: str) -> list[str]:
     return re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from models import partitions
 from models.history import write_batch
 from models.stream import IngestStream
-from tests.factories import meter_rec, vehicle_rec
-from tests.helpers import stored_readings
+from tests.support.factories import meter_rec, vehicle_rec
+from tests.support.helpers import stored_readings
 from workers import resources, store, tasks
 from workers.consumer import Consumer
 

@@ -14,7 +14,6 @@ from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
 from tests.conftest import ANALYST_TOKEN
 from tests.test_efficiency import SEVEN, close
-from web import create_app
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 START = datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
@@ -42,11 +41,12 @@ def records() -> list:
 
 
 @pytest.fixture
-def client(settings, clean_db, records):
+def client(client, clean_db, records):
+    """The shared client, over a 27 h fleet refreshed at AS_OF."""
     with clean_db.begin() as conn:
         write_batch(conn, records)
         performance.refresh(conn, AS_OF)
-    return create_app(settings).test_client()
+    return client
 
 
 def over(client, vehicle_id: str, start: datetime | str, end: datetime | str):

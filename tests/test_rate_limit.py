@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.conftest import DEVICE_TOKEN
-from tests.factories import at, meter
+from tests.support.factories import at, meter
 from tests.test_device_credentials import issue, queued
 from web import create_app
 from web.rate_limit import WINDOW_SECONDS

@@ -5,17 +5,16 @@ from __future__ import annotations
 import pytest
 
 from models.history import write_batch
-from tests import seed
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
-from tests.factories import at, meter_rec, vehicle_rec
+from tests.support import seed
+from tests.support.factories import at, meter_rec, vehicle_rec
 from web import create_app
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 
 
-@pytest.fixture
-def client(settings, clean_db):
-    return create_app(settings).test_client()
+# Tests here write to the database through the app: emptied after each.
+pytestmark = pytest.mark.usefixtures("clean_db")
 
 
 def test_performance_of_a_vehicle(client, seeded):

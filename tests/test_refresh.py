@@ -12,7 +12,7 @@ from models import performance
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
-from tests.factories import T0, at, meter_rec, vehicle_rec
+from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from tests.test_efficiency import SEVEN, close
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import logs
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
-from tests.factories import meter
+from tests.support.factories import meter
 from web import create_app
 
 

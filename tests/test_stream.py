@@ -11,7 +11,7 @@ import redis
 
 from models.readings import encode
 from models.stream import ENTRY_READINGS, GROUP, EvictionGuard, IngestStream
-from tests.factories import at, meter_rec
+from tests.support.factories import at, meter_rec
 
 
 def flushed_buffer(device: str, n: int) -> list:

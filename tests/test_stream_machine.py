@@ -27,7 +27,7 @@ from sqlalchemy import Engine, text
 from models import dead_letters
 from models.stream import GROUP, Entry, IngestStream
 from tests.conftest import TABLES
-from tests.factories import at, meter_rec
+from tests.support.factories import at, meter_rec
 from workers.store import store_entries
 
 CONSUMERS = st.sampled_from(["host-a#0", "host-a#1", "host-b#0"])

@@ -10,7 +10,7 @@ from sqlalchemy import text
 import celeryconfig
 from models.history import write_batch
 from settings import Settings
-from tests.factories import meter_rec, vehicle_rec
+from tests.support.factories import meter_rec, vehicle_rec
 from workers import app, resources, tasks
 
 

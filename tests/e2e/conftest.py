@@ -1,5 +1,5 @@
-"""End-to-end tests run the real processes: see tests/service.py."""
+"""End-to-end tests run the real processes: see tests/support/service.py."""
 
-from tests.service import service, service_env
+from tests.support.service import service, service_env
 
 __all__ = ["service", "service_env"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 
 
 def test_first_beat_leads_the_next_waits_and_takes_over_at_a_clean_stop(service, tmp_path):

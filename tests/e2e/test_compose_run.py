@@ -29,8 +29,8 @@ import urllib3
 from sqlalchemy import make_url
 
 from tests.conftest import ROOT
-from tests.factories import meter, vehicle
-from tests.helpers import stored_readings, wait_until
+from tests.support.factories import meter, vehicle
+from tests.support.helpers import stored_readings, wait_until
 from tests.unit.test_compose import compose, dockerfile
 from tools.local import free_port
 

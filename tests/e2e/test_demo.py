@@ -11,7 +11,7 @@ import orjson
 import urllib3
 
 from tests.conftest import ANALYST_TOKEN, ROOT
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 
 
 def test_demo_serves_a_simulated_fleet_and_prints_the_dashboard_url(

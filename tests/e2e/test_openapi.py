@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from settings import Settings
 from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
-from tests.service import Service
+from tests.support.service import Service
 from tools.local import free_port
 from web.openapi import build_spec
 

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.factories import at, meter
-from tests.helpers import stored_readings, wait_until
+from tests.support.factories import at, meter
+from tests.support.helpers import stored_readings, wait_until
 
 NODE = "pooltest@localhost"
 

@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from simulator.reference import efficiency
-from tests import seed
 from tests.conftest import DEVICE_TOKEN, ROOT
-from tests.factories import meter, vehicle
-from tests.helpers import stored_readings, wait_until
+from tests.support import seed
+from tests.support.factories import meter, vehicle
+from tests.support.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator
 
 

@@ -8,7 +8,7 @@ import re
 import orjson
 import pytest
 
-from tests.helpers import stored_readings, wait_until
+from tests.support.helpers import stored_readings, wait_until
 
 
 def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, clean_db, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.faults.devices import Devices
-from tests.service import service, service_env
+from tests.support.service import service, service_env
 
 __all__ = ["service", "service_env"]
 

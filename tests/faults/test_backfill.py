@@ -18,7 +18,7 @@ from sqlalchemy import text
 from models import partitions
 from models.stream import IngestStream
 from tests.faults.devices import check_ledger, flush_backlogs
-from tests.helpers import dead_letters, wait_until
+from tests.support.helpers import dead_letters, wait_until
 
 # What a writer process (a Celery pool process with its consumer) may grow to, resident, while
 # it drains a buffer of flushed backlogs with BATCH_MAX_READINGS=5000. docs/RELIABILITY.md says so.

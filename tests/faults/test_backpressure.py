@@ -2,7 +2,7 @@
 
 from models.stream import IngestStream
 from tests.faults.devices import check_ledger
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 
 BOUND = 500
 

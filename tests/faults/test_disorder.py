@@ -8,8 +8,8 @@ import pytest
 
 from settings import Settings
 from simulator.reference import efficiency
-from tests.factories import meter, vehicle
-from tests.helpers import stored_readings, wait_until
+from tests.support.factories import meter, vehicle
+from tests.support.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator
 
 

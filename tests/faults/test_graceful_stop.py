@@ -8,9 +8,9 @@ import orjson
 
 from models.stream import IngestStream
 from tests.conftest import DEVICE_TOKEN
-from tests.factories import meter
 from tests.faults.devices import check_ledger
-from tests.helpers import stored_readings, wait_until
+from tests.support.factories import meter
+from tests.support.helpers import stored_readings, wait_until
 
 
 def test_sigterm_to_worker_under_load_acks_only_what_committed(

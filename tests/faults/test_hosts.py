@@ -13,8 +13,8 @@ import uuid
 from models.redis_client import connect
 from models.stream import IngestStream
 from tests.faults.devices import Devices, check_ledger
-from tests.helpers import refresh_spans, wait_until
-from tests.netns import hosts
+from tests.support.helpers import refresh_spans, wait_until
+from tests.support.netns import hosts
 
 __all__ = ["hosts"]
 

@@ -3,8 +3,8 @@
 import orjson
 from sqlalchemy import text
 
-from tests.factories import meter
-from tests.helpers import stored_readings, wait_until
+from tests.support.factories import meter
+from tests.support.helpers import stored_readings, wait_until
 
 # Validation lets kWh up to MAX_KWH_PER_READING through; raised here past what the column holds
 # (numeric(10,6): below 10,000), so PostgreSQL, not the schema, refuses the reading.

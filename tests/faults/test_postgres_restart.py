@@ -7,7 +7,7 @@ import urllib3
 from models.redis_client import connect
 from models.stream import IngestStream
 from tests.faults.devices import check_ledger
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 
 
 def test_postgres_restart_mid_ingest_loses_nothing(service, devices, private_postgres, report):

@@ -8,9 +8,9 @@ import urllib3
 from models.redis_client import connect
 from models.stream import IngestStream
 from tests.conftest import DEVICE_TOKEN
-from tests.factories import meter
 from tests.faults.devices import check_ledger
-from tests.helpers import wait_until
+from tests.support.factories import meter
+from tests.support.helpers import wait_until
 
 
 def _post(url: str) -> tuple[urllib3.BaseHTTPResponse, float]:

@@ -13,8 +13,8 @@ from models.redis_client import client_for
 from models.stream import IngestStream
 from settings import Settings
 from tests.faults.devices import check_ledger, stored_keys
-from tests.helpers import refresh_spans, wait_until
-from tests.redis_sentinels import MASTER, sentinelled_redis
+from tests.support.helpers import refresh_spans, wait_until
+from tests.support.redis_sentinels import MASTER, sentinelled_redis
 
 __all__ = ["sentinelled_redis"]
 

@@ -4,7 +4,7 @@ import signal
 
 from models.stream import IngestStream
 from tests.faults.devices import check_ledger
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 
 
 def test_kill_9_worker_holding_a_batch_loses_nothing(

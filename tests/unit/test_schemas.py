@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from settings import Settings
-from tests.factories import meter, vehicle
+from tests.support.factories import meter, vehicle
 from web.schemas import ReadingValidator
 
 NOW = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import make_url
 
-from tests.service import Service
+from tests.support.service import Service
 
 
 def ip(*args: str) -> None:

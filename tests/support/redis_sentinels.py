@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.private_servers import PrivateRedis, redis_binary
+from tests.support.private_servers import PrivateRedis, redis_binary
 from tools.local import free_port, wait_for_port
 
 MASTER = "evmaster"
