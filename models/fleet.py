@@ -8,14 +8,10 @@ of one refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, text
-
-from models.performance import figures, performance_view
-from models.readings import iso_z
 
 # API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
 # and sorts after every vehicle that has one.
@@ -48,22 +44,8 @@ def window(conn: Connection) -> Any:
     ).first()
 
 
-def window_view(row: Any) -> dict[str, str]:
-    return {
-        "windowStart": iso_z(row.window_start),
-        "windowEnd": iso_z(row.window_end),
-        "refreshedAt": iso_z(row.refreshed_at),
-    }
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def listing(
-    conn: Connection, page: Page
-) -> tuple[list[dict[str, Any]], tuple[str | None, str] | None]:
-    """One page of vehicles, and the cursor after its last row (None on the last page)."""
+def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, str] | None]:
+    """One page of vehicles' rows, and the cursor after its last row (None on the last page)."""
     key = SORTS[page.sort]
     direction, compare = ("DESC", "<") if page.descending else ("ASC", ">")
     where = ["p.readings > 0"]
@@ -93,7 +75,7 @@ def listing(
         ),
         params,
     ).all()
-    items = [_item(row._mapping) for row in rows[: page.limit]]
+    items = [row._mapping for row in rows[: page.limit]]
     if len(rows) <= page.limit:
         return items, None
     last = rows[page.limit - 1]
@@ -101,35 +83,18 @@ def listing(
     return items, (value, last.vehicle_id)
 
 
-def _item(row: Any) -> dict[str, Any]:
-    view = performance_view(row)
-    for window_field in ("windowStart", "windowEnd", "refreshedAt"):
-        del view[window_field]
-    return view
-
-
-def hourly(conn: Connection, vehicle_id: str) -> list[dict[str, Any]]:
+def hourly(conn: Connection, vehicle_id: str) -> list[Any]:
     """The vehicle's kept minutes in the current window, summed by hour."""
     rows = conn.execute(
         text(
-            "SELECT date_trunc('hour', c.minute) AS hour, sum(c.ac_kwh) AS ac, "
-            "sum(c.dc_kwh) AS dc, sum(c.soc_hundredths_sum) AS soc, "
-            "sum(c.battery_temp_hundredths_sum) AS temp, sum(c.readings) AS readings, "
-            "count(*) AS minutes "
+            "SELECT date_trunc('hour', c.minute) AS hour, sum(c.ac_kwh) AS ac_kwh, "
+            "sum(c.dc_kwh) AS dc_kwh, sum(c.soc_hundredths_sum) AS soc_hundredths_sum, "
+            "sum(c.battery_temp_hundredths_sum) AS battery_temp_hundredths_sum, "
+            "sum(c.readings) AS readings, count(*) AS minutes "
             "FROM vehicle_minute_contributions c, performance_window w "
             "WHERE c.vehicle_id = :v AND c.minute >= w.window_start AND c.minute < w.window_end "
             "AND c.readings > 0 GROUP BY 1 ORDER BY 1"
         ),
         {"v": vehicle_id},
     ).all()
-    return [
-        {
-            "hour": iso_z(r.hour),
-            "acConsumedKwh": float(r.ac),
-            "dcDeliveredKwh": float(r.dc),
-            **figures(r.ac, r.dc, r.soc, r.temp, r.readings),
-            "minutesCounted": r.minutes,
-            "readingsCounted": r.readings,
-        }
-        for r in rows
-    ]
+    return [row._mapping for row in rows]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
@@ -28,7 +27,6 @@ from sqlalchemy import Connection, Engine, insert, text
 from models import contributions
 from models.contributions import runs
 from models.db import execute_prepared
-from models.readings import iso_z
 from models.schema import vehicle_performance_24h
 
 WINDOW = timedelta(hours=24)
@@ -248,45 +246,12 @@ def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) ->
             conn.execute(text(statement), params or {})
 
 
-def read(conn: Connection, vehicle_id: str) -> dict[str, Any] | None:
-    """The API's view of one vehicle, or None when it has no kept minute in the window."""
+def read(conn: Connection, vehicle_id: str) -> Any:
+    """The vehicle's row of the 24 h table with its window, or None without a kept minute."""
     row = execute_prepared(conn, "ev_vehicle_performance", _READ, (vehicle_id,)).first()
     if row is None or row.readings <= 0:
         return None
-    return performance_view(row._mapping)
-
-
-def performance_view(row: Any) -> dict[str, Any]:
-    hours = (row["window_end"] - row["window_start"]).total_seconds() / 3600
-    return {
-        "vehicleId": row["vehicle_id"],
-        "timeWindowHours": int(hours) if hours.is_integer() else hours,
-        "totalAcConsumedKwh": float(row["ac_kwh"]),
-        "totalDcDeliveredKwh": float(row["dc_kwh"]),
-        **figures(
-            row["ac_kwh"],
-            row["dc_kwh"],
-            row["soc_hundredths_sum"],
-            row["battery_temp_hundredths_sum"],
-            row["readings"],
-        ),
-        "minutesCounted": row["minutes"],
-        "readingsCounted": row["readings"],
-        "windowStart": iso_z(row["window_start"]),
-        "windowEnd": iso_z(row["window_end"]),
-        "refreshedAt": iso_z(row["refreshed_at"]),
-    }
-
-
-def figures(ac: Any, dc: Any, soc_hundredths: Any, temp_hundredths: Any, readings: int) -> dict:
-    """DESIGN.md's figures from summed contributions, the one place they are worked out: DC
-    delivered over AC consumed (None without AC), SOC and temperature averaged per reading."""
-    ac, dc = Decimal(ac), Decimal(dc)
-    return {
-        "chargingEfficiency": float(dc / ac) if ac else None,
-        "averageSoc": float(Decimal(soc_hundredths) / readings / 100),
-        "averageBatteryTemp": float(Decimal(temp_hundredths) / readings / 100),
-    }
+    return row._mapping
 
 
 _READ_WINDOW = """
@@ -303,13 +268,11 @@ GROUP BY w.window_end, w.refreshed_at
 """
 
 
-def read_window(
-    conn: Connection, vehicle_id: str, start: datetime, end: datetime
-) -> dict[str, Any] | None:
-    """The vehicle's figures over the minutes starting in [start, end), from the same per-minute
-    contributions the 24 h table sums; only minutes refreshed so far (windowEnd says up to
+def read_window(conn: Connection, vehicle_id: str, start: datetime, end: datetime) -> Any:
+    """The vehicle's sums over the minutes starting in [start, end), from the same per-minute
+    contributions the 24 h table sums; only minutes refreshed so far (window_end says up to
     where). None before any refresh or without a kept minute there."""
     row = conn.execute(text(_READ_WINDOW), {"v": vehicle_id, "start": start, "end": end}).first()
     if row is None or not row.readings:
         return None
-    return performance_view({**row._mapping, "window_end": min(end, row.refreshed_end)})
+    return {**row._mapping, "window_end": min(end, row.refreshed_end)}

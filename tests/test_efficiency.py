@@ -20,6 +20,7 @@ from settings import Settings
 from simulator.reference import efficiency
 from tests.support import seed
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
+from web import responses
 from web.schemas import ReadingValidator
 
 AS_OF = T0 + timedelta(hours=1)
@@ -38,7 +39,8 @@ def in_postgres(conn, records: list[Record], as_of: datetime) -> dict[str, dict[
     write_batch(conn, records)
     performance.refresh(conn, as_of)
     ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
-    views = {v: performance.read(conn, v) for v in ids}
+    rows = {v: performance.read(conn, v) for v in ids}
+    views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
 
 

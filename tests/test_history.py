@@ -10,6 +10,7 @@ from sqlalchemy import text
 from models import current_state
 from models.history import write_batch
 from tests.support.factories import at, meter_rec, vehicle_rec
+from web import responses
 
 
 def count(conn, table: str) -> int:
@@ -59,8 +60,9 @@ def test_current_state_takes_the_newest_reading_whatever_the_order(db):
         db, [vehicle_rec("V1", "M1", at(1), soc=10), vehicle_rec("V1", "M1", at(3), soc=30)]
     )
     write_batch(db, [vehicle_rec("V1", "M1", at(4), soc=40), newest])
-    state = current_state.vehicle(db, "V1")
-    assert state is not None
+    row = current_state.vehicle(db, "V1")
+    assert row is not None
+    state = responses.vehicle_state(row)
     assert (state["meterId"], state["soc"], state["kwhDeliveredDc"]) == ("M2", 80.0, 0.3)
     assert state["timestamp"] == at(5).isoformat().replace("+00:00", "Z")
     assert count(db, "vehicle_readings") == 4
@@ -75,12 +77,14 @@ def test_current_state_moves_forward_within_one_batch(db):
             meter_rec("M1", at(4), kwh=4.0),
         ],
     )
-    state = current_state.meter(db, "M1")
-    assert state is not None
+    row = current_state.meter(db, "M1")
+    assert row is not None
+    state = responses.meter_state(row)
     assert state["kwhConsumedAc"] == 9.0
     write_batch(db, [meter_rec("M1", at(10), kwh=10.0, voltage=229.5)])
-    state = current_state.meter(db, "M1")
-    assert state is not None
+    row = current_state.meter(db, "M1")
+    assert row is not None
+    state = responses.meter_state(row)
     assert (state["kwhConsumedAc"], state["voltage"]) == (10.0, 229.5)
 
 

@@ -14,11 +14,13 @@ from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from tests.test_efficiency import SEVEN, close
+from web import responses
 
 
 def served(conn) -> dict[str, dict]:
     ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
-    views = {v: performance.read(conn, v) for v in ids}
+    rows = {v: performance.read(conn, v) for v in ids}
+    views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
-from web import services
+from web import responses, services
 from web.auth import ANALYST, require
 from web.caching import conditional
 from web.errors import error
@@ -76,10 +76,10 @@ def vehicle_performance(vehicle_id: str) -> Any:
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
     if "from" in request.args or "to" in request.args:
         return _over_window(vehicle_id)
-    view = db.read(_engine(), lambda conn: performance.read(conn, vehicle_id))
-    if view is None:
+    row = db.read(_engine(), lambda conn: performance.read(conn, vehicle_id))
+    if row is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
-    return conditional(view, fleet.parse_iso(view["refreshedAt"]))
+    return conditional(responses.performance(row), row["refreshed_at"])
 
 
 def _over_window(vehicle_id: str) -> Any:
@@ -87,13 +87,13 @@ def _over_window(vehicle_id: str) -> Any:
         window = WINDOW_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
-    view = db.read(
+    row = db.read(
         _engine(),
         lambda conn: performance.read_window(conn, vehicle_id, window["start"], window["end"]),
     )
-    if view is None:
+    if row is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA_IN_WINDOW}, 404
-    return conditional(view, fleet.parse_iso(view["refreshedAt"]))
+    return conditional(responses.performance(row), row["refreshed_at"])
 
 
 @bp.get("/v1/analytics/performance/<vehicle_id>/hourly")
@@ -102,13 +102,17 @@ def vehicle_hourly(vehicle_id: str) -> Any:
     if not ID_RE.fullmatch(vehicle_id):
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
 
-    def query(conn: Any) -> tuple[Any, list[dict[str, Any]]]:
+    def query(conn: Any) -> tuple[Any, list[Any]]:
         return fleet.window(conn), fleet.hourly(conn, vehicle_id)
 
     window, hours = db.read(_engine(), query)
     if window is None or not hours:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
-    body = {"vehicleId": vehicle_id, **fleet.window_view(window), "hours": hours}
+    body = {
+        "vehicleId": vehicle_id,
+        **responses.window(window._mapping),
+        "hours": [responses.hour_figures(row) for row in hours],
+    }
     return conditional(body, window.refreshed_at)
 
 
@@ -133,15 +137,15 @@ def fleet_performance() -> Any:
         after=after,
     )
 
-    def query(conn: Any) -> tuple[Any, list[dict[str, Any]], Any]:
+    def query(conn: Any) -> tuple[Any, list[Any], Any]:
         return fleet.window(conn), *fleet.listing(conn, page)
 
-    window, items, last = db.read(_engine(), query)
+    window, rows, last = db.read(_engine(), query)
     if window is None:
         return error("not_refreshed", NOT_REFRESHED, 404)
     body = {
-        **fleet.window_view(window),
-        "items": items,
+        **responses.window(window._mapping),
+        "items": [responses.fleet_item(row) for row in rows],
         "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
     }
     return conditional(body, window.refreshed_at)

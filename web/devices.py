@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from models import current_state, db
-from web import services
+from web import responses, services
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE
@@ -15,22 +15,22 @@ from web.schemas import ID_RE, ID_RULE
 bp = Blueprint("devices", __name__)
 
 
-def _current(kind: str, device_id: str, read: Any) -> Any:
+def _current(kind: str, device_id: str, read: Any, answer: Any) -> Any:
     if not ID_RE.fullmatch(device_id):
         return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
-    view = db.read(services().engine, lambda conn: read(conn, device_id))
-    if view is None:
+    row = db.read(services().engine, lambda conn: read(conn, device_id))
+    if row is None:
         return {f"{kind}Id": device_id, "message": f"No reading received from this {kind}"}, 404
-    return view
+    return answer(row)
 
 
 @bp.get("/v1/meters/<meter_id>")
 @require(ANALYST)
 def meter(meter_id: str) -> Any:
-    return _current("meter", meter_id, current_state.meter)
+    return _current("meter", meter_id, current_state.meter, responses.meter_state)
 
 
 @bp.get("/v1/vehicles/<vehicle_id>")
 @require(ANALYST)
 def vehicle(vehicle_id: str) -> Any:
-    return _current("vehicle", vehicle_id, current_state.vehicle)
+    return _current("vehicle", vehicle_id, current_state.vehicle, responses.vehicle_state)

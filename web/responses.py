@@ -1,9 +1,15 @@
-"""What the API answers, as marshmallow schemas: for the OpenAPI document only (the views build
-their answers directly)."""
+"""What the API answers: the marshmallow schemas the OpenAPI document shows, and below them the
+functions that build each answer from the rows models/ return (one place for every shape, and
+one for the efficiency formula)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from marshmallow import Schema, fields
+
+from models.readings import iso_z
 
 # In the order the document registers them: a nested schema before the one holding it.
 DOCUMENTED = (
@@ -121,3 +127,80 @@ class VehicleState(Schema):
 class Readiness(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+# -- building the answers from rows --------------------------------------------------------------
+
+
+def figures(row: Any) -> dict[str, Any]:
+    """DESIGN.md's figures from summed contributions (ac_kwh, dc_kwh, the hundredths sums,
+    readings): DC delivered over AC consumed (None without AC), SOC and temperature averaged per
+    reading. Every efficiency the API gives comes from here."""
+    ac, dc, readings = Decimal(row["ac_kwh"]), Decimal(row["dc_kwh"]), row["readings"]
+    return {
+        "chargingEfficiency": float(dc / ac) if ac else None,
+        "averageSoc": float(Decimal(row["soc_hundredths_sum"]) / readings / 100),
+        "averageBatteryTemp": float(Decimal(row["battery_temp_hundredths_sum"]) / readings / 100),
+    }
+
+
+def window(row: Any) -> dict[str, str]:
+    return {
+        "windowStart": iso_z(row["window_start"]),
+        "windowEnd": iso_z(row["window_end"]),
+        "refreshedAt": iso_z(row["refreshed_at"]),
+    }
+
+
+def fleet_item(row: Any) -> dict[str, Any]:
+    hours = (row["window_end"] - row["window_start"]).total_seconds() / 3600
+    return {
+        "vehicleId": row["vehicle_id"],
+        "timeWindowHours": int(hours) if hours.is_integer() else hours,
+        "totalAcConsumedKwh": float(row["ac_kwh"]),
+        "totalDcDeliveredKwh": float(row["dc_kwh"]),
+        **figures(row),
+        "minutesCounted": row["minutes"],
+        "readingsCounted": row["readings"],
+    }
+
+
+def performance(row: Any) -> dict[str, Any]:
+    return {**fleet_item(row), **window(row)}
+
+
+def hour_figures(row: Any) -> dict[str, Any]:
+    return {
+        "hour": iso_z(row["hour"]),
+        "acConsumedKwh": float(row["ac_kwh"]),
+        "dcDeliveredKwh": float(row["dc_kwh"]),
+        **figures(row),
+        "minutesCounted": row["minutes"],
+        "readingsCounted": row["readings"],
+    }
+
+
+def meter_state(row: Any) -> dict[str, Any]:
+    return {
+        "meterId": row.meter_id,
+        "kwhConsumedAc": float(row.kwh_consumed_ac),
+        "voltage": _hundredths(row.voltage_hundredths),
+        "timestamp": iso_z(row.recorded_at),
+        "updatedAt": iso_z(row.updated_at),
+    }
+
+
+def vehicle_state(row: Any) -> dict[str, Any]:
+    return {
+        "vehicleId": row.vehicle_id,
+        "meterId": row.meter_id,
+        "kwhDeliveredDc": float(row.kwh_delivered_dc),
+        "soc": _hundredths(row.soc_hundredths),
+        "batteryTemp": _hundredths(row.battery_temp_hundredths),
+        "timestamp": iso_z(row.recorded_at),
+        "updatedAt": iso_z(row.updated_at),
+    }
+
+
+def _hundredths(value: int) -> float:
+    return float(Decimal(value) / 100)
