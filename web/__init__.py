@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         devices,
         errors,
         health,
+        history,
         ingest,
         monitoring,
         openapi,
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         security,
     )
 
-    for module in (ingest, analytics, devices, health, monitoring, openapi, dashboard):
+    for module in (ingest, analytics, devices, history, health, monitoring, openapi, dashboard):
         app.register_blueprint(module.bp)
     app.register_blueprint(openapi.docs)
     errors.register(app)

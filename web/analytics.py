@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,7 +16,7 @@ from web import responses, services
 from web.auth import ANALYST, require
 from web.caching import conditional
 from web.errors import error
-from web.schemas import ID_RE, ID_RULE
+from web.schemas import ID_RE, ID_RULE, UtcMoment
 
 bp = Blueprint("analytics", __name__)
 
@@ -40,18 +39,6 @@ LIST_QUERY = ListQuery()
 
 def _engine() -> Any:
     return services().engine
-
-
-class UtcMoment(fields.AwareDateTime):
-    """A moment with any zone offset Python reads, turned to UTC (PostgreSQL takes offsets up to
-    15:59 only); one that leaves the calendar on the way is invalid, not a 500."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError as exc:
-            raise ValidationError("Out of the calendar's range once in UTC.") from exc
 
 
 class WindowQuery(Schema):

@@ -115,6 +115,39 @@ def _fleet_listing() -> dict[str, Any]:
     }
 
 
+def _history(kind: str, row: str) -> dict[str, Any]:
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    moment = {"type": "string", "format": "date-time"}
+    return {
+        "summary": f"A {kind}'s raw readings, oldest first: JSON pages, or CSV streamed",
+        "description": "With Accept: text/csv, every reading in [from, to) as one streamed CSV "
+        "(no limit, no cursor). History is indexed by time: a page reads the readings of every "
+        "device in the time it spans.",
+        "security": [{"analyst": []}],
+        "parameters": [
+            _device_id(f"{kind}Id"),
+            query(
+                "from", moment, "Start, inclusive (ISO 8601 with a zone); default 24 h before to."
+            ),
+            query("to", moment, "End, exclusive; default now."),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "Page size; 1000."),
+            query("cursor", {"type": "string"}, "nextCursor of the previous page."),
+        ],
+        "responses": {
+            "200": {
+                "description": f"The {kind}'s readings ({row} items).",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/History"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            **_errors(400, 401, 403, 503),
+        },
+    }
+
+
 def _device_id(name: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -246,6 +279,10 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             },
         )
     spec.path(path="/v1/analytics/performance", operations={"get": _fleet_listing()})
+    for kind, row in (("meter", "MeterReadingRow"), ("vehicle", "VehicleReadingRow")):
+        spec.path(
+            path=f"/v1/{kind}s/{{{kind}Id}}/readings", operations={"get": _history(kind, row)}
+        )
     spec.path(
         path="/healthz",
         operations={

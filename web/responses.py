@@ -24,6 +24,9 @@ DOCUMENTED = (
     "Hourly",
     "MeterState",
     "VehicleState",
+    "MeterReadingRow",
+    "VehicleReadingRow",
+    "History",
     "Readiness",
 )
 
@@ -124,6 +127,35 @@ class VehicleState(Schema):
     updatedAt = _moment()
 
 
+class MeterReadingRow(Schema):
+    timestamp = _moment()
+    kwhConsumedAc = fields.Float(required=True)
+    voltage = fields.Float(required=True)
+
+
+class VehicleReadingRow(Schema):
+    timestamp = _moment()
+    meterId = fields.String(required=True)
+    kwhDeliveredDc = fields.Float(required=True)
+    soc = fields.Float(required=True)
+    batteryTemp = fields.Float(required=True)
+
+
+class History(Schema):
+    meterId = fields.String()
+    vehicleId = fields.String()
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    readings = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "MeterReadingRow or VehicleReadingRow items, oldest first."},
+    )
+    nextCursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
+    )
+
+
 class Readiness(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
@@ -199,6 +231,24 @@ def vehicle_state(row: Any) -> dict[str, Any]:
         "batteryTemp": _hundredths(row.battery_temp_hundredths),
         "timestamp": iso_z(row.recorded_at),
         "updatedAt": iso_z(row.updated_at),
+    }
+
+
+def meter_reading(row: Any) -> dict[str, Any]:
+    return {
+        "timestamp": iso_z(row["recorded_at"]),
+        "kwhConsumedAc": float(row["kwh_consumed_ac"]),
+        "voltage": _hundredths(row["voltage_hundredths"]),
+    }
+
+
+def vehicle_reading(row: Any) -> dict[str, Any]:
+    return {
+        "timestamp": iso_z(row["recorded_at"]),
+        "meterId": row["meter_id"],
+        "kwhDeliveredDc": float(row["kwh_delivered_dc"]),
+        "soc": _hundredths(row["soc_hundredths"]),
+        "batteryTemp": _hundredths(row["battery_temp_hundredths"]),
     }
 
 

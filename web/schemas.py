@@ -272,3 +272,15 @@ def _json_type(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "an array"
+
+
+class UtcMoment(fields.AwareDateTime):
+    """A moment with any zone offset Python reads, turned to UTC (PostgreSQL takes offsets up to
+    15:59 only); one that leaves the calendar on the way is invalid, not a 500."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError("Out of the calendar's range once in UTC.") from exc

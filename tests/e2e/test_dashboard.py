@@ -87,6 +87,15 @@ def test_dashboard_lists_the_fleet_and_highlights_the_low_vehicle(service, seede
     rows[2].click()
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
     assert "BV3: efficiency by hour" in browser.find_element(By.ID, "drilldown").text
+    # Its raw readings download as CSV, fetched with the typed token.
+    button = browser.find_element(By.ID, "download")
+    assert button.is_displayed()
+    assert "BV3" in button.text
+    csv_text = browser.execute_async_script(
+        "readingsCsv(arguments[0]).then(arguments[1], (e) => arguments[1](String(e)))", "BV3"
+    )
+    assert csv_text.startswith("vehicleId,timestamp,meterId,kwhDeliveredDc,soc,batteryTemp")
+    assert len(csv_text.splitlines()) > 1, "the vehicle's readings, not just the header"
 
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACT))

@@ -94,9 +94,32 @@ function drawHistogram(low) {
   }, { displayModeBar: false, responsive: true });
 }
 
+// The vehicle's raw readings of the last 24 h as CSV: fetched with the token (a plain link could
+// not send it), then saved from memory.
+async function readingsCsv(vehicleId) {
+  const reply = await fetch(`/v1/vehicles/${encodeURIComponent(vehicleId)}/readings`, {
+    headers: { Authorization: "Bearer " + token(), Accept: "text/csv" },
+  });
+  if (!reply.ok) throw new Error(`readings: ${reply.status}`);
+  return reply.text();
+}
+
+async function download(vehicleId) {
+  let text;
+  try { text = await readingsCsv(vehicleId); } catch (err) { status(err.message, true); return; }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = `vehicle-${vehicleId}-readings.csv`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
 async function drill(vehicleId) {
   state.selected = vehicleId;
   render();
+  $("download").textContent = `Download ${vehicleId}'s readings of the last 24 h (CSV)`;
+  $("download").onclick = () => download(vehicleId);
+  $("download").hidden = false;
   let detail;
   try { detail = await api(`/v1/analytics/performance/${encodeURIComponent(vehicleId)}/hourly`); }
   catch (err) { status(err.message, true); return; }

@@ -1,0 +1,129 @@
+"""A device's raw history over real PostgreSQL: JSON pages joined by cursor, the same readings as
+streamed CSV, bounded by from/to, only that device's."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from models.history import write_batch
+from tests.conftest import ANALYST_TOKEN
+from tests.support.factories import T0, at, meter_rec, vehicle_rec
+
+ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
+# The whole test history, whatever the default window (24 h before now) would be.
+ALL = {"from": (T0 - timedelta(days=1)).isoformat(), "to": (T0 + timedelta(days=1)).isoformat()}
+
+
+@pytest.fixture
+def history(clean_db):
+    records = [meter_rec("M1", at(m), kwh=0.1 * (m + 1), voltage=230 + m) for m in range(7)]
+    records += [meter_rec("M2", at(m)) for m in range(3)]
+    records += [vehicle_rec("V1", "M1", at(m), kwh=0.09, soc=20 + m) for m in range(4)]
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+
+
+def get(client, path: str, **query):
+    return client.get(path, query_string={**ALL, **query}, headers=ANALYST)
+
+
+def test_pages_joined_by_their_cursors_are_the_device_history_in_order(client, history):
+    seen, cursor, pages = [], None, 0
+    while True:
+        reply = get(
+            client, "/v1/meters/M1/readings", limit=3, **({"cursor": cursor} if cursor else {})
+        )
+        assert reply.status_code == 200
+        assert reply.json["meterId"] == "M1"
+        seen += reply.json["readings"]
+        pages += 1
+        cursor = reply.json["nextCursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert [r["timestamp"] for r in seen] == [
+        at(m).isoformat().replace("+00:00", "Z") for m in range(7)
+    ]
+    assert seen[2] == {
+        "timestamp": at(2).isoformat().replace("+00:00", "Z"),
+        "kwhConsumedAc": pytest.approx(0.3),
+        "voltage": 232.0,
+    }
+
+
+def test_from_and_to_bound_the_readings(client, history):
+    reply = get(
+        client, "/v1/vehicles/V1/readings", **{"from": at(1).isoformat(), "to": at(3).isoformat()}
+    )
+    readings = reply.json["readings"]
+    assert [r["soc"] for r in readings] == [21.0, 22.0], "from is kept, to is not"
+    assert readings[0]["meterId"] == "M1"
+    assert reply.json["nextCursor"] is None
+
+
+def test_csv_streams_the_same_readings(client, history):
+    reply = client.get(
+        "/v1/meters/M1/readings", query_string=ALL, headers={**ANALYST, "Accept": "text/csv"}
+    )
+    assert reply.status_code == 200
+    assert reply.mimetype == "text/csv"
+    assert reply.is_streamed
+    assert "attachment" in reply.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
+    as_json = get(client, "/v1/meters/M1/readings").json["readings"]
+    assert len(rows) == len(as_json) == 7
+    for row, reading in zip(rows, as_json, strict=True):
+        assert row["meterId"] == "M1"
+        assert row["timestamp"] == reading["timestamp"]
+        assert float(row["kwhConsumedAc"]) == reading["kwhConsumedAc"]
+        assert float(row["voltage"]) == reading["voltage"]
+
+
+def test_csv_over_many_pages_is_whole(client, clean_db, monkeypatch):
+    from web import history as history_view
+
+    monkeypatch.setattr(history_view, "CSV_PAGE", 4)
+    with clean_db.begin() as conn:
+        write_batch(conn, [vehicle_rec("V9", "M1", at(m)) for m in range(11)])
+    reply = client.get(
+        "/v1/vehicles/V9/readings", query_string=ALL, headers={**ANALYST, "Accept": "text/csv"}
+    )
+    lines = reply.get_data(as_text=True).splitlines()
+    assert lines[0] == "vehicleId,timestamp,meterId,kwhDeliveredDc,soc,batteryTemp"
+    assert len(lines) == 12
+    assert len(set(lines[1:])) == 11
+
+
+def test_a_device_without_readings_has_an_empty_history(client, history):
+    reply = get(client, "/v1/meters/M9/readings")
+    assert reply.status_code == 200
+    assert reply.json["readings"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "code"),
+    [
+        ("/v1/meters/M%201/readings", {}, "invalid_id"),
+        (
+            "/v1/meters/M1/readings",
+            {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+            "invalid_query",
+        ),
+        ("/v1/meters/M1/readings", {"from": "2026-01-02T00:00:00"}, "invalid_query"),
+        ("/v1/meters/M1/readings", {"limit": "0"}, "invalid_query"),
+        ("/v1/meters/M1/readings", {"cursor": "not-a-cursor"}, "invalid_cursor"),
+        ("/v1/meters/M1/readings", {"to": "0001-01-01T10:00:00Z"}, "invalid_query"),
+    ],
+)
+def test_bad_requests_are_400_with_a_reason(client, path, query, code):
+    reply = client.get(path, query_string=query, headers=ANALYST)
+    assert reply.status_code == 400
+    assert reply.json["error"] == code
+
+
+def test_history_needs_an_analyst_token(client):
+    assert client.get("/v1/meters/M1/readings").status_code == 401

@@ -1,0 +1,146 @@
+"""GET /v1/meters/<id>/readings and /v1/vehicles/<id>/readings: a device's raw history, as JSON
+pages (a cursor for the next) or, with `Accept: text/csv`, the whole window streamed as CSV."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from flask import Blueprint, Response, request, stream_with_context
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from models import db, history_reads
+from models.readings import iso_z
+from web import responses, services
+from web.auth import ANALYST, require
+from web.errors import error
+from web.schemas import ID_RE, ID_RULE, UtcMoment
+
+bp = Blueprint("history", __name__)
+
+DEFAULT_SPAN = timedelta(hours=24)
+# Readings a CSV export reads from PostgreSQL at a time: what one request holds in memory.
+CSV_PAGE = 5_000
+CSV_COLUMNS = {
+    "meter": ("meterId", "timestamp", "kwhConsumedAc", "voltage"),
+    "vehicle": ("vehicleId", "timestamp", "meterId", "kwhDeliveredDc", "soc", "batteryTemp"),
+}
+SHAPES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "meter": responses.meter_reading,
+    "vehicle": responses.vehicle_reading,
+}
+
+
+class HistoryQuery(Schema):
+    """`from` (default: 24 h before `to`) and `to` (default: now), a page size, a cursor."""
+
+    start = UtcMoment(data_key="from")
+    end = UtcMoment(data_key="to")
+    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
+    cursor = fields.String()
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if "start" in data and "end" in data and data["start"] >= data["end"]:
+            raise ValidationError("Must be after 'from'.", "to")
+
+
+QUERY = HistoryQuery()
+
+
+@bp.get("/v1/meters/<device_id>/readings")
+@require(ANALYST)
+def meter_readings(device_id: str) -> Any:
+    return _history("meter", device_id)
+
+
+@bp.get("/v1/vehicles/<device_id>/readings")
+@require(ANALYST)
+def vehicle_readings(device_id: str) -> Any:
+    return _history("vehicle", device_id)
+
+
+def _history(kind: str, device_id: str) -> Any:
+    if not ID_RE.fullmatch(device_id):
+        return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
+    try:
+        args = QUERY.load(request.args.to_dict())
+    except ValidationError as exc:
+        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+    end = args.get("end") or datetime.now(UTC)
+    try:
+        start = args.get("start") or end - DEFAULT_SPAN
+    except OverflowError:
+        return error("invalid_query", "'to' is too early for the default 24 h before it.", 400)
+    if start >= end:
+        return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
+    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+        return _csv(kind, device_id, start, end)
+    after = None
+    if "cursor" in args:
+        after = _decode_cursor(args["cursor"])
+        if after is None:
+            return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
+    limit = args["limit"]
+    rows = db.read(
+        services().engine,
+        lambda conn: history_reads.page(conn, kind, device_id, start, end, limit + 1, after),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        f"{kind}Id": device_id,
+        "from": iso_z(start),
+        "to": iso_z(end),
+        "readings": [SHAPES[kind](row) for row in rows],
+        "nextCursor": _encode_cursor(rows[-1]["recorded_at"]) if more else None,
+    }
+
+
+def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
+    engine, shape, columns = services().engine, SHAPES[kind], CSV_COLUMNS[kind]
+    id_field = columns[0]
+
+    def lines() -> Iterator[str]:
+        yield ",".join(columns) + "\r\n"
+        after = None
+        while True:
+            rows = db.read(engine, partial(_page, kind, device_id, start, end, after))
+            for row in rows:
+                # IDs are letters, digits and ._:- only, numbers and times have no comma:
+                # nothing here needs quoting.
+                values = {id_field: device_id, **shape(row)}
+                yield ",".join(str(values[c]) for c in columns) + "\r\n"
+            if len(rows) < CSV_PAGE:
+                return
+            after = rows[-1]["recorded_at"]
+
+    filename = f"{kind}-{device_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _page(
+    kind: str, device_id: str, start: datetime, end: datetime, after: datetime | None, conn: Any
+) -> list[Any]:
+    return history_reads.page(conn, kind, device_id, start, end, CSV_PAGE, after)
+
+
+def _encode_cursor(moment: datetime) -> str:
+    return base64.urlsafe_b64encode(moment.isoformat().encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> datetime | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment = datetime.fromisoformat(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
