@@ -10,10 +10,10 @@ from sqlalchemy import text
 
 from models import performance
 from models.history import write_batch
-from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
 from tests.conftest import ANALYST_TOKEN
 from tests.test_efficiency import SEVEN, close
+from tests.test_rebuild import fleet_records
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 START = datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
@@ -26,18 +26,7 @@ def z(moment: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def records() -> list:
-    spec = FleetSpec(
-        meters=8,
-        vehicles=12,
-        minutes=27 * 60,
-        start=START,
-        seed=5,
-        share=0.2,
-        duplicate=0.05,
-        offline=0.01,
-        session_minutes=(5, 40),
-    )
-    return [r.record() for _, readings in Fleet(spec).minutes() for r in readings]
+    return fleet_records(START, 27)
 
 
 @pytest.fixture

@@ -212,28 +212,6 @@ def hour_figures(row: Any) -> dict[str, Any]:
     }
 
 
-def meter_state(row: Any) -> dict[str, Any]:
-    return {
-        "meterId": row.meter_id,
-        "kwhConsumedAc": float(row.kwh_consumed_ac),
-        "voltage": _hundredths(row.voltage_hundredths),
-        "timestamp": iso_z(row.recorded_at),
-        "updatedAt": iso_z(row.updated_at),
-    }
-
-
-def vehicle_state(row: Any) -> dict[str, Any]:
-    return {
-        "vehicleId": row.vehicle_id,
-        "meterId": row.meter_id,
-        "kwhDeliveredDc": float(row.kwh_delivered_dc),
-        "soc": _hundredths(row.soc_hundredths),
-        "batteryTemp": _hundredths(row.battery_temp_hundredths),
-        "timestamp": iso_z(row.recorded_at),
-        "updatedAt": iso_z(row.updated_at),
-    }
-
-
 def meter_reading(row: Any) -> dict[str, Any]:
     return {
         "timestamp": iso_z(row["recorded_at"]),
@@ -249,6 +227,23 @@ def vehicle_reading(row: Any) -> dict[str, Any]:
         "kwhDeliveredDc": float(row["kwh_delivered_dc"]),
         "soc": _hundredths(row["soc_hundredths"]),
         "batteryTemp": _hundredths(row["battery_temp_hundredths"]),
+    }
+
+
+def meter_state(row: Any) -> dict[str, Any]:
+    """A meter's newest reading: the reading as history shows it, and when it became newest."""
+    return {
+        "meterId": row["meter_id"],
+        **meter_reading(row),
+        "updatedAt": iso_z(row["updated_at"]),
+    }
+
+
+def vehicle_state(row: Any) -> dict[str, Any]:
+    return {
+        "vehicleId": row["vehicle_id"],
+        **vehicle_reading(row),
+        "updatedAt": iso_z(row["updated_at"]),
     }
 
 
