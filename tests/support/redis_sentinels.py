@@ -131,10 +131,29 @@ class SentinelledRedis:
     def master_port(self) -> int:
         return self.sentinels[0].master_port()
 
+    def lag_replica(self) -> None:
+        """From now on the replica falls behind: what the primary sends it waits in the Link.
+
+        Sentinel rewrites a replica that follows another address than the primary's
+        (+fix-slave-config) once failover-timeout has passed since it noticed, which would take
+        the Link out of the path on a slow run; pointing the replica back at the Link restarts
+        that clock, and the primary is killed well inside it."""
+        replica = self.replica.client()
+        if int(replica.info("replication")["master_port"]) != self.link.port:
+            replica.replicaof("127.0.0.1", str(self.link.port))
+        self._wait_in_sync()
+        self.link.stall()
+
     def _wait_in_sync(self) -> None:
         deadline = time.monotonic() + 30
-        while self.replica.client().info("replication").get("master_link_status") != "up":
-            assert time.monotonic() < deadline, "the replica did not sync"
+        while True:
+            state = self.replica.client().info("replication")
+            if (
+                state.get("master_link_status") == "up"
+                and int(state.get("master_port", 0)) == self.link.port
+            ):
+                return
+            assert time.monotonic() < deadline, "the replica did not sync through the Link"
             time.sleep(0.1)
 
     def _sees_everyone(self, sentinel: Sentinel) -> bool:
