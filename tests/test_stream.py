@@ -1,17 +1,33 @@
-"""The ingest stream's scripts against real Redis: reads bounded by readings, acknowledgements
-that delete only what they acknowledged, pruning that cannot lose entries, entries put there by
-hand that stall nobody, and the eviction check."""
+"""The ingest stream's scripts: reads bounded by readings, acknowledgements that delete only what
+they acknowledged, pruning that cannot lose entries, entries put there by hand that stall nobody,
+and the eviction check. Each test runs on fakeredis (no server: the edit-test loop) and again on
+real Redis, whose Lua and stream commands are the ones production runs."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import fakeredis
+import pytest
 import redis
 
 from models.readings import encode
 from models.stream import ENTRY_READINGS, GROUP, EvictionGuard, IngestStream
 from tests.support.factories import at, meter_rec
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def stream(request: pytest.FixtureRequest) -> IngestStream:
+    if request.param == "fakeredis":
+        # RESP2, as models.redis_client connects: fakeredis shapes a script's replies by protocol.
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), protocol=2)
+        stream = IngestStream(client, "ev-test")
+    else:
+        prefix = request.getfixturevalue("settings").redis_key_prefix
+        stream = IngestStream(request.getfixturevalue("redis_client"), prefix)
+    stream.ensure_group()
+    return stream
 
 
 def flushed_buffer(device: str, n: int) -> list:
