@@ -155,6 +155,9 @@ class Settings:
 
     # Periodic jobs
     refresh_seconds: int = 60
+    # How long a web process answers a vehicle's 24 h figures from memory before it asks whether
+    # a refresh has committed since (web/performance_cache.py).
+    read_cache_seconds: float = 1.0
     # /metrics counts the vehicles charging at an efficiency under this (an alert's input).
     efficiency_alert_below: float = 0.85
     partition_days_ahead: int = 3
@@ -235,6 +238,7 @@ class Settings:
             ),
             max_deliveries=_int(e, "MAX_DELIVERIES", d.max_deliveries, minimum=1),
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
+            read_cache_seconds=_float(e, "READ_CACHE_SECONDS", d.read_cache_seconds),
             efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),

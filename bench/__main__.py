@@ -147,12 +147,16 @@ def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, 
     with service.engine().begin() as conn:
         conn.execute(text(data.PERFORMANCE_ROWS), {"n": vehicles})
         conn.execute(text(data.PERFORMANCE_WINDOW))
+    # Side by side: the refresh stamp asked on every read, then as shipped (once a second). Each
+    # stack starts with no answer in memory, as right after a refresh.
+    with service.running("reads-stamp-every-read", READ_CACHE_SECONDS="0") as stack:
+        every = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
     with service.running("reads") as stack:
         result = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
         # What the server + Flask serve with no work at all, here and now: the ceiling of both
         # wrk figures on this machine.
         floor = load.wrk(stack.url + "/healthz", "", max(2, seconds // 2), 16, service.work_dir, [])
-    return vars(result) | {"healthz_floor": vars(floor)}
+    return vars(result) | {"healthz_floor": vars(floor), "stamp_every_read": vars(every)}
 
 
 def refresh_at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:

@@ -52,6 +52,22 @@ def _single(s: dict[str, Any], floor: dict[str, Any] | None) -> Row:
     )
 
 
+def _reads_every(every: dict[str, Any] | None) -> list[Row]:
+    """Reads with READ_CACHE_SECONDS=0 (a database round trip per read), for comparison."""
+    if not every:
+        return []
+    return [
+        (
+            "analytics reads, READ_CACHE_SECONDS=0 (refresh stamp asked per read)",
+            f"{every['requests_per_s']:,.0f} req/s, p50 {every['p50_ms']:.1f} ms, "
+            f"p99 {every['p99_ms']:.1f} ms",
+            "",
+            "",
+            "",
+        )
+    ]
+
+
 def _single_cpu(s: dict[str, Any]) -> list[Row]:
     """Where a single-reading request's CPU goes, across every process that handles it."""
     if "cpu_us_per_request" not in s:  # results kept by an older bench
@@ -112,6 +128,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         ),
         _single(s, r["reads"].get("healthz_floor")),
         *_single_cpu(s),
+        *_reads_every(a.get("stamp_every_read")),
         (
             "analytics reads, 16 connections (wrk)",
             f"{a['requests_per_s']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",

@@ -80,6 +80,8 @@ def base_settings(database_url: str, server_env: dict[str, str]) -> Settings:
             # The seed sample is from February 2026; keep it inside retention.
             "RETENTION_DAYS": "3650",
             "BATCH_WAIT_MS": "20",
+            # Tests refresh and read at once: a read asks every time whether a refresh committed.
+            "READ_CACHE_SECONDS": "0",
         }
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import Flask, current_app
@@ -18,6 +18,9 @@ from web.credentials import CredentialCache
 from web.rate_limit import RateLimiter
 from web.schemas import ReadingValidator
 
+if TYPE_CHECKING:
+    from web.performance_cache import PerformanceCache
+
 
 @dataclass
 class Services:
@@ -28,6 +31,7 @@ class Services:
     eviction: EvictionGuard
     credentials: CredentialCache
     rate_limiter: RateLimiter
+    performance_cache: PerformanceCache
 
 
 class OrjsonProvider(JSONProvider):
@@ -45,6 +49,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Flask answers 413 itself when a Content-Length is past this; a chunked body is cut here
     # instead, one byte past the limit, so that ingest can tell it was too large.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    # Here, not at the top: it builds responses with modules that import this package.
+    from web.performance_cache import PerformanceCache
+
     stream = IngestStream(client_for(settings), settings.redis_key_prefix)
     engine = make_reader(settings, pool_size=settings.web_threads)
     app.extensions["ev"] = Services(
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             settings.device_rate_per_minute,
             settings.gateway_rate_per_minute,
         ),
+        performance_cache=PerformanceCache(engine, settings.read_cache_seconds),
     )
 
     from web import (

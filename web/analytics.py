@@ -14,7 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models import db, fleet, performance
 from web import responses, services
 from web.auth import ANALYST, require
-from web.caching import conditional
+from web.caching import conditional, encoded_conditional
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE, UtcMoment
 
@@ -63,10 +63,10 @@ def vehicle_performance(vehicle_id: str) -> Any:
         return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
     if "from" in request.args or "to" in request.args:
         return _over_window(vehicle_id)
-    row = db.read(_engine(), lambda conn: performance.read(conn, vehicle_id))
-    if row is None:
+    answer = services().performance_cache.answer(vehicle_id)
+    if answer.payload is None or answer.stamp is None:
         return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
-    return conditional(responses.performance(row), row["refreshed_at"])
+    return encoded_conditional(answer.payload, answer.etag, answer.stamp)
 
 
 def _over_window(vehicle_id: str) -> Any:

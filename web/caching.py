@@ -15,9 +15,20 @@ from web import services
 
 
 def conditional(body: Any, refreshed_at: datetime, status: int = 200) -> BaseResponse:
+    return encoded_conditional(*encode(body), refreshed_at, status)
+
+
+def encode(body: Any) -> tuple[bytes, str]:
+    """The JSON body and its ETag."""
     payload = orjson.dumps(body)
+    return payload, hashlib.blake2b(payload, digest_size=12).hexdigest()
+
+
+def encoded_conditional(
+    payload: bytes, etag: str, refreshed_at: datetime, status: int = 200
+) -> BaseResponse:
     response = Response(payload, status=status, mimetype="application/json")
-    response.set_etag(hashlib.blake2b(payload, digest_size=12).hexdigest())
+    response.set_etag(etag)
     response.last_modified = refreshed_at
     period = timedelta(seconds=services().settings.refresh_seconds)
     left = (refreshed_at + period - datetime.now(UTC)).total_seconds()
