@@ -85,6 +85,15 @@ def test_role_tokens_keep_working_as_fleet_gateways(app, stream):
     assert queued(stream) == ["M1", "M2", "V9"]
 
 
+def test_without_gateway_tokens_only_the_devices_own_tokens_write(settings, stream, clean_db):
+    app = create_app(settings.replace(device_tokens=(), device_token_cache_seconds=0))
+    token = issue(app, "meter", "M1")
+    assert post(app, token, meter("M1")).status_code == 202
+    assert post(app, DEVICE_TOKEN, meter("M1")).status_code == 401
+    assert post(app, "made-up", meter("M1")).status_code == 401
+    assert queued(stream) == ["M1"]
+
+
 def test_a_device_token_cannot_read_analytics_and_a_made_up_one_is_401(app):
     token = issue(app, "vehicle", "V1")
     reads = app.test_client().get(
