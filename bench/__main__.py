@@ -153,10 +153,17 @@ def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, 
         every = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
     with service.running("reads") as stack:
         result = load.wrk_reads(stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles)
+        paced = load.wrk_reads(
+            stack.url, ANALYST_TOKEN, seconds, 16, service.work_dir, vehicles, pause_ms=6
+        )
         # What the server + Flask serve with no work at all, here and now: the ceiling of both
         # wrk figures on this machine.
         floor = load.wrk(stack.url + "/healthz", "", max(2, seconds // 2), 16, service.work_dir, [])
-    return vars(result) | {"healthz_floor": vars(floor), "stamp_every_read": vars(every)}
+    return vars(result) | {
+        "healthz_floor": vars(floor),
+        "stamp_every_read": vars(every),
+        "paced": vars(paced),
+    }
 
 
 def refresh_at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:

@@ -68,6 +68,46 @@ def _reads_every(every: dict[str, Any] | None) -> list[Row]:
     ]
 
 
+def _reads(a: dict[str, Any]) -> list[Row]:
+    """Reads as fast as served (throughput), and at a steady rate above the target's (latency:
+    at saturation a p99 is the queue's, as the /healthz floor's own p99 shows)."""
+    figures = (
+        f"{a['requests_per_s']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms"
+    )
+    paced = a.get("paced")
+    if not paced:  # results kept by an older bench
+        target = a["requests_per_s"] >= 2000 and a["p99_ms"] < 10
+        return [
+            (
+                "analytics reads, 16 connections (wrk)",
+                figures,
+                "",
+                "≥ 2,000/s, p99 < 10 ms",
+                _met(target),
+            )
+        ]
+    steady = (
+        f"{paced['requests_per_s']:,.0f} req/s, p50 {paced['p50_ms']:.1f} ms, "
+        f"p99 {paced['p99_ms']:.1f} ms"
+    )
+    return [
+        (
+            "analytics reads, 16 connections, as fast as served (wrk)",
+            figures,
+            "",
+            "≥ 2,000/s",
+            _met(a["requests_per_s"] >= 2000),
+        ),
+        (
+            "analytics reads at a steady ≥ 2,000/s (16 connections, 6 ms pause each)",
+            steady,
+            "",
+            "p99 < 10 ms",
+            _met(paced["requests_per_s"] >= 2000 and paced["p99_ms"] < 10),
+        ),
+    ]
+
+
 def _single_cpu(s: dict[str, Any]) -> list[Row]:
     """Where a single-reading request's CPU goes, across every process that handles it."""
     if "cpu_us_per_request" not in s:  # results kept by an older bench
@@ -129,13 +169,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         _single(s, r["reads"].get("healthz_floor")),
         *_single_cpu(s),
         *_reads_every(a.get("stamp_every_read")),
-        (
-            "analytics reads, 16 connections (wrk)",
-            f"{a['requests_per_s']:,.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",
-            "",
-            "≥ 2,000/s, p99 < 10 ms",
-            _met(a["requests_per_s"] >= 2000 and a["p99_ms"] < 10),
-        ),
+        *_reads(a),
     ]
     floor = a.get("healthz_floor")
     if floor:
