@@ -76,9 +76,8 @@ TAKE_PENDING = (
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 -- IDLE 0 filters nothing in Redis; fakeredis reads it as "idle more than 0 ms", so it is left out.
-local args = {'XPENDING', KEYS[1], ARGV[1]}
-if tonumber(ARGV[3]) > 0 then args = {'XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3]} end
-for _, a in ipairs({'-', '+', ARGV[5]}) do args[#args + 1] = a end
+local args = {'XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[5]}
+if tonumber(ARGV[3]) > 0 then table.insert(args, 4, 'IDLE'); table.insert(args, 5, ARGV[3]) end
 if ARGV[6] ~= '' then args[#args + 1] = ARGV[6] end
 local ok, pending = pcall(redis.call, unpack(args))
 if not ok then return redis.error_reply('NOGROUP no such key or consumer group') end
