@@ -37,6 +37,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return int(_number(env, name, default, int, minimum))
 
 
+def _bounded_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int
+) -> int:
+    value = _int(env, name, default, minimum)
+    if value > maximum:
+        raise SettingError(f"{name}={value} must be at most {maximum}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
     return float(_number(env, name, default, float, minimum))
 
@@ -125,7 +134,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 2
-    web_threads: int = 1
+    # Threads per web process for the requests that wait on PostgreSQL (web/rsgi.py); ingest and
+    # /healthz run on the process's event loop. Each thread may hold a database connection.
+    web_threads: int = 4
+    # Open connections one web process serves at once; more wait in the listen backlog.
+    web_max_connections: int = 1000
+    # A client's request headers (and a kept-alive connection's next request) must arrive within
+    # this; its body, and each piece of a large answer, within BODY_TIMEOUT_SECONDS.
+    header_timeout_seconds: int = 10
+    body_timeout_seconds: float = 30.0
     worker_concurrency: int = 0  # 0: one per CPU
     data_dir: str = ".data"
     metrics_dir: str = ".data/metrics"  # from the environment: METRICS_DIR, else DATA_DIR/metrics
@@ -152,6 +169,10 @@ class Settings:
     consumer_gone_seconds: int = 600
     db_retry_max_seconds: float = 30.0
     max_deliveries: int = 5
+
+    # History reads: the longest window one request may ask for, and how long its query may run.
+    history_max_days: int = 7
+    history_timeout_seconds: float = 10.0
 
     # Periodic jobs
     refresh_seconds: int = 60
@@ -209,6 +230,13 @@ class Settings:
             port=_int(e, "PORT", d.port, minimum=1),
             web_concurrency=_int(e, "WEB_CONCURRENCY", d.web_concurrency, minimum=1),
             web_threads=_int(e, "WEB_THREADS", d.web_threads, minimum=1),
+            web_max_connections=_int(e, "WEB_MAX_CONNECTIONS", d.web_max_connections, minimum=16),
+            header_timeout_seconds=_bounded_int(
+                e, "HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds, 1, 60
+            ),
+            body_timeout_seconds=_float(
+                e, "BODY_TIMEOUT_SECONDS", d.body_timeout_seconds, minimum=0.1
+            ),
             worker_concurrency=_int(e, "WORKER_CONCURRENCY", d.worker_concurrency),
             data_dir=(data_dir := _str(e, "DATA_DIR", d.data_dir)),
             metrics_dir=_str(e, "METRICS_DIR", os.path.join(data_dir, "metrics")),
@@ -237,6 +265,10 @@ class Settings:
                 e, "DB_RETRY_MAX_SECONDS", d.db_retry_max_seconds, minimum=0.1
             ),
             max_deliveries=_int(e, "MAX_DELIVERIES", d.max_deliveries, minimum=1),
+            history_max_days=_int(e, "HISTORY_MAX_DAYS", d.history_max_days, minimum=1),
+            history_timeout_seconds=_float(
+                e, "HISTORY_TIMEOUT_SECONDS", d.history_timeout_seconds, minimum=0.1
+            ),
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
             read_cache_seconds=_float(e, "READ_CACHE_SECONDS", d.read_cache_seconds),
             efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),

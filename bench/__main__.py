@@ -232,7 +232,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--servers",
         action="store_true",
-        help="only gunicorn sync, gunicorn gthread and Granian side by side (bench/servers.py)",
+        help="only web servers side by side: gunicorn, Granian before and now (bench/servers.py)",
     )
     parser.add_argument(
         "--capacity",

@@ -4,8 +4,9 @@ the `/healthz` floor. With the stream's worker running, as in production.
 
 - gunicorn sync: WEB_CONCURRENCY processes, a connection per request.
 - gunicorn gthread: the same processes with 4 threads each, keep-alive.
-- Granian (a Rust HTTP server, WSGI interface; the Procfile's, web/serve.py): WEB_CONCURRENCY
-  workers, WEB_THREADS blocking threads each.
+- Granian WSGI, one thread a worker: how web/serve.py ran Granian until slow clients could stop
+  it (its WSGI threads wait on clients), kept as the "before" of that change.
+- Granian (the Procfile's, web/serve.py): WEB_CONCURRENCY workers, the app behind web/rsgi.py.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from sqlalchemy import text
 from bench import data, load
 from bench.report import keep_table
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service
+from tools.local import free_port
 
 WEB_PROCESSES = 2
 
 
 GUNICORN = ["gunicorn", "--config", "web/gunicorn_conf.py", "web:create_app()"]
+GRANIAN_WSGI = [
+    "granian", "--interface", "wsgi", "--workers", str(WEB_PROCESSES), "--blocking-threads", "1",
+    "--no-ws", "--log-level", "warning", "--port", "{port}", "web.wsgi:app",
+]  # fmt: skip
 
 
 def candidates() -> dict[str, tuple[dict[str, Any], list[str] | None]]:
@@ -30,12 +36,16 @@ def candidates() -> dict[str, tuple[dict[str, Any], list[str] | None]]:
     return {
         "gunicorn sync": ({"WEB_CONCURRENCY": WEB_PROCESSES}, GUNICORN),
         "gunicorn gthread x4": ({"WEB_CONCURRENCY": WEB_PROCESSES, "WEB_THREADS": 4}, GUNICORN),
+        "granian WSGI x1 (before)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, GRANIAN_WSGI),
         "granian (Procfile)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, None),
     }
 
 
 def measure(service: Service, name: str, seconds: int, vehicles: int, rnd: int) -> dict[str, Any]:
     env, web = candidates()[name]
+    port = free_port()
+    env = {**env, "PORT": port}
+    web = [arg.format(port=port) for arg in web] if web else None
     service.reset()
     with service.engine().begin() as conn:
         conn.execute(text(data.PERFORMANCE_ROWS), {"n": vehicles})

@@ -20,17 +20,14 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from models import partitions
 from models.db import make_engine
+from models.schema import ALL_TABLES
 from settings import Settings, sqlalchemy_url
 from tools.local import free_port
 from tools.stack import ROOT, Stack, wait_until
 
 DEVICE_TOKEN, ANALYST_TOKEN = "bench-device", "bench-analyst"
 PREFIX = "bench"
-TABLES = (
-    "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
-    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window, "
-    "dead_letters"
-)
+TABLES = ALL_TABLES
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,20 @@
-"""Per-device credentials: issue, find, revoke, rotate. The token itself is never stored.
+"""Per-device credentials: issue, find, revoke, rotate, and the meters a vehicle is bound to.
+The token itself is never stored.
 
-A device's token lets it write readings for its own ID only; the role tokens of DEVICE_TOKENS
-stay what they were, fleet-gateway tokens that may write for any device.
+A device's token lets it write readings for its own ID only, and a vehicle's only for the meters
+an operator bound it to: a vehicle naming a meter claims that meter's minutes, and a claim on a
+meter it does not use would make another vehicle's minutes there not exclusive (docs/DESIGN.md,
+"Trust"). The role tokens of DEVICE_TOKENS stay fleet-gateway tokens that may write for any
+device.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +25,9 @@ KINDS = ("meter", "vehicle")
 # for anything else.
 PREFIX = "evd_"
 SHOWN = len(PREFIX) + 6
+# What new_token() makes: anything else is not a device token, whatever its length, and costs
+# neither a query nor a place in a cache.
+_WELL_FORMED = re.compile(r"evd_[A-Za-z0-9_-]{43}")
 
 
 class CredentialError(Exception):
@@ -29,6 +38,12 @@ class CredentialError(Exception):
 class Device:
     kind: str
     id: str
+    # A vehicle's bound meters: the only ones its readings may name.
+    meters: frozenset[str] = field(default=frozenset(), compare=True)
+
+
+def well_formed(token: str) -> bool:
+    return _WELL_FORMED.fullmatch(token) is not None
 
 
 def digest(token: str) -> bytes:
@@ -40,15 +55,16 @@ def new_token() -> str:
 
 
 def find(conn: Connection, token: str) -> Device | None:
-    """The device a live token belongs to, or None."""
+    """The device a live token belongs to (with a vehicle's bound meters), or None."""
     row = conn.execute(
         text(
-            "SELECT device_kind, device_id FROM device_credentials "
-            "WHERE token_sha256 = :h AND revoked_at IS NULL"
+            "SELECT device_kind, device_id, ARRAY(SELECT meter_id FROM vehicle_meter_bindings b "
+            "WHERE device_kind = 'vehicle' AND b.vehicle_id = device_id) AS meters "
+            "FROM device_credentials WHERE token_sha256 = :h AND revoked_at IS NULL"
         ),
         {"h": digest(token)},
     ).first()
-    return Device(row.device_kind, row.device_id) if row else None
+    return Device(row.device_kind, row.device_id, frozenset(row.meters)) if row else None
 
 
 def add(conn: Connection, device: Device) -> str:
@@ -70,22 +86,70 @@ def add(conn: Connection, device: Device) -> str:
     return token
 
 
-def revoke(conn: Connection, device: Device) -> None:
+def revoke(conn: Connection, device: Device) -> bytes:
+    """Revoke the device's live token; its hash is returned (to forget it elsewhere too)."""
     if not _live(conn, device):
         raise CredentialError(f"{device.kind} {device.id} has no live token")
-    conn.execute(
-        text(
-            "UPDATE device_credentials SET revoked_at = now() "
-            "WHERE device_kind = :kind AND device_id = :id AND revoked_at IS NULL"
-        ),
-        {"kind": device.kind, "id": device.id},
+    return bytes(
+        conn.execute(
+            text(
+                "UPDATE device_credentials SET revoked_at = now() "
+                "WHERE device_kind = :kind AND device_id = :id AND revoked_at IS NULL "
+                "RETURNING token_sha256"
+            ),
+            {"kind": device.kind, "id": device.id},
+        ).scalar_one()
     )
 
 
-def rotate(conn: Connection, device: Device) -> str:
-    """Revoke the live token and issue a new one, in the caller's one transaction."""
-    revoke(conn, device)
-    return add(conn, device)
+def rotate(conn: Connection, device: Device) -> tuple[str, bytes]:
+    """Revoke the live token and issue a new one, in the caller's one transaction: the new token
+    and the old one's hash."""
+    old = revoke(conn, device)
+    return add(conn, device), old
+
+
+def bind(conn: Connection, vehicle_id: str, meter_ids: Iterable[str]) -> int:
+    """Let the vehicle's readings name these meters; how many were not bound before."""
+    rows = [{"v": vehicle_id, "m": m} for m in sorted(set(meter_ids))]
+    if not rows:
+        return 0
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO vehicle_meter_bindings (vehicle_id, meter_id) VALUES (:v, :m) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            rows,
+        ).rowcount
+    )
+
+
+def unbind(conn: Connection, vehicle_id: str, meter_ids: Iterable[str]) -> int:
+    """Take meters from the vehicle's bound ones; how many were bound."""
+    return int(
+        conn.execute(
+            text(
+                "DELETE FROM vehicle_meter_bindings "
+                "WHERE vehicle_id = :v AND meter_id = ANY(:meters)"
+            ),
+            {"v": vehicle_id, "meters": sorted(set(meter_ids))},
+        ).rowcount
+    )
+
+
+def bindings(conn: Connection, vehicle_id: str | None = None) -> list[dict[str, Any]]:
+    """Each vehicle (or the one asked for) with the meters it is bound to."""
+    rows = conn.execute(
+        text(
+            "SELECT vehicle_id, array_agg(meter_id ORDER BY meter_id) AS meters "
+            "FROM vehicle_meter_bindings "
+            + ("WHERE vehicle_id = :v " if vehicle_id else "")
+            + "GROUP BY vehicle_id ORDER BY vehicle_id"
+        ),
+        {"v": vehicle_id},
+    )
+    return [{"vehicleId": r.vehicle_id, "meters": list(r.meters)} for r in rows]
 
 
 def listing(conn: Connection, *, revoked: bool = False) -> list[dict[str, Any]]:

@@ -43,13 +43,16 @@ def make_engine(
     return engine.execution_options(prepared_statements=settings.database_prepared_statements)
 
 
-def make_reader(settings: Settings, *, pool_size: int = 2) -> Engine:
+def make_reader(settings: Settings, *, pool_size: int = 2, primary: bool = False) -> Engine:
     """For the API's single-statement reads: autocommit, so a read is one round trip (no BEGIN,
     no ROLLBACK) and no ping first. A connection found dead invalidates the pool; `read` retries.
+    They go to DATABASE_READ_URL (a replica, say) unless `primary`: what must be current.
     """
     return make_engine(
         settings,
-        url=settings.database_read_url or settings.database_url,
+        url=settings.database_url
+        if primary
+        else settings.database_read_url or settings.database_url,
         pool_size=pool_size,
         application_name="ev-web",
         pre_ping=False,

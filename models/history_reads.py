@@ -1,5 +1,11 @@
 """One device's raw history, read back in time order, a page at a time (keyset on the reading's
-time, which is unique per device), so a month of readings never sits in memory at once."""
+time, which is unique per device), so a month of readings never sits in memory at once.
+
+History is keyed by time first: a page scans every device's readings from its start until it
+has found `limit` of this device's. Two bounds keep that finite: the scan stops at the device's
+newest reading (its current state; a device silent for the whole window costs one index probe,
+not a scan), and the query runs under a statement timeout.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ from sqlalchemy import Connection, text
 _COLUMNS = {
     "meter": (
         "meter_readings",
+        "meter_current_state",
         "meter_id",
         "recorded_at, kwh_consumed_ac, voltage_hundredths",
     ),
     "vehicle": (
         "vehicle_readings",
+        "vehicle_current_state",
         "vehicle_id",
         "recorded_at, meter_id, kwh_delivered_dc, soc_hundredths, battery_temp_hundredths",
     ),
@@ -31,15 +39,21 @@ def page(
     end: datetime,
     limit: int,
     after: datetime | None = None,
+    timeout_seconds: float = 10.0,
 ) -> list[Any]:
     """Up to `limit` readings of the device in [start, end) (after `after`, if given), oldest
-    first."""
-    table, key, columns = _COLUMNS[kind]
+    first. Past `timeout_seconds` PostgreSQL cancels it (psycopg2's QueryCanceled)."""
+    table, current, key, columns = _COLUMNS[kind]
     past = "AND recorded_at > :after " if after else ""
+    # One round trip: the statements of one query string are one transaction, where SET LOCAL
+    # holds (through a pooler in transaction mode too).
     rows = conn.execute(
         text(
+            f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}; "
             f"SELECT {columns} FROM {table} WHERE {key} = :id AND recorded_at >= :start "
-            f"{past}AND recorded_at < :end ORDER BY recorded_at LIMIT :limit"
+            f"{past}AND recorded_at < :end AND recorded_at <= COALESCE("
+            f"(SELECT recorded_at FROM {current} WHERE {key} = :id), '-infinity') "
+            "ORDER BY recorded_at LIMIT :limit"
         ),
         {"id": device_id, "start": start, "end": end, "after": after, "limit": limit},
     ).all()

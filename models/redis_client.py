@@ -52,3 +52,9 @@ def _bounded(timeout_seconds: float, block_ms: int = 0) -> dict[str, Any]:
         "health_check_interval": 30,
         "protocol": 2,
     }
+
+
+def key(prefix: str, *parts: str) -> str:
+    """A key of this deployment: every key shares the `{prefix}` hash tag, so that they all sit
+    in one Redis Cluster slot and the stream's scripts may touch several at once."""
+    return ":".join((f"{{{prefix}}}", *parts))

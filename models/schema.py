@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 
 metadata = MetaData()
@@ -140,4 +143,38 @@ dead_letters = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Per-device tokens, stored as their SHA-256 (models/credentials.py); one live token a device.
+device_credentials = Table(
+    "device_credentials",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("device_kind", Text, nullable=False),
+    Column("device_id", Text, nullable=False),
+    Column("token_sha256", LargeBinary, nullable=False, unique=True),
+    Column("token_prefix", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("device_kind IN ('meter', 'vehicle')", name="device_kind_known"),
+    Index(
+        "device_credentials_one_live",
+        "device_kind",
+        "device_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
+# The meters a vehicle's token may name (docs/DESIGN.md, "Trust").
+vehicle_meter_bindings = Table(
+    "vehicle_meter_bindings",
+    metadata,
+    Column("vehicle_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("vehicle_id", "meter_id"),
+)
+
 PARTITIONED = ("meter_readings", "vehicle_readings", "vehicle_minute_contributions")
+
+# Every table, for emptying a test's or the bench's database in one TRUNCATE.
+ALL_TABLES = ", ".join(table.name for table in metadata.sorted_tables)

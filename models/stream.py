@@ -21,6 +21,7 @@ import redis
 
 from models import stream_scripts
 from models.readings import Record, decode, encode
+from models.redis_client import key
 
 GROUP = "writers"
 # The most readings one entry holds: a device's flushed buffer of 10,000 readings is 20 entries,
@@ -76,8 +77,8 @@ class StreamStats:
 class IngestStream:
     def __init__(self, client: redis.Redis, prefix: str = "ev") -> None:
         self.redis = client
-        self.key = f"{{{prefix}}}:ingest"
-        self.backlog_key = f"{{{prefix}}}:ingest:backlog"
+        self.key = key(prefix, "ingest")
+        self.backlog_key = key(prefix, "ingest", "backlog")
         self._add = client.register_script(stream_scripts.ADD)
         self._read_new = client.register_script(stream_scripts.READ_NEW)
         self._take_pending = client.register_script(stream_scripts.TAKE_PENDING)

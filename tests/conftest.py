@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 
 from models.db import make_engine
 from models.redis_client import connect
+from models.schema import ALL_TABLES
 from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
 from tests.support.private_servers import private_postgres, private_redis
@@ -37,11 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["private_postgres", "private_redis"]
 DEVICE_TOKEN = "device-token-for-tests"
 ANALYST_TOKEN = "analyst-token-for-tests"
-TABLES = (
-    "meter_readings, vehicle_readings, meter_current_state, vehicle_current_state, "
-    "dirty_minutes, vehicle_minute_contributions, vehicle_performance_24h, performance_window, "
-    "dead_letters, device_credentials"
-)
+TABLES = ALL_TABLES
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import text
 
 from models.readings import Record
@@ -235,3 +236,63 @@ def test_run_loop_writes_everything_added_while_it_runs(stream, consumer, runnin
 def test_a_consumer_is_listed_in_the_group_as_soon_as_it_runs(stream, consumer, running):
     running(consumer("host#7"))
     wait_until(lambda: [c["name"] for c in stream.stats().consumers] == ["host#7"])
+
+
+@pytest.mark.parametrize(("first", "second"), [(0.1, 0.9), (0.9, 0.1)])
+def test_one_identity_sent_twice_keeps_one_reading_whichever_consumer_writes_it_first(
+    stream, consumer, clean_db, first, second
+):
+    """Two different readings of one meter at one moment: the one kept does not depend on
+    which consumer wrote which, nor in what order; it is the one kept when both arrive in one
+    batch, in history and in current state alike."""
+    stream.add([meter_rec("MX", at(0), kwh=first)], bound=100)
+    assert len(stream.read_new("gone-host#0", 10)) == 1  # then that consumer died
+    stream.add([meter_rec("MX", at(0), kwh=second), vehicle_rec("VX", "MX", at(0))], bound=100)
+    stream.add([vehicle_rec("VX", "MX", at(0), kwh=0.3, soc=40)], bound=100)
+    live = consumer("live-host#0", claim_idle_seconds=1)
+    assert live.process(live.collect(), threading.Event())
+    time.sleep(1.1)
+    assert live.process(live.claim(), threading.Event())
+
+    with clean_db.connect() as conn:
+        history = conn.execute(text("SELECT kwh_consumed_ac FROM meter_readings")).scalars().all()
+        state = conn.execute(text("SELECT kwh_consumed_ac FROM meter_current_state")).scalar()
+        vehicles = conn.execute(
+            text("SELECT kwh_delivered_dc, soc_hundredths FROM vehicle_readings")
+        ).all()
+        vehicle_state = conn.execute(
+            text("SELECT kwh_delivered_dc, soc_hundredths FROM vehicle_current_state")
+        ).all()
+    kept = min(first, second)
+    assert [float(v) for v in history] == [kept]
+    assert float(state) == kept
+    assert [(float(k), s) for k, s in vehicles] == [(0.3, 4000)]
+    assert [(float(k), s) for k, s in vehicle_state] == [(0.3, 4000)]
+
+
+def test_after_a_redis_failover_a_consumer_rereads_its_pending_at_once(
+    stream, consumer, running, clean_db, monkeypatch
+):
+    """A read whose answer is lost as the primary fails over leaves its entries pending under
+    the consumer's name on the new primary: the consumer writes them as soon as Redis answers
+    again, not CLAIM_IDLE_SECONDS later when another would claim them."""
+    lost = threading.Event()
+
+    def losing_the_answer(read: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            entries = read(*args)
+            if entries and not lost.is_set():
+                lost.set()
+                raise redis.ConnectionError("Connection closed by server.")
+            return entries
+
+        return call
+
+    monkeypatch.setattr(stream, "read_new", losing_the_answer(stream.read_new))
+    monkeypatch.setattr(stream, "wait_new", losing_the_answer(stream.wait_new))
+    running(consumer("host#0", claim_idle_seconds=600))
+    time.sleep(0.5)  # running, its own pending list drained
+    stream.add(readings(3), bound=100)
+    wait_until(lost.is_set, 10, "the read whose answer is lost")
+    wait_until(lambda: stored_readings(clean_db) == 3, 10, "the pending entry to be written")
+    wait_until(lambda: pending(stream) == 0, 10, "its acknowledgement")

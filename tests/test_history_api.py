@@ -3,15 +3,18 @@ streamed CSV, bounded by from/to, only that device's."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from models.history import write_batch
 from tests.conftest import ANALYST_TOKEN
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
+from web import create_app, cursors
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 # The whole test history, whatever the default window (24 h before now) would be.
@@ -127,3 +130,57 @@ def test_bad_requests_are_400_with_a_reason(client, path, query, code):
 
 def test_history_needs_an_analyst_token(client):
     assert client.get("/v1/meters/M1/readings").status_code == 401
+
+
+@pytest.mark.parametrize("offset", ["+20:00", "-23:59", "+01:00:30.5", "+15:59"])
+@pytest.mark.parametrize("form", ["json", "bare"])
+def test_a_cursor_with_any_offset_is_a_cursor_or_a_400_never_a_500(client, history, offset, form):
+    moment = (at(2) + timedelta(hours=1)).replace(tzinfo=None).isoformat() + offset
+    # As a listing writes it, and as an earlier version did (the time itself, base64url).
+    crafted = (
+        cursors.encode(moment)
+        if form == "json"
+        else base64.urlsafe_b64encode(moment.encode()).decode().rstrip("=")
+    )
+    reply = get(client, "/v1/meters/M1/readings", cursor=crafted)
+    assert reply.status_code in (200, 400), reply.json
+    if reply.status_code == 200:
+        after = datetime.fromisoformat(moment)
+        assert all(datetime.fromisoformat(r["timestamp"]) > after for r in reply.json["readings"])
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_made_inert(client, clean_db):
+    with clean_db.begin() as conn:
+        write_batch(conn, [vehicle_rec("-V1", "=M1", at(0)), vehicle_rec("-V1", "@M2", at(1))])
+    reply = client.get(
+        "/v1/vehicles/-V1/readings", query_string=ALL, headers={**ANALYST, "Accept": "text/csv"}
+    )
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    assert [(r[0], r[2]) for r in rows[1:]] == [("'-V1", "'=M1"), ("'-V1", "'@M2")]
+    assert rows[1][5] == "30.0", "numbers stay numbers"
+
+
+def test_a_window_past_the_limit_is_refused_with_a_reason(client, history):
+    reply = get(
+        client,
+        "/v1/meters/M1/readings",
+        **{"from": T0.isoformat(), "to": (T0 + timedelta(days=7, seconds=1)).isoformat()},
+    )
+    assert reply.status_code == 400
+    assert reply.json["error"] == "window_too_long"
+    assert "HISTORY_MAX_DAYS" in reply.json["message"]
+    week = {"from": T0.isoformat(), "to": (T0 + timedelta(days=7)).isoformat()}
+    assert get(client, "/v1/meters/M1/readings", **week).status_code == 200
+
+
+def test_a_read_past_its_time_is_stopped_and_answered_503(settings, history, clean_db):
+    client = create_app(settings.replace(history_timeout_seconds=0.2)).test_client()
+    with clean_db.connect() as blocker:
+        # A lock the read must wait for: the wait counts against its statement timeout.
+        blocker.execute(text("LOCK TABLE meter_readings IN ACCESS EXCLUSIVE MODE"))
+        reply = get(client, "/v1/meters/M1/readings")
+        blocker.rollback()
+    assert reply.status_code == 503
+    assert reply.json["error"] == "query_timeout"
+    assert "HISTORY_TIMEOUT_SECONDS" in reply.json["message"]
+    assert get(client, "/v1/meters/M1/readings").status_code == 200, "the next read is fine"

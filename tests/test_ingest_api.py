@@ -32,7 +32,7 @@ def queued(stream: IngestStream) -> list:
 def test_one_reading_is_queued_and_answered_202(client, stream):
     reply = post(client, meter("M1", "2026-11-27T10:00:00+01:00", 0.5, 231.0))
     assert reply.status_code == 202
-    assert reply.json == {"accepted": 1, "rejected": []}
+    assert reply.json == {"accepted": 1, "rejected": [], "rejectedCount": 0}
     assert queued(stream) == [["m", "2026-11-27T09:00:00+00:00", "M1", 0.5, 231.0]]
     assert stream.backlog() == 1
 
@@ -239,3 +239,18 @@ def test_unknown_route_and_method_are_json_errors(client):
     reply = client.get("/v1/ingest")
     assert reply.status_code == 405
     assert reply.json["error"] == "method_not_allowed"
+
+
+def test_thousands_of_bad_readings_get_a_short_answer_that_counts_them(client, stream):
+    body = gzip.compress(b"[" + b",".join([b"{}"] * 10_000) + b"]")
+    assert len(body) < 200
+    reply = post(client, body, headers={"Content-Encoding": "gzip"})
+    assert reply.status_code == 422
+    assert reply.json["rejectedCount"] == 10_000
+    assert reply.json["rejectedNotListed"] == 9_900
+    assert [r["index"] for r in reply.json["rejected"]] == list(range(100))
+    assert len(reply.data) < 30_000
+    mixed = post(client, [meter("M1"), *[{}] * 150])
+    assert mixed.status_code == 202
+    assert (mixed.json["accepted"], mixed.json["rejectedCount"]) == (1, 150)
+    assert len(mixed.json["rejected"]) == 100

@@ -32,6 +32,7 @@ def test_openapi_document_describes_every_endpoint_and_error(client):
         "400",
         "401",
         "403",
+        "408",
         "413",
         "414",
         "415",

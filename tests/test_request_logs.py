@@ -90,6 +90,30 @@ def test_a_token_in_any_message_is_masked(settings, captured):
     assert "Bearer [redacted]" in out.getvalue()
 
 
+@pytest.mark.parametrize("log_format", ["keyvalue", "json"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "BEARER {token}",
+        "bearer {token}",
+        "Bearer\t{token}",
+        "Bearer\n  {token}",
+        "Authorization: Bearer {token}",
+        "token {device_token} in plain text",
+    ],
+)
+def test_a_token_is_masked_however_the_scheme_is_cased_or_spaced(
+    settings, captured, log_format, header
+):
+    out = captured(log_format)
+    device_token = "evd_" + "A1b2_C3-d4" * 4 + "xyz"
+    message = header.format(token=DEVICE_TOKEN, device_token=device_token)
+    logging.getLogger("ev.web").warning("header was %s", message)
+    assert DEVICE_TOKEN not in out.getvalue()
+    assert device_token[4:] not in out.getvalue()
+    assert "[redacted]" in out.getvalue()
+
+
 @pytest.mark.parametrize(
     "path", ["/x%0Aevent=forged level=error", "/x%0D%0Ats=0 event=forged", "/x%20status=500"]
 )

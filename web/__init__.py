@@ -14,7 +14,7 @@ from models.db import make_reader
 from models.redis_client import client_for
 from models.stream import EvictionGuard, IngestStream
 from settings import Settings, get_settings
-from web.credentials import CredentialCache
+from web.credentials import CredentialCache, KnownCredentials
 from web.rate_limit import RateLimiter
 from web.schemas import ReadingValidator
 
@@ -54,13 +54,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     stream = IngestStream(client_for(settings), settings.redis_key_prefix)
     engine = make_reader(settings, pool_size=settings.web_threads)
+    # Credentials are read from the primary: a revocation counts once it commits.
+    primary = (
+        make_reader(settings, pool_size=1, primary=True) if settings.database_read_url else engine
+    )
     app.extensions["ev"] = Services(
         settings=settings,
         engine=engine,
         stream=stream,
         validator=ReadingValidator(settings),
         eviction=EvictionGuard(stream),
-        credentials=CredentialCache(engine, settings.device_token_cache_seconds),
+        credentials=CredentialCache(
+            primary,
+            KnownCredentials(stream.redis, settings.redis_key_prefix),
+            settings.device_token_cache_seconds,
+        ),
         rate_limiter=RateLimiter(
             stream.redis,
             settings.redis_key_prefix,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
-from web import responses, services
+from web import cursors, responses, services
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
 from web.errors import error
@@ -139,19 +136,17 @@ def fleet_performance() -> Any:
 
 
 def _encode_cursor(last: tuple[str | None, str], sort: str, order: str) -> str:
-    raw = orjson.dumps([sort, order, last[0], last[1]])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode([sort, order, last[0], last[1]])
 
 
 def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str] | None:
     """The position a cursor holds, or None when it is not one of this sort and order. Whatever
     a client crafts is checked as strictly as what the listing itself wrote: a vehicle id by the
     ID rule, a sort value as a decimal numeric can hold."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        c_sort, c_order, value, vehicle_id = orjson.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+    held = cursors.decode(cursor)
+    if not isinstance(held, list) or len(held) != 4:
         return None
+    c_sort, c_order, value, vehicle_id = held
     if (c_sort, c_order) != (sort, order) or not isinstance(vehicle_id, str):
         return None
     if not ID_RE.fullmatch(vehicle_id):

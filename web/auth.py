@@ -42,9 +42,12 @@ def _matches(token: str, candidates: tuple[str, ...]) -> bool:
 
 
 def bearer(header: str | None) -> str | None:
-    if not header or not header.startswith("Bearer "):
+    """The token of an `Authorization: Bearer <token>` header: the scheme in any case (RFC 9110)
+    and any blank after it."""
+    parts = (header or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
-    return header[len("Bearer ") :].strip() or None
+    return parts[1].strip() or None
 
 
 def role_of(settings: Settings, token: str | None) -> str | None:

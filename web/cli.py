@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import click
 import orjson
+import redis
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import Connection
@@ -17,6 +18,7 @@ from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
 from web import services
+from web.credentials import KnownCredentials
 from web.schemas import ID_RE, ID_RULE
 
 T = TypeVar("T")
@@ -150,7 +152,9 @@ def add_device(kind: str, device_id: str) -> None:
 def rotate_device(kind: str, device_id: str) -> None:
     """Revoke the device's token and issue a new one, together."""
     device = Device(kind, device_id)
-    _issued(device, _in_one_transaction(lambda conn: credentials.rotate(conn, device)))
+    token, old = _in_one_transaction(lambda conn: credentials.rotate(conn, device))
+    _forget(old)
+    _issued(device, token)
 
 
 @devices_group.command("revoke")
@@ -158,8 +162,52 @@ def rotate_device(kind: str, device_id: str) -> None:
 @click.argument("device_id")
 def revoke_device(kind: str, device_id: str) -> None:
     """Revoke the device's token: refused within DEVICE_TOKEN_CACHE_SECONDS."""
-    _in_one_transaction(lambda conn: credentials.revoke(conn, Device(kind, device_id)))
+    _forget(_in_one_transaction(lambda conn: credentials.revoke(conn, Device(kind, device_id))))
     click.echo(f"revoked the token of {kind} {device_id}")
+
+
+def _forget(digest: bytes) -> None:
+    """A revoked token leaves the last known credentials too, so that it is not let in while
+    PostgreSQL is away. Should Redis be away now, the next web process to ask the primary about
+    the token removes it."""
+    ev = services()
+    try:
+        KnownCredentials(ev.stream.redis, ev.settings.redis_key_prefix).put(digest, None)
+    except redis.RedisError as exc:
+        click.echo(
+            f"note: Redis not reached ({exc}); web removes the token from it later", err=True
+        )
+
+
+@devices_group.command("bind")
+@click.argument("vehicle_id")
+@click.argument("meter_ids", nargs=-1, required=True)
+def bind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
+    """Let a vehicle's token name these meters (its readings naming any other are refused)."""
+    for device_id in (vehicle_id, *meter_ids):
+        _check_id(device_id)
+    added = _in_one_transaction(lambda conn: credentials.bind(conn, vehicle_id, meter_ids))
+    click.echo(
+        f"bound vehicle {vehicle_id} to {added} more meter(s); web processes know within "
+        "DEVICE_TOKEN_CACHE_SECONDS"
+    )
+
+
+@devices_group.command("unbind")
+@click.argument("vehicle_id")
+@click.argument("meter_ids", nargs=-1, required=True)
+def unbind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
+    """Take meters from those a vehicle's token may name."""
+    removed = _in_one_transaction(lambda conn: credentials.unbind(conn, vehicle_id, meter_ids))
+    click.echo(f"unbound {removed} meter(s) from vehicle {vehicle_id}")
+
+
+@devices_group.command("bindings")
+@click.argument("vehicle_id", required=False)
+def list_bindings(vehicle_id: str | None) -> None:
+    """One JSON line per vehicle (or the one given): the meters it may name."""
+    for row in _in_one_transaction(lambda conn: credentials.bindings(conn, vehicle_id)):
+        click.echo(orjson.dumps(row).decode())
 
 
 @devices_group.command("list")

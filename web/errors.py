@@ -9,9 +9,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from web import services
+from web.credentials import CredentialsUnavailable
 
 log = logging.getLogger(__name__)
 
+
+# SQLSTATE of a statement cancelled by statement_timeout.
+QUERY_CANCELED = "57014"
 
 Reply = tuple[dict[str, str], int, dict[str, str]]
 
@@ -40,8 +44,27 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def database_unavailable(exc: DBAPIError) -> Reply:
+        if getattr(exc.orig, "pgcode", None) == QUERY_CANCELED:
+            seconds = services(app).settings.history_timeout_seconds
+            return error(
+                "query_timeout",
+                f"The query ran past {seconds:g} s (HISTORY_TIMEOUT_SECONDS) and was stopped; ask "
+                "for a shorter window.",
+                503,
+            )
         log.warning("event=database_error error=%r", " ".join(str(exc.orig).split())[:200])
         return error("unavailable", "The database is not reachable; try again shortly.", 503, 5)
+
+    @app.errorhandler(CredentialsUnavailable)
+    def credentials_unavailable(exc: CredentialsUnavailable) -> Reply:
+        log.warning("event=credentials_unavailable error=%r", str(exc)[:200])
+        return error(
+            "unavailable",
+            "This token cannot be checked now (the database and the buffer are both away); "
+            "retry after the delay given.",
+            503,
+            5,
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Reply:

@@ -1,10 +1,15 @@
 """GET /v1/meters/<id>/readings and /v1/vehicles/<id>/readings: a device's raw history, as JSON
-pages (a cursor for the next) or, with `Accept: text/csv`, the whole window streamed as CSV."""
+pages (a cursor for the next) or, with `Accept: text/csv`, the whole window streamed as CSV.
+
+History is keyed by time first, so reading one device scans every device's readings of the
+window: a window is at most HISTORY_MAX_DAYS, and every query of the API at most
+QUERY_TIMEOUT_SECONDS (models/db.py).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import csv
+import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -15,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from models import db, history_reads
 from models.readings import iso_z
-from web import responses, services
+from web import cursors, responses, services
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE, UtcMoment
@@ -78,18 +83,23 @@ def _history(kind: str, device_id: str) -> Any:
         return error("invalid_query", "'to' is too early for the default 24 h before it.", 400)
     if start >= end:
         return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
+    longest = services().settings.history_max_days
+    if end - start > timedelta(days=longest):
+        return error(
+            "window_too_long",
+            f"A history read covers at most {longest} days (HISTORY_MAX_DAYS); ask for the "
+            "window in parts.",
+            400,
+        )
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
         return _csv(kind, device_id, start, end)
     after = None
     if "cursor" in args:
-        after = _decode_cursor(args["cursor"])
+        after = cursors.decode_moment(args["cursor"])
         if after is None:
             return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
     limit = args["limit"]
-    rows = db.read(
-        services().engine,
-        lambda conn: history_reads.page(conn, kind, device_id, start, end, limit + 1, after),
-    )
+    rows = db.read(services().engine, partial(_page, kind, device_id, start, end, after, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return {
@@ -97,7 +107,7 @@ def _history(kind: str, device_id: str) -> Any:
         "from": iso_z(start),
         "to": iso_z(end),
         "readings": [SHAPES[kind](row) for row in rows],
-        "nextCursor": _encode_cursor(rows[-1]["recorded_at"]) if more else None,
+        "nextCursor": cursors.encode(rows[-1]["recorded_at"].isoformat()) if more else None,
     }
 
 
@@ -106,15 +116,18 @@ def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
     id_field = columns[0]
 
     def lines() -> Iterator[str]:
-        yield ",".join(columns) + "\r\n"
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
         after = None
         while True:
-            rows = db.read(engine, partial(_page, kind, device_id, start, end, after))
+            rows = db.read(engine, partial(_page, kind, device_id, start, end, after, CSV_PAGE))
             for row in rows:
-                # IDs are letters, digits and ._:- only, numbers and times have no comma:
-                # nothing here needs quoting.
                 values = {id_field: device_id, **shape(row)}
-                yield ",".join(str(values[c]) for c in columns) + "\r\n"
+                writer.writerow([_cell(values[c]) for c in columns])
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
             if len(rows) < CSV_PAGE:
                 return
             after = rows[-1]["recorded_at"]
@@ -127,20 +140,27 @@ def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
     )
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); IDs may start with '-'.
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run, made inert with a leading apostrophe. Numbers stay
+    numbers (a negative temperature is not a formula)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _page(
-    kind: str, device_id: str, start: datetime, end: datetime, after: datetime | None, conn: Any
+    kind: str,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    after: datetime | None,
+    limit: int,
+    conn: Any,
 ) -> list[Any]:
-    return history_reads.page(conn, kind, device_id, start, end, CSV_PAGE, after)
-
-
-def _encode_cursor(moment: datetime) -> str:
-    return base64.urlsafe_b64encode(moment.isoformat().encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> datetime | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment = datetime.fromisoformat(raw)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
+    timeout = services().settings.history_timeout_seconds
+    return history_reads.page(conn, kind, device_id, start, end, limit, after, timeout)

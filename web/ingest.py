@@ -21,6 +21,9 @@ from web.schemas import FIELDS, ReadingValidator, Rejection, classify
 
 bp = Blueprint("ingest", __name__)
 
+# Rejections listed in one answer, by index; the rest are counted.
+MOST_REJECTIONS_LISTED = 100
+
 
 @bp.post("/v1/ingest")
 @require(DEVICE)
@@ -77,7 +80,7 @@ def _ingest(ev: Services) -> Any:
     _count_rejected(items, rejected)
     if not records:
         message = "The array is empty." if not items else "No valid reading in the body."
-        return {"accepted": 0, "rejected": rejected, "message": message}, 422
+        return {**_outcome(0, rejected), "message": message}, 422
 
     # 202 means durably queued: answered only once the stream has the entry, and never while
     # Redis may evict it.
@@ -128,7 +131,20 @@ def _ingest(ev: Services) -> Any:
         metrics.ACCEPTED_METER_READINGS.inc(meters)
     if len(records) > meters:
         metrics.ACCEPTED_VEHICLE_READINGS.inc(len(records) - meters)
-    return {"accepted": len(records), "rejected": rejected}, 202
+    return _outcome(len(records), rejected), 202
+
+
+def _outcome(accepted: int, rejected: list[Rejection]) -> dict[str, Any]:
+    """The answer's counts, with the first MOST_REJECTIONS_LISTED rejections: a small body of
+    thousands of bad readings does not earn a megabyte-sized answer."""
+    out: dict[str, Any] = {
+        "accepted": accepted,
+        "rejected": rejected[:MOST_REJECTIONS_LISTED],
+        "rejectedCount": len(rejected),
+    }
+    if len(rejected) > MOST_REJECTIONS_LISTED:
+        out["rejectedNotListed"] = len(rejected) - MOST_REJECTIONS_LISTED
+    return out
 
 
 def _validate(
@@ -146,7 +162,8 @@ def _validate(
 
 
 def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]]:
-    """By index, the readings that name a device other than the token's own."""
+    """By index, the readings this device's token may not write: another device's, and for a
+    vehicle, a reading naming a meter it is not bound to (docs/DESIGN.md, "Trust")."""
     foreign = {}
     for index, item in enumerate(items):
         kind = classify(item)
@@ -160,7 +177,18 @@ def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]
                     f"{device.kind} readings with {device.kind}Id {device.id}."
                 ]
             }
+        elif kind == "vehicle" and item.get("meterId") not in device.meters:
+            foreign[index] = {"meterId": [_unbound(device, item.get("meterId"))]}
     return foreign
+
+
+def _unbound(device: Device, meter_id: Any) -> str:
+    bound = ", ".join(sorted(device.meters)) or "none"
+    return (
+        f"Vehicle {device.id} is not bound to meter {meter_id}, so its token may not name it "
+        f"(bound: {bound}). An operator binds it with `flask devices bind {device.id} "
+        f"{meter_id}`."
+    )
 
 
 def replica_wait_ms(settings: Settings) -> int:

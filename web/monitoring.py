@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -102,9 +103,41 @@ class LiveState:
         )
 
 
-@bp.get("/metrics")
-def scrape() -> Response:
+class RenderedOnce:
+    """The page, made at most once per `seconds` per process: rendering reads every process's
+    sample files and asks Redis and PostgreSQL, tens of milliseconds that an open endpoint must
+    not let anyone spend at will. Concurrent scrapes wait for the one rendering."""
+
+    def __init__(
+        self, render: Callable[[], bytes], seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self.render, self.seconds, self.clock = render, seconds, clock
+        self.lock = threading.Lock()
+        self.page, self.until = b"", float("-inf")
+
+    def get(self) -> bytes:
+        with self.lock:
+            if self.clock() >= self.until:
+                self.page = self.render()
+                self.until = self.clock() + self.seconds
+            return self.page
+
+
+def render(ev: Services) -> bytes:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    registry.register(LiveState(services()))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    registry.register(LiveState(ev))
+    return generate_latest(registry)
+
+
+# How long a rendered page is served again; Prometheus scrapes every 15 s or more.
+PAGE_SECONDS = 1.0
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    ev = services()
+    page = current_app.extensions.setdefault(
+        "ev_metrics_page", RenderedOnce(lambda: render(ev), PAGE_SECONDS, time.monotonic)
+    )
+    return Response(page.get(), mimetype=CONTENT_TYPE_LATEST)

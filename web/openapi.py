@@ -63,11 +63,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "Malformed request: bad JSON or gzip, body shape or id.",
         401: "No token, or an unknown one.",
         403: "A token of the other role.",
+        408: "The body did not arrive within BODY_TIMEOUT_SECONDS; nothing of it was kept.",
         413: "Body over the byte limit (uncompressed), or too many readings.",
         415: "Not Content-Type: application/json, or a Content-Encoding other than gzip.",
         429: "More requests a minute than this token may send; nothing of this one was queued.",
-        503: "A backing service is unavailable, or the ingest buffer is full, unsafe or not "
-        "replicated.",
+        503: "A backing service is unavailable, the ingest buffer is full, unsafe or not "
+        "replicated, or a history query ran past HISTORY_TIMEOUT_SECONDS.",
     }
     out = {str(s): _json("Error", meaning[s]) for s in statuses}
     for status in (429, 503):
@@ -123,8 +124,11 @@ def _history(kind: str, row: str) -> dict[str, Any]:
     return {
         "summary": f"A {kind}'s raw readings, oldest first: JSON pages, or CSV streamed",
         "description": "With Accept: text/csv, every reading in [from, to) as one streamed CSV "
-        "(no limit, no cursor). History is indexed by time: a page reads the readings of every "
-        "device in the time it spans.",
+        "(no limit, no cursor; a text cell starting with =, +, -, @, a tab or a carriage return "
+        "gets a leading '). History is indexed by time: a page reads the readings of every "
+        "device in the time it spans, so [from, to) spans at most HISTORY_MAX_DAYS (400 "
+        "window_too_long past it) and a query runs at most HISTORY_TIMEOUT_SECONDS (503 "
+        "query_timeout).",
         "security": [{"analyst": []}],
         "parameters": [
             _device_id(f"{kind}Id"),
@@ -204,8 +208,11 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
                 "rejected; 202 means they are durably queued. The body may be gzipped "
                 "(Content-Encoding: gzip); the byte limit holds for it uncompressed too. With a "
-                "device's own token, readings of other devices are rejected by index. A "
-                "timestamp must carry a zone offset and at most 6 fractional digits, be at most "
+                "device's own token, readings of other devices are rejected by index, and a "
+                "vehicle's readings may name only the meters it is bound to. Values are rounded "
+                "to what is stored (energy to 6 decimals, the rest to hundredths) before their "
+                "bounds are checked. A timestamp must carry a zone offset in whole minutes and at "
+                "most 6 fractional digits, be at most "
                 f"{settings.max_future_skew_seconds} s in the future and at most "
                 f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
                 "may evict what it holds (Redis maxmemory-policy), or (with REDIS_REPLICA_ACKS) "
@@ -232,7 +239,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
                 "responses": {
                     "202": _json("IngestResult", "Queued; rejected readings listed by index."),
                     "422": _json("IngestResult", "No valid reading in the body."),
-                    **_errors(400, 401, 403, 413, 415, 429, 503),
+                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
                 },
             }
         },

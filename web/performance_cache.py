@@ -24,6 +24,8 @@ from web.caching import encode
 # Past this many remembered vehicles the cache starts again: made-up vehicle IDs cannot grow a
 # worker's memory without bound.
 MOST_REMEMBERED = 200_000
+# in_memory(): a stamp due within this long counts as due now.
+_DUE_MARGIN_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,14 @@ class PerformanceCache:
             self._answers = {}
         self._answers[vehicle_id] = answer
         return answer
+
+    def in_memory(self, vehicle_id: str) -> bool:
+        """Whether `answer` would give this vehicle's answer without asking PostgreSQL (with
+        time to spare before the stamp is due again)."""
+        if self.clock() - self._asked_at >= self.ttl - _DUE_MARGIN_SECONDS:
+            return False
+        known = self._answers.get(vehicle_id)
+        return known is not None and known.stamp == self._stamp
 
     def _current_stamp(self) -> datetime | None:
         now = self.clock()

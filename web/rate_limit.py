@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import redis
 
 from models.credentials import Device
+from models.redis_client import key as redis_key
 
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
@@ -58,7 +59,7 @@ class RateLimiter:
         )
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        key = f"{{{self.prefix}}}:rate:{who}:{window}"
+        key = redis_key(self.prefix, "rate", who, str(window))
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.incr(key)

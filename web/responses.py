@@ -46,7 +46,15 @@ class Rejection(Schema):
 
 class IngestResult(Schema):
     accepted = fields.Integer(required=True)
-    rejected = fields.List(fields.Nested(Rejection), required=True)
+    rejected = fields.List(
+        fields.Nested(Rejection),
+        required=True,
+        metadata={"description": "The first 100 rejected readings, by index."},
+    )
+    rejectedCount = fields.Integer(required=True, metadata={"description": "All rejected."})
+    rejectedNotListed = fields.Integer(
+        metadata={"description": "Rejected readings past the first 100, counted only."}
+    )
     message = fields.String()
 
 

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,11 @@ from settings import Settings
 ID_PATTERN = r"[A-Za-z0-9._:-]{1,64}"
 ID_RE = re.compile(ID_PATTERN)
 ID_RULE = "1 to 64 characters: letters, digits, '.', '_', ':' or '-'"
+# Decimals kept: energy as numeric(10, 6) (a milliwatt-hour), the rest in hundredths
+# (models/schema.py). A reading is rounded to them on arrival.
+ENERGY_PLACES, MEASURE_PLACES = 6, 2
+# Floats this large have no fractional part (2**53), and Decimal's precision could not hold one.
+LARGEST_ROUNDED = 2.0**53
 
 METER_ONLY = ("kwhConsumedAc", "voltage")
 # Every field name an error can be reported under (metrics label them, so the set is closed).
@@ -72,15 +78,32 @@ class String(_DirectValidators, fields.String):
 
 
 class Number(_DirectValidators, fields.Float):
-    """A JSON number, finite. Unlike fields.Float, a numeric string is not a number."""
+    """A JSON number, finite, rounded to the `places` decimals it is stored with (half away from
+    zero, as PostgreSQL rounds numeric), so that a 202 stands for the value stored and the
+    bounds are checked on it. Unlike fields.Float, a numeric string is not a number."""
+
+    def __init__(self, places: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.places = places
+        self.quantum = Decimal(1).scaleb(-places)
 
     def _validated(self, value: Any) -> float:
         # The common case, a finite float as JSON parsing gives it, without Float's chain.
-        if type(value) is float and math.isfinite(value):
+        if type(value) is not float or not math.isfinite(value):
+            if value is True or value is False or not isinstance(value, int | float):
+                raise self.make_error("invalid", input=value)
+            value = super()._validated(value)
+        return self._rounded(value)
+
+    def _rounded(self, value: float) -> float:
+        text = repr(value)
+        point = text.find(".")
+        if "e" not in text and (point < 0 or len(text) - point - 1 <= self.places):
             return value
-        if value is True or value is False or not isinstance(value, int | float):
-            raise self.make_error("invalid", input=value)
-        return super()._validated(value)
+        if abs(value) >= LARGEST_ROUNDED:  # a whole number already, and out of every bound
+            return value
+        exact = Decimal(text).quantize(self.quantum, ROUND_HALF_UP)
+        return float(exact) + 0.0  # + 0.0: no negative zero
 
 
 _FRACTION = re.compile(r"[.,](\d+)")
@@ -92,6 +115,7 @@ class Timestamp(_DirectValidators, fields.Field):
     default_error_messages = {
         "invalid": "Not an ISO 8601 timestamp.",
         "naive": "Has no zone offset; add one, e.g. 2026-02-10T14:47:24Z or +01:00.",
+        "offset": "Has a zone offset with seconds; give Z or whole minutes, e.g. +05:30.",
         "too_precise": (
             "Has more than 6 fractional digits: timestamps are kept to the microsecond, and a "
             "finer one would be merged with another reading. Send at most 6."
@@ -113,8 +137,11 @@ class Timestamp(_DirectValidators, fields.Field):
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise self.make_error("invalid") from None
-        if moment.tzinfo is None or moment.utcoffset() is None:
+        offset = moment.utcoffset()
+        if offset is None:
             raise self.make_error("naive")
+        if offset.seconds % 60 or offset.microseconds:
+            raise self.make_error("offset")
         # Python reads any number of digits and silently drops those past the sixth.
         fraction = _FRACTION.search(value)
         if fraction and fraction[1][6:].strip("0"):
@@ -149,10 +176,16 @@ def build_schemas(settings: Settings, clock: Callable[[], datetime]) -> tuple[Sc
 
         type = _kind("meter")
         meterId = _id()
-        kwhConsumedAc = Number(required=True, validate=kwh)
+        kwhConsumedAc = Number(ENERGY_PLACES, required=True, validate=kwh)
         voltage = Number(
+            MEASURE_PLACES,
             required=True,
-            validate=validate.Range(min=0, min_inclusive=False, max=settings.max_voltage),
+            validate=validate.Range(
+                min=0,
+                min_inclusive=False,
+                max=settings.max_voltage,
+                error="Must be above 0 once rounded to hundredths, and at most {max}.",
+            ),
             metadata={"exclusiveMinimum": True},  # for the OpenAPI document
         )
         timestamp = Timestamp(clock, skew, retention)
@@ -164,9 +197,10 @@ def build_schemas(settings: Settings, clock: Callable[[], datetime]) -> tuple[Sc
         type = _kind("vehicle")
         vehicleId = _id()
         meterId = _id()
-        kwhDeliveredDc = Number(required=True, validate=kwh)
-        soc = Number(required=True, validate=validate.Range(min=0, max=100))
+        kwhDeliveredDc = Number(ENERGY_PLACES, required=True, validate=kwh)
+        soc = Number(MEASURE_PLACES, required=True, validate=validate.Range(min=0, max=100))
         batteryTemp = Number(
+            MEASURE_PLACES,
             required=True,
             validate=validate.Range(
                 min=settings.battery_temp_min_c, max=settings.battery_temp_max_c

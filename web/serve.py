@@ -1,14 +1,15 @@
 """`python -m web.serve`: the Procfile's web process.
 
-Granian (a Rust HTTP server) runs the Flask app over WSGI: WEB_CONCURRENCY worker processes,
-WEB_THREADS threads each running the app; HTTP parsing, keep-alive and writing happen in Rust,
-outside the GIL. Chosen over gunicorn (sync and gthread) by `make bench ARGS="--servers"`:
-figures in docs/PERFORMANCE.md. A worker that dies is replaced; on SIGTERM requests in flight get
-GRACEFUL_SECONDS to finish.
+Granian (a Rust HTTP server) runs WEB_CONCURRENCY worker processes; HTTP parsing, keep-alive and
+writing happen in Rust, outside the GIL, and the Flask app runs behind web/rsgi.py, which keeps
+every wait on a client off the threads that run it. Chosen over gunicorn (sync and gthread) by
+`make bench ARGS="--servers"`: figures in docs/PERFORMANCE.md. A worker that dies is replaced;
+on SIGTERM requests in flight get GRACEFUL_SECONDS to finish.
 
-Granian's backpressure stays at its default (the backlog shared out among workers): it counts
-connections, not requests, so a small one lets a few idle keep-alive connections shut every
-other client out.
+HTTP/1 only: in Granian's auto mode (HTTP/1 or cleartext HTTP/2) a new connection that sends
+nothing is never timed out, and a thousand of them fill every worker's connection slots. With
+HTTP/1 alone, HEADER_TIMEOUT_SECONDS closes it, as it closes an idle kept-alive connection.
+Granian counts connections, not requests, against WEB_MAX_CONNECTIONS.
 """
 
 from __future__ import annotations
@@ -53,20 +54,36 @@ def _warn_if_redis_may_evict(settings: Settings) -> None:
         )
 
 
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit towards `wanted` (up to the hard limit): each
+    connection is a file, and the soft limit is often 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main() -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     settings = get_settings()
     preflight(settings)
+    _allow_open_files(settings.web_max_connections * 2 + 256)
     Granian(
-        "web.wsgi:app",
-        interface=Interfaces.WSGI,
+        "web.wsgi:rsgi",
+        interface=Interfaces.RSGI,
         address=settings.host,
         port=settings.port,
         workers=settings.web_concurrency,
-        blocking_threads=settings.web_threads,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=settings.header_timeout_seconds * 1000),
+        backlog=max(1024, settings.web_max_connections),
+        backpressure=settings.web_max_connections,
         # The app logs each request itself (web/requests_log.py), in LOG_FORMAT.
         log_access=False,
         log_level=LogLevels.warning,

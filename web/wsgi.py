@@ -1,9 +1,42 @@
-"""The WSGI application as a module attribute, imported by each of Granian's worker processes
-(web/serve.py, the Procfile's web). gunicorn, the measured alternative, calls the factory."""
+"""What the web servers import: `app`, the Flask app as a WSGI callable (gunicorn, the measured
+alternative), and `rsgi`, the same app behind the adapter that Granian serves (web/serve.py, the
+Procfile's web), which keeps clients' waiting off the threads that run it (web/rsgi.py)."""
+
+from typing import Any
 
 import logs
 from settings import get_settings
-from web import create_app
+from web import create_app, services
+from web.auth import bearer
+from web.rsgi import RsgiAdapter
 
-logs.configure(get_settings())
-app = create_app()
+settings = get_settings()
+logs.configure(settings)
+app = create_app(settings)
+_credentials = services(app).credentials
+_performance = services(app).performance_cache
+_PERFORMANCE = "/v1/analytics/performance/"
+
+
+def quick(scope: Any) -> bool:
+    """Requests that will not wait on PostgreSQL, run on the event loop: the liveness probe,
+    ingest unless its per-device token must first be looked up, and a vehicle's 24 h figures
+    when this process has them in memory."""
+    path = scope.path
+    if path == "/healthz":
+        return True
+    if path == "/v1/ingest":
+        return not _credentials.must_look_up(bearer(scope.headers.get("authorization")))
+    if path.startswith(_PERFORMANCE) and scope.method == "GET" and not scope.query_string:
+        vehicle_id = path[len(_PERFORMANCE) :]
+        return "/" not in vehicle_id and _performance.in_memory(vehicle_id)
+    return False
+
+
+rsgi = RsgiAdapter(
+    app,
+    threads=settings.web_threads,
+    max_body_bytes=settings.max_body_bytes,
+    body_timeout_seconds=settings.body_timeout_seconds,
+    quick=quick,
+)

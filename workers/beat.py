@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from celery.beat import PersistentScheduler
 
+from models.redis_client import key
 from settings import get_settings
 from workers import resources
 
@@ -39,7 +40,7 @@ return 0
 
 class Lease:
     def __init__(self, client: redis.Redis, prefix: str, seconds: int) -> None:
-        self.key = f"{{{prefix}}}:beat:leader"
+        self.key = key(prefix, "beat", "leader")
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.ms = seconds * 1000
         self._hold = client.register_script(_HOLD)

@@ -73,6 +73,10 @@ class Consumer:
         self.settings = settings
         self.on_batch = on_batch
         self.budget = settings.batch_max_readings
+        # Set when a Redis call failed for want of the server: once one answers again, it may
+        # be a new primary after a failover, where this consumer's pending entries (replicated
+        # with the stream) are owed to no one else until CLAIM_IDLE_SECONDS have passed.
+        self.redis_lost = False
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer=%s event=start", self.name)
@@ -81,6 +85,10 @@ class Consumer:
         claim_every = max(1.0, self.settings.claim_idle_seconds / 3)
         next_claim = time.monotonic() + claim_every
         while not stop.is_set():
+            if self.redis_lost:
+                self.redis_lost = False
+                log.info("consumer=%s event=redis_back rereading=own_pending", self.name)
+                self.drain_own_pending(stop)
             entries = self._until_done(stop, self.collect)
             if entries:
                 self.process(entries, stop)
@@ -237,6 +245,8 @@ class Consumer:
             try:
                 return step()
             except Exception as exc:
+                if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+                    self.redis_lost = True
                 if _transient(exc):
                     log.warning(
                         "consumer=%s event=%s_retry error=%r delay=%.1f",

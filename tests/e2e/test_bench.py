@@ -131,7 +131,12 @@ def test_servers_compares_gunicorn_and_granian_side_by_side(tmp_path: Path, benc
     assert [(r["server"], r["round"]) for r in rows] == [
         (server, rnd)
         for rnd in (1, 2)
-        for server in ("gunicorn sync", "gunicorn gthread x4", "granian (Procfile)")
+        for server in (
+            "gunicorn sync",
+            "gunicorn gthread x4",
+            "granian WSGI x1 (before)",
+            "granian (Procfile)",
+        )
     ]
     for row in rows:
         for measure in ("single", "reads", "healthz"):

@@ -33,7 +33,7 @@ def test_seed_sample_end_to_end(service, clean_db):
         assert reply.status == 202, reply.data
     reply = service.post(readings[half:])
     assert reply.status == 202
-    assert orjson.loads(reply.data) == {"accepted": half, "rejected": []}
+    assert orjson.loads(reply.data) == {"accepted": half, "rejected": [], "rejectedCount": 0}
 
     wait_until(lambda: stored_readings(clean_db) == 20, what="the worker to commit the sample")
     out = service.flask("refresh-performance", "--as-of", seed.AS_OF)
@@ -164,7 +164,7 @@ def test_a_chunked_body_over_the_limit_is_413_not_a_truncated_400(service, clean
     small = orjson.dumps([meter(f"C{i}") for i in range(50)])
     large = orjson.dumps([meter(f"C{i}") for i in range(400)])
     assert len(small) < 20_000 < len(large)
-    assert _post_chunked(port, small) == (202, {"accepted": 50, "rejected": []})
+    assert _post_chunked(port, small) == (202, {"accepted": 50, "rejected": [], "rejectedCount": 0})
     status, reply = _post_chunked(port, large)
     assert status == 413
     assert reply["error"] == "body_too_large"

@@ -55,7 +55,11 @@ def test_sigterm_to_web_finishes_the_request_in_flight(service, clean_db, report
             reply += chunk
     status_line, _, rest = reply.partition(b"\r\n")
     assert status_line.upper() == b"HTTP/1.1 202 ACCEPTED", reply[:500]
-    assert orjson.loads(rest.partition(b"\r\n\r\n")[2]) == {"accepted": 2000, "rejected": []}
+    assert orjson.loads(rest.partition(b"\r\n\r\n")[2]) == {
+        "accepted": 2000,
+        "rejected": [],
+        "rejectedCount": 0,
+    }
     assert web.wait(30) == 0  # then it stopped, cleanly
     wait_until(lambda: stored_readings(clean_db) == 2000, what="the in-flight request's readings")
     report(sent=2000, acknowledged=2000, stored=stored_readings(clean_db))

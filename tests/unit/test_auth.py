@@ -18,7 +18,11 @@ SETTINGS = Settings(device_tokens=("dev-a", "dev-b"), analyst_tokens=("ana",))
         ("Bearer ana", ANALYST),
         ("Bearer nope", None),
         ("Bearer ", None),
-        ("bearer ana", None),
+        # The scheme is case-insensitive (RFC 9110), and a tab is a blank too.
+        ("bearer ana", ANALYST),
+        ("BEARER ana", ANALYST),
+        ("Bearer\tana", ANALYST),
+        ("Bearerana", None),
         ("Basic ana", None),
         ("ana", None),
         (None, None),

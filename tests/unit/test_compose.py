@@ -40,7 +40,8 @@ def test_databases_are_not_published_beyond_loopback():
     for name in ("postgres", "redis"):
         for port in services[name].get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
-    assert all(str(p).startswith("127.0.0.1:") for p in services["web"]["ports"])
+    assert all(str(p).startswith("127.0.0.1:") for p in services["proxy"]["ports"])
+    assert "ports" not in services["web"], "clients reach web through the proxy"
 
 
 def test_redis_keeps_an_append_only_file_synced_every_second():

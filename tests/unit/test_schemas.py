@@ -250,3 +250,52 @@ def test_timestamp_finer_than_a_microsecond_is_rejected_not_rounded(validator, v
 def test_trailing_zeros_past_the_microsecond_are_not_finer(validator):
     records, _ = validator.validate([meter(timestamp="2026-02-10T14:47:24.1234560000Z")])
     assert records[0][1] == "2026-02-10T14:47:24.123456+00:00"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-10T14:47:24+01:00:30",
+        "2026-02-10T14:47:24+01:00:30.1234567",
+        "2026-02-10T14:47:24Z",
+    ],
+)
+def test_a_zone_offset_is_whole_minutes(validator, value):
+    records, rejected = validator.validate([meter(timestamp=value)])
+    if value.endswith("Z"):
+        assert len(records) == 1
+    else:
+        assert "zone offset with seconds" in rejected[0]["errors"]["timestamp"][0]
+
+
+@pytest.mark.parametrize(
+    ("item", "stored"),
+    [
+        # (what the device sent, the record's numbers: exactly what history then holds)
+        (meter(kwh=0.1234567, voltage=230.004), [0.123457, 230.0]),
+        (meter(kwh=0.0000004, voltage=230.005), [0.0, 230.01]),
+        (meter(kwh=0.1 + 0.2, voltage=229.999), [0.3, 230.0]),
+        (vehicle(kwh=1.0000005, soc=99.995, battery_temp=-10.005), [1.000001, 100.0, -10.01]),
+        (vehicle(kwh=0.5, soc=0.004, battery_temp=-0.004), [0.5, 0.0, 0.0]),
+    ],
+)
+def test_values_are_rounded_to_what_is_stored_half_away_from_zero(validator, item, stored):
+    record = accepted(validator, item)
+    assert record[-len(stored) :] == stored
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        meter(voltage=0.004),  # 0.00 once rounded: not above 0
+        meter(kwh=1000.0000005),  # 1000.000001: over MAX_KWH_PER_READING
+        vehicle(soc=100.005),  # 100.01
+    ],
+)
+def test_bounds_are_checked_on_the_rounded_value(validator, item):
+    errors_of(validator, item)
+
+
+@pytest.mark.parametrize("value", [4.695448674920742e307, -1.7e308, 6.5e-143, 2.0**53 + 2])
+def test_any_float_is_rounded_or_refused_never_an_error(validator, value):
+    validator.validate([vehicle(battery_temp=value), meter(kwh=value)])
