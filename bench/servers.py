@@ -5,7 +5,8 @@ the `/healthz` floor. With the stream's worker running, as in production.
 - gunicorn sync: WEB_CONCURRENCY processes, a connection per request.
 - gunicorn gthread: the same processes with 4 threads each, keep-alive.
 - Granian WSGI, one thread a worker: how web/serve.py ran Granian until slow clients could stop
-  it (its WSGI threads wait on clients), kept as the "before" of that change.
+  it (its WSGI threads wait on clients), kept as the "before" of that change; and with four
+  threads a worker, the other way to let a few slow clients not stop it.
 - Granian (the Procfile's, web/serve.py): WEB_CONCURRENCY workers, the app behind web/rsgi.py.
 """
 
@@ -25,10 +26,13 @@ WEB_PROCESSES = 2
 
 
 GUNICORN = ["gunicorn", "--config", "web/gunicorn_conf.py", "web:create_app()"]
-GRANIAN_WSGI = [
-    "granian", "--interface", "wsgi", "--workers", str(WEB_PROCESSES), "--blocking-threads", "1",
-    "--no-ws", "--log-level", "warning", "--port", "{port}", "web.wsgi:app",
-]  # fmt: skip
+
+
+def granian_wsgi(threads: int) -> list[str]:
+    return [
+        "granian", "--interface", "wsgi", "--workers", str(WEB_PROCESSES), "--blocking-threads",
+        str(threads), "--no-ws", "--log-level", "warning", "--port", "{port}", "web.wsgi:app",
+    ]  # fmt: skip
 
 
 def candidates() -> dict[str, tuple[dict[str, Any], list[str] | None]]:
@@ -36,7 +40,8 @@ def candidates() -> dict[str, tuple[dict[str, Any], list[str] | None]]:
     return {
         "gunicorn sync": ({"WEB_CONCURRENCY": WEB_PROCESSES}, GUNICORN),
         "gunicorn gthread x4": ({"WEB_CONCURRENCY": WEB_PROCESSES, "WEB_THREADS": 4}, GUNICORN),
-        "granian WSGI x1 (before)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, GRANIAN_WSGI),
+        "granian WSGI x1 (before)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, granian_wsgi(1)),
+        "granian WSGI x4": ({"WEB_CONCURRENCY": WEB_PROCESSES}, granian_wsgi(4)),
         "granian (Procfile)": ({"WEB_CONCURRENCY": WEB_PROCESSES}, None),
     }
 

@@ -135,6 +135,7 @@ def test_servers_compares_gunicorn_and_granian_side_by_side(tmp_path: Path, benc
             "gunicorn sync",
             "gunicorn gthread x4",
             "granian WSGI x1 (before)",
+            "granian WSGI x4",
             "granian (Procfile)",
         )
     ]
