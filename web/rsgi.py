@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+import metrics
+
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -85,6 +87,15 @@ class RsgiAdapter:
         try:
             body = await self.body(scope, proto)
         except Refused as refused:
+            log.info(
+                "event=request_refused method=%s path=%s status=%d error=%s",
+                scope.method,
+                scope.path,
+                refused.status,
+                refused.code,
+            )
+            if scope.path == "/v1/ingest":
+                metrics.REQUESTS_REFUSED.labels(str(refused.status)).inc()
             proto.response_bytes(
                 refused.status,
                 [("content-type", "application/json"), ("connection", "close")],
