@@ -9,11 +9,12 @@ from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
-from web import cursors, responses, services
+from web import cursors, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE, UtcMoment
+from web.services import services
 
 bp = Blueprint("analytics", __name__)
 

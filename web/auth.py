@@ -13,7 +13,7 @@ from flask import g, request
 
 from models.credentials import Device
 from settings import Settings
-from web import Services, services
+from web.services import Services, services
 
 DEVICE, ANALYST = "device", "analyst"
 

@@ -3,25 +3,18 @@ fresh until the next refresh is due and revalidates cheaply (ETag / Last-Modifie
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from flask import Response, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from web import services
+from web.responses import encode
+from web.services import services
 
 
 def conditional(body: Any, refreshed_at: datetime, status: int = 200) -> BaseResponse:
     return encoded_conditional(*encode(body), refreshed_at, status)
-
-
-def encode(body: Any) -> tuple[bytes, str]:
-    """The JSON body and its ETag."""
-    payload = orjson.dumps(body)
-    return payload, hashlib.blake2b(payload, digest_size=12).hexdigest()
 
 
 def encoded_conditional(

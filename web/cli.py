@@ -17,9 +17,9 @@ from models import credentials, dead_letters, partitions, performance
 from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
-from web import services
 from web.credentials import KnownCredentials
 from web.schemas import ID_RE, ID_RULE
+from web.services import services
 
 T = TypeVar("T")
 

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint
 
 from models import current_state, db
-from web import responses, services
+from web import responses
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE
+from web.services import services
 
 bp = Blueprint("devices", __name__)
 

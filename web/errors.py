@@ -8,8 +8,8 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from web import services
 from web.credentials import CredentialsUnavailable
+from web.services import services
 
 log = logging.getLogger(__name__)
 

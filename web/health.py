@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import text
 
-from web import services
+from web.services import services
 
 bp = Blueprint("health", __name__)
 

@@ -20,10 +20,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from models import db, history_reads
 from models.readings import iso_z
-from web import cursors, responses, services
+from web import cursors, responses
 from web.auth import ANALYST, require
 from web.errors import error
 from web.schemas import ID_RE, ID_RULE, UtcMoment
+from web.services import services
 
 bp = Blueprint("history", __name__)
 

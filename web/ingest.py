@@ -13,11 +13,11 @@ from models.credentials import Device
 from models.readings import KIND, METER, Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
-from web import Services, services
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
 from web.errors import error
 from web.schemas import FIELDS, ReadingValidator, Rejection, classify
+from web.services import Services, services
 
 bp = Blueprint("ingest", __name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
 from models import dead_letters
-from web import Services, services
+from web.services import Services, services
 
 bp = Blueprint("monitoring", __name__)
 

@@ -17,8 +17,9 @@ from flask_swagger_ui import get_swaggerui_blueprint
 
 from models.fleet import SORTS
 from settings import Settings
-from web import responses, services
+from web import responses
 from web.schemas import ID_PATTERN, ID_RULE, Timestamp, build_schemas
+from web.services import services
 
 bp = Blueprint("openapi", __name__)
 

@@ -19,7 +19,6 @@ from sqlalchemy import Engine
 
 from models import db, fleet, performance
 from web import responses
-from web.caching import encode
 
 # Past this many remembered vehicles the cache starts again: made-up vehicle IDs cannot grow a
 # worker's memory without bound.
@@ -84,5 +83,5 @@ class PerformanceCache:
         if row is None:
             # Not found as of `stamp` or later: kept under `stamp`, asked again once it moves.
             return Answer(stamp)
-        payload, etag = encode(responses.performance(row))
+        payload, etag = responses.encode(responses.performance(row))
         return Answer(row["refreshed_at"], payload, etag)

@@ -4,9 +4,11 @@ one for the efficiency formula)."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from marshmallow import Schema, fields
 
 from models.readings import iso_z
@@ -257,3 +259,9 @@ def vehicle_state(row: Any) -> dict[str, Any]:
 
 def _hundredths(value: int) -> float:
     return float(Decimal(value) / 100)
+
+
+def encode(body: Any) -> tuple[bytes, str]:
+    """An answer's JSON body and its ETag."""
+    payload = orjson.dumps(body)
+    return payload, hashlib.blake2b(payload, digest_size=12).hexdigest()

@@ -6,9 +6,10 @@ from typing import Any
 
 import logs
 from settings import get_settings
-from web import create_app, services
+from web.app import create_app
 from web.auth import bearer
 from web.rsgi import RsgiAdapter
+from web.services import services
 
 settings = get_settings()
 logs.configure(settings)

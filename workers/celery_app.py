@@ -9,12 +9,12 @@ from typing import Any
 from celery import Celery, signals
 
 import logs
+import metrics
 from settings import get_settings
+from workers import drain, events, pools  # pools registers the `ingest` inspect command
 
 app = Celery("ev", include=["workers.tasks"])
 app.config_from_object("celeryconfig")
-
-from workers import pools  # noqa: E402  (registers the `ingest` inspect command)
 
 app.steps["worker"].add(pools.ThreadConsumers)
 
@@ -38,8 +38,6 @@ def _check_pool(sender: Any = None, **_: Any) -> None:
 def _check_directories(**_: Any) -> None:
     """Refuse to start, saying why, rather than run without a place for beat's schedule or for
     the samples /metrics sums."""
-    import metrics
-
     try:
         os.makedirs(get_settings().data_dir, exist_ok=True)
         metrics.require_shared_dir()
@@ -55,13 +53,10 @@ def _process() -> str:
 @signals.worker_process_init.connect
 def _start_consumer(sender: str | None = None, **_: Any) -> None:
     # Sent by the prefork pool in each child and by the solo pool in the worker itself.
-    from workers import drain
-
-    drain.start(sender or "worker")
+    hostname = sender or "worker"
+    drain.start(hostname, events.observer(app, hostname))
 
 
 @signals.worker_process_shutdown.connect
 def _stop_consumer(**_: Any) -> None:
-    from workers import drain
-
     drain.stop()

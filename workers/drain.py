@@ -13,13 +13,17 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 
 from billiard.process import current_process
 
-import metrics
 from settings import get_settings
-from workers import events, resources
+from workers import resources
 from workers.consumer import BatchReport, Consumer
+
+# What to do with each committed batch: (consumer name, report). The Celery app hands it over
+# (workers/events.py: metrics and the event Flower shows), so that this module needs no app.
+Observer = Callable[[str, BatchReport], None]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ def consumer_name(hostname: str, index: int | None = None) -> str:
     return f"{hostname}#{index}"
 
 
-def start(hostname: str, indexes: list[int | None] | None = None) -> None:
+def start(hostname: str, observe: Observer, indexes: list[int | None] | None = None) -> None:
     """One consumer per index (default: this pool process's own), each on its own thread."""
     _stop.clear()
     for index in indexes if indexes is not None else [None]:
@@ -46,24 +50,12 @@ def start(hostname: str, indexes: list[int | None] | None = None) -> None:
             resources.stream(),
             resources.engine(),
             get_settings(),
-            on_batch=functools.partial(observe, hostname, name),
+            on_batch=functools.partial(observe, name),
         )
         thread = threading.Thread(target=consumer.run, args=(_stop,), name=f"consumer {name}")
         thread.daemon = True
         thread.start()
         _threads.append(thread)
-
-
-def observe(hostname: str, consumer: str, report: BatchReport) -> None:
-    written = report.stored.written
-    metrics.BATCH_READINGS.observe(written.meters + written.vehicles)
-    metrics.COMMIT_SECONDS.observe(report.seconds)
-    for lag_ms in report.lags_ms:
-        metrics.INGEST_LAG.observe(lag_ms / 1000)
-    metrics.READINGS_WRITTEN.labels("new").inc(written.inserted)
-    metrics.READINGS_WRITTEN.labels("duplicate").inc(written.duplicates)
-    metrics.DEAD_LETTERED.inc(report.stored.dead_lettered)
-    events.batch_committed(hostname, consumer, report)
 
 
 def stop() -> None:

@@ -11,7 +11,9 @@ import time
 import uuid
 from typing import Any
 
-from workers.celery_app import app
+from celery import Celery
+
+import metrics
 from workers.consumer import BatchReport
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,25 @@ TASK_NAME = "ev.ingest_batch"
 _local = threading.local()
 
 
-def _dispatcher(hostname: str) -> Any:
+def observer(app: Celery, hostname: str) -> Any:
+    """What the consumers of this process do with each committed batch: count it in the
+    metrics and show it in Celery's event stream."""
+
+    def observe(consumer: str, report: BatchReport) -> None:
+        written = report.stored.written
+        metrics.BATCH_READINGS.observe(written.meters + written.vehicles)
+        metrics.COMMIT_SECONDS.observe(report.seconds)
+        for lag_ms in report.lags_ms:
+            metrics.INGEST_LAG.observe(lag_ms / 1000)
+        metrics.READINGS_WRITTEN.labels("new").inc(written.inserted)
+        metrics.READINGS_WRITTEN.labels("duplicate").inc(written.duplicates)
+        metrics.DEAD_LETTERED.inc(report.stored.dead_lettered)
+        batch_committed(app, hostname, consumer, report)
+
+    return observe
+
+
+def _dispatcher(app: Celery, hostname: str) -> Any:
     dispatcher = getattr(_local, "dispatcher", None)
     if dispatcher is None:
         dispatcher = app.events.Dispatcher(
@@ -35,7 +55,7 @@ def _dispatcher(hostname: str) -> Any:
     return dispatcher
 
 
-def batch_committed(hostname: str, consumer: str, report: BatchReport) -> None:
+def batch_committed(app: Celery, hostname: str, consumer: str, report: BatchReport) -> None:
     written = report.stored.written
     result = {
         "consumer": consumer,
@@ -50,7 +70,7 @@ def batch_committed(hostname: str, consumer: str, report: BatchReport) -> None:
     try:
         # Received (it carries the task's name) and succeeded (result, runtime): what Flower and
         # `celery events` need; two publishes a batch, no more, on the consumer's own thread.
-        send = _dispatcher(hostname).send
+        send = _dispatcher(app, hostname).send
         send(
             "task-received",
             uuid=task_id,

@@ -16,6 +16,8 @@ from celery import bootsteps
 from celery.concurrency import get_implementation
 from celery.worker.control import inspect_command
 
+from workers import drain, events, resources
+
 REFUSED = ("gevent", "eventlet")
 
 
@@ -47,21 +49,16 @@ class ThreadConsumers(bootsteps.StartStopStep):
         return kind(worker.pool_cls) == "threads"
 
     def start(self, worker: Any) -> None:
-        from workers import drain
-
-        drain.start(worker.hostname, list(range(worker.concurrency)))
+        observe = events.observer(worker.app, worker.hostname)
+        drain.start(worker.hostname, observe, list(range(worker.concurrency)))
 
     def stop(self, worker: Any) -> None:
-        from workers import drain
-
         drain.stop()
 
 
 @inspect_command()
 def ingest(state: Any) -> dict[str, Any]:
     """This worker's stream consumers: name, entries held, idle ms; and the stream's backlog."""
-    from workers import resources
-
     stream = resources.stream()
     stats = stream.stats()
     mine = f"{state.consumer.hostname}#"

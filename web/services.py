@@ -1,0 +1,63 @@
+"""What a web app is built with, in one place: settings, the database engines, the stream, the
+validator, the caches. Every view reaches them through `services()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from sqlalchemy import Engine
+
+from models.db import make_reader
+from models.redis_client import client_for
+from models.stream import EvictionGuard, IngestStream
+from settings import Settings
+from web.credentials import CredentialCache, KnownCredentials
+from web.performance_cache import PerformanceCache
+from web.rate_limit import RateLimiter
+from web.schemas import ReadingValidator
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    stream: IngestStream
+    validator: ReadingValidator
+    eviction: EvictionGuard
+    credentials: CredentialCache
+    rate_limiter: RateLimiter
+    performance_cache: PerformanceCache
+
+
+def build(settings: Settings) -> Services:
+    stream = IngestStream(client_for(settings), settings.redis_key_prefix)
+    engine = make_reader(settings, pool_size=settings.web_threads)
+    # Credentials are read from the primary: a revocation counts once it commits.
+    primary = (
+        make_reader(settings, pool_size=1, primary=True) if settings.database_read_url else engine
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        stream=stream,
+        validator=ReadingValidator(settings),
+        eviction=EvictionGuard(stream),
+        credentials=CredentialCache(
+            primary,
+            KnownCredentials(stream.redis, settings.redis_key_prefix),
+            settings.device_token_cache_seconds,
+        ),
+        rate_limiter=RateLimiter(
+            stream.redis,
+            settings.redis_key_prefix,
+            settings.device_rate_per_minute,
+            settings.gateway_rate_per_minute,
+        ),
+        performance_cache=PerformanceCache(engine, settings.read_cache_seconds),
+    )
+
+
+def services(app: Flask | None = None) -> Services:
+    """What the app was built with (settings, engine, stream...): of `app`, else the current one."""
+    return (app or current_app).extensions["ev"]
