@@ -108,7 +108,7 @@ def test_there_is_no_import_cycle():
     def walk(module: str, path: list[str], done: set[str]) -> None:
         for imported in sorted(graph[module]):
             if imported in path:
-                cycles.append(path[path.index(imported) :] + [imported])
+                cycles.append([*path[path.index(imported) :], imported])
             elif imported not in done:
                 walk(imported, [*path, imported], done)
         done.add(module)
