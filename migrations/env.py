@@ -5,7 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from models.schema import metadata
+from models.schema import declared_here, metadata
 from settings import get_settings
 
 config = context.config
@@ -15,7 +15,9 @@ url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=url, target_metadata=metadata, literal_binds=True, include_object=declared_here
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -23,7 +25,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata)
+        context.configure(
+            connection=connection, target_metadata=metadata, include_object=declared_here
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

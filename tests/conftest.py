@@ -11,7 +11,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 # Before anything imports metrics: this test run's in-process samples go to a directory of its
 # own, not to the .data/metrics that `make run` reads.
@@ -30,15 +29,12 @@ from models.redis_client import connect
 from models.schema import ALL_TABLES
 from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
 from tests.support.private_servers import private_postgres, private_redis
 from tools.local import servers
 from web import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["private_postgres", "private_redis"]
-DEVICE_TOKEN = "device-token-for-tests"
-ANALYST_TOKEN = "analyst-token-for-tests"
-TABLES = ALL_TABLES
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +118,7 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
     """For tests whose code commits: every table emptied after the test."""
     yield engine
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES}"))
+        conn.execute(text(f"TRUNCATE {ALL_TABLES}"))
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ import pytest
 import urllib3
 from sqlalchemy import make_url
 
-from tests.conftest import ROOT
+from tests.support.compose import compose, dockerfile
+from tests.support.constants import ROOT
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
-from tests.unit.test_compose import compose, dockerfile
 from tools.local import free_port
 
 UNPRIVILEGED = 65534  # nobody: the image's own user does not exist on this machine

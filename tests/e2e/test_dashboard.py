@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from models import performance
 from models.history import write_batch
-from tests.conftest import ANALYST_TOKEN, ROOT
+from tests.support.constants import ANALYST_TOKEN, ROOT
 from tests.support.factories import meter_rec, vehicle_rec
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -10,7 +10,7 @@ import sys
 import orjson
 import urllib3
 
-from tests.conftest import ANALYST_TOKEN, ROOT
+from tests.support.constants import ANALYST_TOKEN, ROOT
 from tests.support.helpers import wait_until
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from settings import Settings
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.service import Service
 from tools.local import free_port
 from web.openapi import build_spec

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.constants import ROOT
 from tests.support.factories import at, meter
 from tests.support.helpers import stored_readings, wait_until
 

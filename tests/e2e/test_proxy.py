@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 import urllib3
-import yaml
 
-from tests.conftest import DEVICE_TOKEN, ROOT
+from tests.support.compose import compose
+from tests.support.constants import DEVICE_TOKEN, ROOT
 from tests.support.factories import meter
 from tools.local import free_port
 from tools.stack import wait_until
@@ -33,9 +33,8 @@ LIMITS = {"MAX_BODY_BYTES": "4096", "HEADER_TIMEOUT_SECONDS": "2", "BODY_TIMEOUT
 
 def compose_proxy_environment() -> dict[str, str]:
     """The proxy's environment as compose sets it, `${NAME:-default}` taken from LIMITS."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     out = {}
-    for name, value in compose["services"]["proxy"]["environment"].items():
+    for name, value in compose()["services"]["proxy"]["environment"].items():
         match = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", str(value))
         out[name] = LIMITS.get(match[1], match[2]) if match else str(value)
     return out
@@ -51,10 +50,10 @@ def test_the_template_uses_only_what_compose_gives_the_proxy():
     used = set(re.findall(r"\$\{(\w+)\}", TEMPLATE.read_text()))
     assert used == set(environment)
     assert set(LIMITS) <= used, "the proxy's limits are the service's settings"
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    app = compose["x-app"]["environment"]
+    declared = compose()
+    app, proxy = declared["x-app"]["environment"], declared["services"]["proxy"]["environment"]
     for name in LIMITS:
-        assert app[name] == compose["services"]["proxy"]["environment"][name], name
+        assert app[name] == proxy[name], name
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from simulator.reference import efficiency
-from tests.conftest import DEVICE_TOKEN, ROOT
 from tests.support import seed
+from tests.support.constants import DEVICE_TOKEN, ROOT
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.faults.devices import Devices
+from tests.support.constants import ROOT
 from tests.support.service import service, service_env
 
 __all__ = ["service", "service_env"]

@@ -18,7 +18,7 @@ import orjson
 import urllib3
 from sqlalchemy import Engine, text
 
-from tests.conftest import DEVICE_TOKEN
+from tests.support.constants import DEVICE_TOKEN
 
 Key = tuple[str, datetime]
 

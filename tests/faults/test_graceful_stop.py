@@ -7,8 +7,8 @@ import time
 import orjson
 
 from models.stream import IngestStream
-from tests.conftest import DEVICE_TOKEN
 from tests.faults.devices import check_ledger
+from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter
 from tests.support.helpers import stored_readings, wait_until
 

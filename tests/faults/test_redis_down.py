@@ -7,8 +7,8 @@ import urllib3
 
 from models.redis_client import connect
 from models.stream import IngestStream
-from tests.conftest import DEVICE_TOKEN
 from tests.faults.devices import check_ledger
+from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter
 from tests.support.helpers import wait_until
 

@@ -13,7 +13,7 @@ import orjson
 
 from models.redis_client import connect
 from models.stream import IngestStream
-from tests.conftest import DEVICE_TOKEN
+from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter
 from tests.support.helpers import wait_until
 

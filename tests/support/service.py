@@ -15,7 +15,7 @@ import orjson
 import pytest
 import urllib3
 
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
 from tools.local import free_port
 from tools.stack import Stack
 

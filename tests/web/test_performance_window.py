@@ -11,9 +11,8 @@ from sqlalchemy import text
 from models import performance
 from models.history import write_batch
 from simulator.reference import efficiency
-from tests.conftest import ANALYST_TOKEN
-from tests.test_efficiency import SEVEN, close
-from tests.test_rebuild import fleet_records
+from tests.support.constants import ANALYST_TOKEN
+from tests.support.efficiency import SEVEN, close, fleet_records
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 START = datetime(2030, 3, 1, 6, 0, tzinfo=UTC)

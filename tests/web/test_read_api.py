@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from models.history import write_batch
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support import seed
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import at, meter_rec, vehicle_rec
 from web import create_app
 

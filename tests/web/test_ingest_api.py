@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from models.stream import IngestStream
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import meter, vehicle
 from web import create_app, services
 

@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from models import partitions, performance
 from models.db import execute_prepared, make_engine, make_reader
 from settings import Settings
-from tests.conftest import ANALYST_TOKEN
 from tests.support import seed
+from tests.support.constants import ANALYST_TOKEN
 from tools.local import free_port
 from web import create_app
 from web.schemas import ReadingValidator

@@ -6,18 +6,8 @@ from __future__ import annotations
 import re
 import shlex
 
-import yaml
-
-from tests.conftest import ROOT
-
-
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+from tests.support.compose import compose, dockerfile, procfile
+from tests.support.constants import ROOT
 
 
 def test_compose_lists_the_services():
@@ -71,22 +61,6 @@ def test_services_have_healthchecks_where_others_wait_on_them():
     services = compose()["services"]
     for name in ("postgres", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
-
-
-def dockerfile() -> tuple[dict[str, str], str, str]:
-    """The image's ENV, its USER, and its RUN lines joined."""
-    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    env: dict[str, str] = {}
-    user, runs = "root", ""
-    for line in lines:
-        word, _, rest = line.partition(" ")
-        if word == "ENV":
-            env.update(item.partition("=")[::2] for item in shlex.split(rest))
-        elif word == "USER":
-            user = rest.strip()
-        elif word == "RUN":
-            runs += rest + "\n"
-    return env, user, runs
 
 
 def test_app_containers_share_one_metrics_directory_the_image_user_owns():

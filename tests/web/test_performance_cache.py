@@ -9,7 +9,7 @@ import pytest
 
 from models import performance
 from models.history import write_batch
-from tests.conftest import ANALYST_TOKEN
+from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
 from web import create_app, services
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from models import performance
 from models.history import write_batch
-from tests.conftest import ANALYST_TOKEN
+from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}

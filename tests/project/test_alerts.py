@@ -6,17 +6,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support import seed
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
 from tests.support.factories import meter
 from web import create_app
 
-MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
+MONITORING = ROOT / "monitoring"
 
 
 def promtool(*args: str) -> str:

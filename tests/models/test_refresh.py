@@ -6,28 +6,13 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from models import performance
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
+from tests.support.efficiency import assert_same, served
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
-from tests.test_efficiency import SEVEN, close
-from web import responses
-
-
-def served(conn) -> dict[str, dict]:
-    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
-    rows = {v: performance.read(conn, v) for v in ids}
-    views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
-    return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
-
-
-def assert_same(actual: dict[str, dict], expected: dict[str, dict]) -> None:
-    assert actual.keys() == expected.keys()
-    for vehicle_id, figures in expected.items():
-        assert close(actual[vehicle_id], figures), (vehicle_id, actual[vehicle_id], figures)
 
 
 @pytest.mark.parametrize(("seed", "chunk"), [(1, 30), (2, 30), (3, 2)])

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, text
 
 from models.credentials import digest
-from models.stream import IngestStream
-from tests.conftest import DEVICE_TOKEN
+from tests.support.constants import DEVICE_TOKEN
+from tests.support.credentials import cli, issue, post, queued
 from tests.support.factories import meter, vehicle
 from web import create_app, services
 from web import credentials as credentials_cache
@@ -21,30 +21,6 @@ from web import credentials as credentials_cache
 def app(settings, clean_db):
     # No caching unless a test asks for it: each request sees the table as it is.
     return create_app(settings.replace(device_token_cache_seconds=0))
-
-
-def cli(app, *args: str, ok: bool = True):
-    result = app.test_cli_runner().invoke(args=["devices", *args])
-    assert (result.exit_code == 0) == ok, result.output
-    return result
-
-
-def issue(app, kind: str, device_id: str) -> str:
-    return cli(app, "add", kind, device_id).stdout.strip()
-
-
-def post(app, token: str, body):
-    return app.test_client().post(
-        "/v1/ingest",
-        data=orjson.dumps(body),
-        headers={"Authorization": f"Bearer {token}"},
-        content_type="application/json",
-    )
-
-
-def queued(stream: IngestStream) -> list[str]:
-    """The device ids of every queued reading, in order."""
-    return [r[2] for e in stream.read_new("test-reader", 1_000_000) for r in e.records]
 
 
 def test_a_meter_token_writes_its_own_readings_and_no_one_elses(app, stream):

@@ -3,11 +3,11 @@ through the real API, stream, history and refresh on PostgreSQL and Redis."""
 
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from models import performance
-from tests.conftest import ANALYST_TOKEN
+from tests.support.constants import ANALYST_TOKEN
+from tests.support.credentials import cli, issue, post
 from tests.support.factories import at, meter, vehicle
 from web import create_app
 from workers.store import store_entries
@@ -18,25 +18,6 @@ ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 @pytest.fixture
 def app(settings, clean_db):
     return create_app(settings.replace(device_token_cache_seconds=0))
-
-
-def devices(app, *args: str) -> str:
-    result = app.test_cli_runner().invoke(args=["devices", *args])
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip()
-
-
-def post(app, token: str, body) -> int:
-    return (
-        app.test_client()
-        .post(
-            "/v1/ingest",
-            data=orjson.dumps(body),
-            headers={"Authorization": f"Bearer {token}"},
-            content_type="application/json",
-        )
-        .status_code
-    )
 
 
 def written_and_refreshed(app, stream, engine) -> dict:
@@ -50,32 +31,27 @@ def written_and_refreshed(app, stream, engine) -> dict:
 
 
 def test_a_vehicle_cannot_make_another_vehicles_minutes_not_exclusive(app, stream, clean_db):
-    mx2 = devices(app, "add", "meter", "MX2")
-    vx2 = devices(app, "add", "vehicle", "VX2")
-    v1 = devices(app, "add", "vehicle", "V1")
-    devices(app, "bind", "VX2", "MX2")
-    devices(app, "bind", "V1", "M1")
+    mx2 = issue(app, "meter", "MX2")
+    vx2 = issue(app, "vehicle", "VX2")
+    v1 = issue(app, "vehicle", "V1")
+    cli(app, "bind", "VX2", "MX2")
+    cli(app, "bind", "V1", "M1")
     for minute in range(5):
-        assert post(app, mx2, meter("MX2", at(minute), kwh=1.0)) == 202
-        assert post(app, vx2, vehicle("VX2", "MX2", at(minute, 30), kwh=0.9)) == 202
+        assert post(app, mx2, meter("MX2", at(minute), kwh=1.0)).status_code == 202
+        assert post(app, vx2, vehicle("VX2", "MX2", at(minute, 30), kwh=0.9)).status_code == 202
     honest = written_and_refreshed(app, stream, clean_db)
     assert honest["status"] == 200
     assert honest["chargingEfficiency"] == pytest.approx(0.9)
 
     # The attack: V1 claims MX2 in the minutes VX2 charges there.
     attack = [vehicle("V1", "MX2", at(minute, 40), kwh=0.1) for minute in range(5)]
-    reply = app.test_client().post(
-        "/v1/ingest",
-        data=orjson.dumps(attack),
-        headers={"Authorization": f"Bearer {v1}"},
-        content_type="application/json",
-    )
+    reply = post(app, v1, attack)
     assert reply.status_code == 422
     assert all(
         "not bound to meter MX2" in r["errors"]["meterId"][0] for r in reply.json["rejected"]
     )
     # Its own meter still works for it.
-    assert post(app, v1, vehicle("V1", "M1", at(6))) == 202
+    assert post(app, v1, vehicle("V1", "M1", at(6))).status_code == 202
 
     after = written_and_refreshed(app, stream, clean_db)
     assert after["status"] == 200, "VX2's minutes are still its own"
@@ -85,7 +61,7 @@ def test_a_vehicle_cannot_make_another_vehicles_minutes_not_exclusive(app, strea
 
 def test_a_gateway_token_stays_free_to_write_any_pairing(app, stream, clean_db, settings):
     gateway = settings.device_tokens[0]
-    assert post(app, gateway, [vehicle("V1", "MX2"), vehicle("V2", "MX9")]) == 202
+    assert post(app, gateway, [vehicle("V1", "MX2"), vehicle("V2", "MX9")]).status_code == 202
     assert [r[2:4] for e in stream.read_new("t#0", 100) for r in e.records] == [
         ["V1", "MX2"],
         ["V2", "MX9"],

@@ -12,30 +12,14 @@ from sqlalchemy import text
 from models import partitions, performance
 from models.contributions import TABLE
 from models.history import write_batch
-from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
-from tests.test_refresh import assert_same, served
+from tests.support.efficiency import assert_same, fleet_records, served
 
 # A window from 09:30 on DAY to 09:30 the day after: both day partitions take part; the fleet
 # starts on the day before.
 DAY = date(2030, 6, 1)
 START = datetime(2030, 5, 31, 7, 0, tzinfo=UTC)
 AS_OF = datetime(2030, 6, 2, 9, 30, 20, tzinfo=UTC)
-
-
-def fleet_records(start: datetime, hours: int) -> list:
-    spec = FleetSpec(
-        meters=10,
-        vehicles=14,
-        minutes=hours * 60,
-        start=start,
-        seed=11,
-        share=0.2,
-        duplicate=0.05,
-        offline=0.01,
-        session_minutes=(5, 40),
-    )
-    return [r.record() for _, readings in Fleet(spec).minutes() for r in readings]
 
 
 def snapshot(engine) -> dict:

@@ -19,20 +19,12 @@ from models.readings import Record
 from settings import Settings
 from simulator.reference import efficiency
 from tests.support import seed
+from tests.support.efficiency import SEVEN, close
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from web import responses
 from web.schemas import ReadingValidator
 
 AS_OF = T0 + timedelta(hours=1)
-SEVEN = (
-    "vehicleId",
-    "timeWindowHours",
-    "totalAcConsumedKwh",
-    "totalDcDeliveredKwh",
-    "chargingEfficiency",
-    "averageSoc",
-    "averageBatteryTemp",
-)
 
 
 def in_postgres(conn, records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
@@ -50,13 +42,6 @@ def compute(request):
         return efficiency
     conn = request.getfixturevalue("db")
     return lambda records, as_of: in_postgres(conn, records, as_of)
-
-
-def close(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
-    return actual.keys() == expected.keys() and all(
-        actual[k] == pytest.approx(v, abs=1e-9) if isinstance(v, float) else actual[k] == v
-        for k, v in expected.items()
-    )
 
 
 def figures(ac: float, dc: float, soc: float, temp: float, vehicle: str = "V1") -> dict[str, Any]:

@@ -25,8 +25,8 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, text
 
 from models import dead_letters
+from models.schema import ALL_TABLES as TABLES
 from models.stream import GROUP, Entry, IngestStream
-from tests.conftest import TABLES
 from tests.support.factories import at, meter_rec
 from workers.store import store_entries
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import logs
-from tests.conftest import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import meter
 from web import create_app
 

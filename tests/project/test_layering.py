@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.constants import ROOT
 
 
 def test_the_web_app_imports_neither_the_simulator_nor_rich():
@@ -66,8 +66,8 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.orelse:
-                visit(child)
+            for branch in node.orelse:
+                visit(branch)
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -118,3 +118,17 @@ def test_there_is_no_import_cycle():
         if module not in done:
             walk(module, [module], done)
     assert cycles == []
+
+
+def test_no_test_module_imports_another_or_a_conftest():
+    """What tests share lives in tests/support/."""
+    wrong = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                last = node.module.rsplit(".", 1)[-1]
+                if node.module.startswith("tests.") and (
+                    last.startswith("test_") or last == "conftest"
+                ):
+                    wrong.append((str(path.relative_to(ROOT)), node.module))
+    assert wrong == []

@@ -8,9 +8,9 @@ import time
 import orjson
 import pytest
 
-from tests.conftest import DEVICE_TOKEN
+from tests.support.constants import DEVICE_TOKEN
+from tests.support.credentials import issue, queued
 from tests.support.factories import at, meter
-from tests.test_device_credentials import issue, queued
 from web import create_app
 from web.rate_limit import WINDOW_SECONDS
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from models import performance
 from models.history import write_batch
 from simulator.reference import efficiency
+from tests.support.efficiency import assert_same, served
 from tests.support.factories import T0, meter_rec, vehicle_rec
-from tests.test_refresh import assert_same, served
 
 AS_OF = T0 + timedelta(hours=25)
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from models.history import write_batch
-from tests.conftest import ANALYST_TOKEN
+from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from web import create_app, cursors
 

@@ -1,0 +1,61 @@
+"""The efficiency rule's figures as the API serves them, compared with the reference's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from models import performance
+from simulator.fleet import Fleet, FleetSpec
+from web import responses
+
+# The seven figures every per-vehicle answer carries.
+SEVEN = (
+    "vehicleId",
+    "timeWindowHours",
+    "totalAcConsumedKwh",
+    "totalDcDeliveredKwh",
+    "chargingEfficiency",
+    "averageSoc",
+    "averageBatteryTemp",
+)
+
+
+def close(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
+    return actual.keys() == expected.keys() and all(
+        actual[k] == pytest.approx(v, abs=1e-9) if isinstance(v, float) else actual[k] == v
+        for k, v in expected.items()
+    )
+
+
+def served(conn) -> dict[str, dict]:
+    """Every vehicle's seven figures, as the API answers them after the last refresh."""
+    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
+    rows = {v: performance.read(conn, v) for v in ids}
+    views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
+    return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
+
+
+def assert_same(actual: dict[str, dict], expected: dict[str, dict]) -> None:
+    assert actual.keys() == expected.keys()
+    for vehicle_id, figures in expected.items():
+        assert close(actual[vehicle_id], figures), (vehicle_id, actual[vehicle_id], figures)
+
+
+def fleet_records(start: datetime, hours: int) -> list:
+    """A small fleet's readings (shared meters, duplicates, gaps), the same every time."""
+    spec = FleetSpec(
+        meters=10,
+        vehicles=14,
+        minutes=hours * 60,
+        start=start,
+        seed=11,
+        share=0.2,
+        duplicate=0.05,
+        offline=0.01,
+        session_minutes=(5, 40),
+    )
+    return [r.record() for _, readings in Fleet(spec).minutes() for r in readings]
