@@ -87,9 +87,6 @@ SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
 READINGS_ACCEPTED = Counter(
     "ev_readings_accepted_total", "Readings validated and queued (202).", ["kind"]
 )
-# Bound once: a labels() lookup per request is measurable on the single-reading path.
-ACCEPTED_METER_READINGS = READINGS_ACCEPTED.labels("meter")
-ACCEPTED_VEHICLE_READINGS = READINGS_ACCEPTED.labels("vehicle")
 READINGS_REJECTED = Counter(
     "ev_readings_rejected_total",
     "Readings refused by validation, by kind and the first field at fault.",

@@ -20,7 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-KINDS = ("meter", "vehicle")
+from models import kinds
+
+KINDS = tuple(kind.name for kind in kinds.KINDS)
 # Tells a device token from a role token at a glance, and lets the web tier skip the database
 # for anything else.
 PREFIX = "evd_"
@@ -70,7 +72,7 @@ def find(conn: Connection, token: str) -> Device | None:
 def add(conn: Connection, device: Device) -> str:
     """A new token for a device that has no live one; returned once, stored only hashed."""
     if device.kind not in KINDS:
-        raise CredentialError(f"a device is a meter or a vehicle, not {device.kind!r}")
+        raise CredentialError(f"a device is one of {', '.join(KINDS)}, not {device.kind!r}")
     if _live(conn, device):
         raise CredentialError(
             f"{device.kind} {device.id} already has a live token; rotate it, or revoke it first"

@@ -6,18 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from models.schema import meter_current_state, vehicle_current_state
+from models.kinds import Kind
+from models.schema import CURRENT
 
 
-def meter(conn: Connection, meter_id: str) -> Any:
-    row = conn.execute(
-        select(meter_current_state).where(meter_current_state.c.meter_id == meter_id)
-    ).first()
-    return row._mapping if row else None
-
-
-def vehicle(conn: Connection, vehicle_id: str) -> Any:
-    row = conn.execute(
-        select(vehicle_current_state).where(vehicle_current_state.c.vehicle_id == vehicle_id)
-    ).first()
+def newest(conn: Connection, kind: Kind, device_id: str) -> Any:
+    table = CURRENT[kind.name]
+    row = conn.execute(select(table).where(table.c[kind.id_column] == device_id)).first()
     return row._mapping if row else None

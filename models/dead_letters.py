@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, text
 
-from models.readings import AT, DEVICE, KIND
+from models.readings import AT, DEVICE_ID, KIND
 from models.stream import IngestStream
 
 # The reading's index in its entry when a whole entry is the letter (it held no readings).
@@ -43,8 +43,8 @@ class Letter:
     def key(self) -> str:
         """The reading's identity, as history's primary key; the entry's for anything else."""
         r = self.record
-        if isinstance(r, list) and len(r) > DEVICE and all(isinstance(v, str) for v in r[:3]):
-            return f"{r[KIND]}|{r[DEVICE]}|{r[AT]}"
+        if isinstance(r, list) and len(r) > DEVICE_ID and all(isinstance(v, str) for v in r[:3]):
+            return f"{r[KIND]}|{r[DEVICE_ID]}|{r[AT]}"
         return f"entry|{self.entry}|{self.position}"
 
     def view(self) -> dict[str, Any]:

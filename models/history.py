@@ -15,113 +15,114 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.readings import (
-    AT,
-    DEVICE,
-    KIND,
-    METER,
-    METER_FIELDS,
-    METER_KWH,
-    METER_VOLTAGE,
-    VEHICLE,
-    VEHICLE_FIELDS,
-    VEHICLE_KWH,
-    VEHICLE_METER,
-    VEHICLE_SOC,
-    VEHICLE_TEMP,
-    Record,
-)
+from models.kinds import BY_CODE, KINDS, Kind
+from models.readings import KIND, Record
 
-_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS stage_meter_readings (
-    recorded_at timestamptz, meter_id text, kwh numeric, voltage numeric
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_vehicle_readings (
-    recorded_at timestamptz, vehicle_id text, meter_id text, kwh numeric, soc numeric,
-    battery_temp numeric
-) ON COMMIT DELETE ROWS;
-"""
+
+def _staging(kind: Kind) -> str:
+    return f"stage_{kind.history_table}"
+
+
+def _stage_sql(kind: Kind) -> str:
+    columns = [
+        "recorded_at timestamptz",
+        f"{kind.id_column} text",
+        *(f"{column} text" for column in kind.ref_columns),
+        *(f"{q.name} numeric" for q in kind.quantities),
+    ]
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {_staging(kind)} ({', '.join(columns)}) "
+        "ON COMMIT DELETE ROWS;"
+    )
+
+
+def _copy_sql(kind: Kind) -> str:
+    columns = ["recorded_at", kind.id_column, *kind.ref_columns, *(q.name for q in kind.quantities)]
+    return f"COPY {_staging(kind)} ({', '.join(columns)}) FROM STDIN"
+
+
+def _least_first(kind: Kind, prefix: str) -> str:
+    """The kind's columns in the order that tells the least of two readings, as a row value."""
+    return "(" + ", ".join(f"{prefix}.{column}" for column in kind.least_first) + ")"
+
+
+def _staged_least_first(kind: Kind) -> str:
+    staged = {q.column: q.stored(q.name) for q in kind.quantities}
+    return ", ".join(staged.get(column, column) for column in kind.least_first)
+
 
 # Two different readings with one identity (device, timestamp), a device's fault, are settled by
 # their values, not by which arrived first: the one kept is the least (energy first, then the
-# other fields in order), in history and current state alike. Arrival order cannot settle it:
-# entries are written by several consumers, and one that dies hands its entries to another
+# other fields in record order), in history and current state alike. Arrival order cannot settle
+# it: entries are written by several consumers, and one that dies hands its entries to another
 # later, so the first received is not always the first written. Values settle it the same way
 # in any order, on any consumer, however often each is delivered.
 # Rows go in key order so that two workers writing overlapping readings (a redelivery, a
 # device's retry) take row locks in the same order and cannot deadlock. The row count is of
 # readings new to history and of those that replaced a greater one (rare: a device's fault).
-_INSERT_METERS = """
-INSERT INTO meter_readings AS h (recorded_at, voltage_hundredths, meter_id, kwh_consumed_ac)
-SELECT DISTINCT ON (recorded_at, meter_id) recorded_at, round(voltage * 100), meter_id, kwh
-FROM stage_meter_readings ORDER BY recorded_at, meter_id, kwh, round(voltage * 100)
-ON CONFLICT (recorded_at, meter_id) DO UPDATE SET
-    kwh_consumed_ac = EXCLUDED.kwh_consumed_ac, voltage_hundredths = EXCLUDED.voltage_hundredths
-WHERE (EXCLUDED.kwh_consumed_ac, EXCLUDED.voltage_hundredths)
-    < (h.kwh_consumed_ac, h.voltage_hundredths)
-"""
+def _insert_sql(kind: Kind) -> str:
+    columns = ["recorded_at", kind.id_column, *kind.stored_columns]
+    values = [
+        "recorded_at",
+        kind.id_column,
+        *kind.ref_columns,
+        *(q.stored(q.name) for q in kind.quantities),
+    ]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in kind.stored_columns)
+    return (
+        f"INSERT INTO {kind.history_table} AS h ({', '.join(columns)}) "
+        f"SELECT DISTINCT ON (recorded_at, {kind.id_column}) {', '.join(values)} "
+        f"FROM {_staging(kind)} "
+        f"ORDER BY recorded_at, {kind.id_column}, {_staged_least_first(kind)} "
+        f"ON CONFLICT (recorded_at, {kind.id_column}) DO UPDATE SET {updates} "
+        f"WHERE {_least_first(kind, 'EXCLUDED')} < {_least_first(kind, 'h')}"
+    )
 
-_INSERT_VEHICLES = """
-INSERT INTO vehicle_readings AS h (recorded_at, soc_hundredths, battery_temp_hundredths,
-                                   vehicle_id, meter_id, kwh_delivered_dc)
-SELECT DISTINCT ON (recorded_at, vehicle_id)
-       recorded_at, round(soc * 100), round(battery_temp * 100), vehicle_id, meter_id, kwh
-FROM stage_vehicle_readings
-ORDER BY recorded_at, vehicle_id, kwh, meter_id, round(soc * 100), round(battery_temp * 100)
-ON CONFLICT (recorded_at, vehicle_id) DO UPDATE SET
-    kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, meter_id = EXCLUDED.meter_id,
-    soc_hundredths = EXCLUDED.soc_hundredths,
-    battery_temp_hundredths = EXCLUDED.battery_temp_hundredths
-WHERE (EXCLUDED.kwh_delivered_dc, EXCLUDED.meter_id, EXCLUDED.soc_hundredths,
-       EXCLUDED.battery_temp_hundredths)
-    < (h.kwh_delivered_dc, h.meter_id, h.soc_hundredths, h.battery_temp_hundredths)
-"""
 
 # One row per device (the newest in the batch, the least of equals), and only over an older
 # stored reading or a greater one of the same moment: late and redelivered readings never move
 # current state backwards, and it keeps the reading history keeps.
-_UPSERT_METERS = """
-INSERT INTO meter_current_state AS s
-    (meter_id, recorded_at, kwh_consumed_ac, voltage_hundredths, updated_at)
-SELECT DISTINCT ON (meter_id) meter_id, recorded_at, kwh, round(voltage * 100), now()
-FROM stage_meter_readings ORDER BY meter_id, recorded_at DESC, kwh, round(voltage * 100)
-ON CONFLICT (meter_id) DO UPDATE SET
-    recorded_at = EXCLUDED.recorded_at, kwh_consumed_ac = EXCLUDED.kwh_consumed_ac,
-    voltage_hundredths = EXCLUDED.voltage_hundredths, updated_at = EXCLUDED.updated_at
-WHERE s.recorded_at < EXCLUDED.recorded_at
-   OR (s.recorded_at = EXCLUDED.recorded_at
-       AND (EXCLUDED.kwh_consumed_ac, EXCLUDED.voltage_hundredths)
-           < (s.kwh_consumed_ac, s.voltage_hundredths))
-"""
+def _upsert_sql(kind: Kind) -> str:
+    columns = [kind.id_column, "recorded_at", *kind.stored_columns, "updated_at"]
+    values = [
+        kind.id_column,
+        "recorded_at",
+        *kind.ref_columns,
+        *(q.stored(q.name) for q in kind.quantities),
+        "now()",
+    ]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    return (
+        f"INSERT INTO {kind.current_table} AS s ({', '.join(columns)}) "
+        f"SELECT DISTINCT ON ({kind.id_column}) {', '.join(values)} FROM {_staging(kind)} "
+        f"ORDER BY {kind.id_column}, recorded_at DESC, {_staged_least_first(kind)} "
+        f"ON CONFLICT ({kind.id_column}) DO UPDATE SET {updates} "
+        "WHERE s.recorded_at < EXCLUDED.recorded_at OR (s.recorded_at = EXCLUDED.recorded_at "
+        f"AND {_least_first(kind, 'EXCLUDED')} < {_least_first(kind, 's')})"
+    )
 
-_UPSERT_VEHICLES = """
-INSERT INTO vehicle_current_state AS s
-    (vehicle_id, meter_id, recorded_at, kwh_delivered_dc, soc_hundredths,
-     battery_temp_hundredths, updated_at)
-SELECT DISTINCT ON (vehicle_id) vehicle_id, meter_id, recorded_at, kwh, round(soc * 100),
-       round(battery_temp * 100), now()
-FROM stage_vehicle_readings
-ORDER BY vehicle_id, recorded_at DESC, kwh, meter_id, round(soc * 100), round(battery_temp * 100)
-ON CONFLICT (vehicle_id) DO UPDATE SET
-    meter_id = EXCLUDED.meter_id, recorded_at = EXCLUDED.recorded_at,
-    kwh_delivered_dc = EXCLUDED.kwh_delivered_dc, soc_hundredths = EXCLUDED.soc_hundredths,
-    battery_temp_hundredths = EXCLUDED.battery_temp_hundredths, updated_at = EXCLUDED.updated_at
-WHERE s.recorded_at < EXCLUDED.recorded_at
-   OR (s.recorded_at = EXCLUDED.recorded_at
-       AND (EXCLUDED.kwh_delivered_dc, EXCLUDED.meter_id, EXCLUDED.soc_hundredths,
-            EXCLUDED.battery_temp_hundredths)
-           < (s.kwh_delivered_dc, s.meter_id, s.soc_hundredths, s.battery_temp_hundredths))
-"""
 
+@dataclass(frozen=True)
+class _Statements:
+    kind: Kind
+    copy: str
+    insert: str
+    upsert: str
+
+
+_STATEMENTS = {
+    kind.code: _Statements(kind, _copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
+    for kind in KINDS
+}
+_STAGE = "\n".join(_stage_sql(kind) for kind in KINDS)
 # Tells the refresh which minutes to recompute. Appended, never updated, so a worker never
 # waits for a refresh that is consuming these rows.
-_MARK_DIRTY = """
-INSERT INTO dirty_minutes (minute)
-SELECT DISTINCT date_trunc('minute', recorded_at) FROM (
-    SELECT recorded_at FROM stage_meter_readings
-    UNION ALL SELECT recorded_at FROM stage_vehicle_readings
-) staged
-"""
+_MARK_DIRTY = (
+    "INSERT INTO dirty_minutes (minute) SELECT DISTINCT date_trunc('minute', recorded_at) FROM ("
+    + " UNION ALL ".join(f"SELECT recorded_at FROM {_staging(kind)}" for kind in KINDS)
+    + ") staged"
+)
+_EMPTY_STAGING = "TRUNCATE " + ", ".join(_staging(kind) for kind in KINDS)
 
 
 class MalformedRecord(ValueError):
@@ -130,79 +131,60 @@ class MalformedRecord(ValueError):
 
 @dataclass
 class WriteResult:
-    meters: int = 0
-    vehicles: int = 0
+    readings: int = 0
     # Readings new to history (or replacing a greater one of the same identity); the rest were
     # already stored (retries, redeliveries).
     inserted: int = 0
 
     @property
     def duplicates(self) -> int:
-        return self.meters + self.vehicles - self.inserted
+        return self.readings - self.inserted
 
     def add(self, other: WriteResult) -> None:
-        self.meters += other.meters
-        self.vehicles += other.vehicles
+        self.readings += other.readings
         self.inserted += other.inserted
 
 
 def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
     """Store a batch of normalised readings in the caller's transaction."""
-    meter_rows, vehicle_rows = _copy_rows(records)
-    result = WriteResult(meters=len(meter_rows), vehicles=len(vehicle_rows))
+    rows = _copy_rows(records)
+    result = WriteResult(readings=len(records))
     if not records:
         return result
-    meters, vehicles = "".join(meter_rows), "".join(vehicle_rows)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE)
-        if result.meters:
-            cursor.copy_expert(
-                "COPY stage_meter_readings (recorded_at, meter_id, kwh, voltage) FROM STDIN",
-                io.StringIO(meters),
-            )
-            cursor.execute(_INSERT_METERS)
+        for code, lines in rows.items():
+            statements = _STATEMENTS[code]
+            cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
+            cursor.execute(statements.insert)
             result.inserted += cursor.rowcount
-            cursor.execute(_UPSERT_METERS)
-        if result.vehicles:
-            cursor.copy_expert(
-                "COPY stage_vehicle_readings (recorded_at, vehicle_id, meter_id, kwh, soc, "
-                "battery_temp) FROM STDIN",
-                io.StringIO(vehicles),
-            )
-            cursor.execute(_INSERT_VEHICLES)
-            result.inserted += cursor.rowcount
-            cursor.execute(_UPSERT_VEHICLES)
+            cursor.execute(statements.upsert)
         cursor.execute(_MARK_DIRTY)
         # Staging empties at commit; a savepoint that retries part of a batch must start clean.
-        cursor.execute("TRUNCATE stage_meter_readings, stage_vehicle_readings")
+        cursor.execute(_EMPTY_STAGING)
     finally:
         cursor.close()
     return result
 
 
-def _copy_rows(records: Iterable[Record]) -> tuple[list[str], list[str]]:
-    meters: list[str] = []
-    vehicles: list[str] = []
+def _copy_rows(records: Iterable[Record]) -> dict[str, list[str]]:
+    """COPY's lines, by kind's code: the record's fields in order, text escaped, numbers
+    checked."""
+    rows: dict[str, list[str]] = {}
     for record in records:
         try:
-            kind = record[KIND]
-            if kind == METER and len(record) == METER_FIELDS:
-                meters.append(
-                    f"{_field(record[AT])}\t{_field(record[DEVICE])}\t"
-                    f"{_number(record[METER_KWH])}\t{_number(record[METER_VOLTAGE])}\n"
-                )
-            elif kind == VEHICLE and len(record) == VEHICLE_FIELDS:
-                vehicles.append(
-                    f"{_field(record[AT])}\t{_field(record[DEVICE])}\t"
-                    f"{_field(record[VEHICLE_METER])}\t{_number(record[VEHICLE_KWH])}\t"
-                    f"{_number(record[VEHICLE_SOC])}\t{_number(record[VEHICLE_TEMP])}\n"
-                )
-            else:
-                raise MalformedRecord(f"not a meter or vehicle record: {record!r:.200}")
+            kind = BY_CODE.get(record[KIND])
+            if kind is None or len(record) != kind.record_length:
+                raise MalformedRecord(f"not a reading of a known kind: {record!r:.200}")
+            texts = 3 + len(kind.refs)
+            line = "\t".join(
+                [_field(v) for v in record[1:texts]] + [_number(v) for v in record[texts:]]
+            )
+            rows.setdefault(kind.code, []).append(line + "\n")
         except (TypeError, KeyError, IndexError) as exc:
             raise MalformedRecord(f"not a reading: {record!r:.200}") from exc
-    return meters, vehicles
+    return rows
 
 
 def _field(value: Any) -> str:

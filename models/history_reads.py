@@ -14,26 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-# What each kind's history holds, as the API names it.
-_COLUMNS = {
-    "meter": (
-        "meter_readings",
-        "meter_current_state",
-        "meter_id",
-        "recorded_at, kwh_consumed_ac, voltage_hundredths",
-    ),
-    "vehicle": (
-        "vehicle_readings",
-        "vehicle_current_state",
-        "vehicle_id",
-        "recorded_at, meter_id, kwh_delivered_dc, soc_hundredths, battery_temp_hundredths",
-    ),
-}
+from models.kinds import Kind
 
 
 def page(
     conn: Connection,
-    kind: str,
+    kind: Kind,
     device_id: str,
     start: datetime,
     end: datetime,
@@ -43,7 +29,8 @@ def page(
 ) -> list[Any]:
     """Up to `limit` readings of the device in [start, end) (after `after`, if given), oldest
     first. Past `timeout_seconds` PostgreSQL cancels it (psycopg2's QueryCanceled)."""
-    table, current, key, columns = _COLUMNS[kind]
+    table, current, key = kind.history_table, kind.current_table, kind.id_column
+    columns = ", ".join(("recorded_at", *kind.stored_columns))
     past = "AND recorded_at > :after " if after else ""
     # One round trip: the statements of one query string are one transaction, where SET LOCAL
     # holds (through a pooler in transaction mode too).

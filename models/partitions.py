@@ -23,11 +23,6 @@ from models.schema import PARTITIONED
 
 log = logging.getLogger(__name__)
 
-TIME_COLUMN = {
-    "meter_readings": "recorded_at",
-    "vehicle_readings": "recorded_at",
-    "vehicle_minute_contributions": "minute",
-}
 _SUFFIX = re.compile(r"_p(\d{8})$")
 # Days back made in advance at most: beyond a year, the default partition takes what comes.
 PREMADE_DAYS_MAX = 370
@@ -67,7 +62,7 @@ def existing_days(conn: Connection, table: str) -> set[date]:
 
 
 def days_in_default(conn: Connection, table: str) -> set[date]:
-    column = TIME_COLUMN[table]
+    column = PARTITIONED[table]
     rows = conn.execute(
         text(f"SELECT DISTINCT CAST(date_trunc('day', {column}) AS date) FROM {table}_default")
     ).scalars()
@@ -94,7 +89,7 @@ def day_bounds(day: date) -> tuple[str, str]:
 
 def create_partition(conn: Connection, table: str, day: date) -> int:
     """Make the day's partition, moving any of its rows out of the default one. Returns moved."""
-    name, column = partition_name(table, day), TIME_COLUMN[table]
+    name, column = partition_name(table, day), PARTITIONED[table]
     start, end = day_bounds(day)
     where = f"{column} >= {start} AND {column} < {end}"
     move = (

@@ -1,8 +1,9 @@
 """The normalised reading that travels from the web tier, through the stream, to the writer.
 
 A compact JSON array rather than an object: the stream holds millions of them and the worker
-decodes hundreds of thousands a second. Timestamps are UTC ISO 8601 strings; numbers are exactly
-what the device sent (JSON floats round-trip through their shortest representation).
+decodes hundreds of thousands a second. Timestamps are UTC ISO 8601 strings; numbers are what
+validation made of the device's: rounded half-up to the places history keeps (docs/DESIGN.md,
+"The wire contract"), so the value queued is the value stored.
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ from typing import Any
 
 import orjson
 
-METER = "m"
-VEHICLE = "v"
+from models.kinds import METER, VEHICLE
 
-# ["m", recorded_at, meter_id, kwh_consumed_ac, voltage]
-# ["v", recorded_at, vehicle_id, meter_id, kwh_delivered_dc, soc, battery_temp]
+# Each kind's layout: its code, the moment, its ID, the IDs it names, its quantities
+# (models/kinds.py), e.g. ["v", recorded_at, vehicle_id, meter_id, kwh_delivered_dc, soc,
+# battery_temp].
 Record = list[Any]
 
-# Where each field sits in a record: both kinds, then each kind's own.
-KIND, AT, DEVICE = 0, 1, 2
-METER_KWH, METER_VOLTAGE = 3, 4
-METER_FIELDS = 5
-VEHICLE_METER, VEHICLE_KWH, VEHICLE_SOC, VEHICLE_TEMP = 3, 4, 5, 6
-VEHICLE_FIELDS = 7
+# Where every kind's record holds its code, its moment and its device.
+KIND, AT, DEVICE_ID = 0, 1, 2
 
 
 def meter_record(meter_id: str, recorded_at: datetime, kwh: float, voltage: float) -> Record:
-    return [METER, utc_iso(recorded_at), meter_id, kwh, voltage]
+    return [METER.code, utc_iso(recorded_at), meter_id, kwh, voltage]
 
 
 def vehicle_record(
@@ -39,7 +36,7 @@ def vehicle_record(
     soc: float,
     battery_temp: float,
 ) -> Record:
-    return [VEHICLE, utc_iso(recorded_at), vehicle_id, meter_id, kwh, soc, battery_temp]
+    return [VEHICLE.code, utc_iso(recorded_at), vehicle_id, meter_id, kwh, soc, battery_temp]
 
 
 def utc_iso(moment: datetime) -> str:

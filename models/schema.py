@@ -29,56 +29,46 @@ from sqlalchemy import (
     text,
 )
 
+from models.kinds import KINDS, Kind
+
 metadata = MetaData()
 
-ENERGY = Numeric(10, 6)
 
-# Columns are ordered widest-alignment first so that no padding is stored between them.
-meter_readings = Table(
-    "meter_readings",
-    metadata,
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("voltage_hundredths", Integer, nullable=False),
-    Column("meter_id", Text, nullable=False),
-    Column("kwh_consumed_ac", ENERGY, nullable=False),
-    PrimaryKeyConstraint("recorded_at", "meter_id"),
-    postgresql_partition_by="RANGE (recorded_at)",
-)
+def _history(kind: Kind) -> Table:
+    """A kind's history: columns ordered widest alignment last-to-first (fixed-width integers,
+    then text, then numeric) so that no padding is stored between them."""
+    hundredths = [q for q in kind.quantities if not q.energy]
+    energy = [q for q in kind.quantities if q.energy]
+    return Table(
+        kind.history_table,
+        metadata,
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        *(Column(q.column, q.sql_type, nullable=False) for q in hundredths),
+        Column(kind.id_column, Text, nullable=False),
+        *(Column(column, Text, nullable=False) for column in kind.ref_columns),
+        *(Column(q.column, q.sql_type, nullable=False) for q in energy),
+        PrimaryKeyConstraint("recorded_at", kind.id_column),
+        postgresql_partition_by="RANGE (recorded_at)",
+    )
 
-vehicle_readings = Table(
-    "vehicle_readings",
-    metadata,
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("soc_hundredths", SmallInteger, nullable=False),
-    Column("battery_temp_hundredths", SmallInteger, nullable=False),
-    Column("vehicle_id", Text, nullable=False),
-    Column("meter_id", Text, nullable=False),
-    Column("kwh_delivered_dc", ENERGY, nullable=False),
-    PrimaryKeyConstraint("recorded_at", "vehicle_id"),
-    postgresql_partition_by="RANGE (recorded_at)",
-)
 
-meter_current_state = Table(
-    "meter_current_state",
-    metadata,
-    Column("meter_id", Text, primary_key=True),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("kwh_consumed_ac", ENERGY, nullable=False),
-    Column("voltage_hundredths", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+def _current(kind: Kind) -> Table:
+    """A kind's current state: one row per device, its newest reading."""
+    return Table(
+        kind.current_table,
+        metadata,
+        Column(kind.id_column, Text, primary_key=True),
+        *(Column(column, Text, nullable=False) for column in kind.ref_columns),
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        *(Column(q.column, q.sql_type, nullable=False) for q in kind.quantities),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
 
-vehicle_current_state = Table(
-    "vehicle_current_state",
-    metadata,
-    Column("vehicle_id", Text, primary_key=True),
-    Column("meter_id", Text, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("kwh_delivered_dc", ENERGY, nullable=False),
-    Column("soc_hundredths", SmallInteger, nullable=False),
-    Column("battery_temp_hundredths", SmallInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+
+HISTORY = {kind.name: _history(kind) for kind in KINDS}
+CURRENT = {kind.name: _current(kind) for kind in KINDS}
+meter_readings, vehicle_readings = HISTORY["meter"], HISTORY["vehicle"]
+meter_current_state, vehicle_current_state = CURRENT["meter"], CURRENT["vehicle"]
 
 # Minutes that received readings since the refresh last looked. Append-only between refreshes so
 # that workers never wait on the refresh's locks.
@@ -176,7 +166,11 @@ vehicle_meter_bindings = Table(
     PrimaryKeyConstraint("vehicle_id", "meter_id"),
 )
 
-PARTITIONED = ("meter_readings", "vehicle_readings", "vehicle_minute_contributions")
+# The tables kept in day partitions (models/partitions.py), each with the column it is split by.
+PARTITIONED = {
+    **{kind.history_table: "recorded_at" for kind in KINDS},
+    "vehicle_minute_contributions": "minute",
+}
 
 # Every table, for emptying a test's or the bench's database in one TRUNCATE.
 ALL_TABLES = ", ".join(table.name for table in metadata.sorted_tables)

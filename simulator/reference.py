@@ -12,20 +12,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from models.readings import (
-    AT,
-    DEVICE,
-    KIND,
-    METER,
-    METER_KWH,
-    VEHICLE_KWH,
-    VEHICLE_METER,
-    VEHICLE_SOC,
-    VEHICLE_TEMP,
-    Record,
-)
+from models.kinds import METER, VEHICLE
+from models.readings import AT, DEVICE_ID, KIND, Record
 
 WINDOW = timedelta(hours=24)
+METER_KWH = METER.position("kwhConsumedAc")
+VEHICLE_METER = VEHICLE.position("meterId")
+VEHICLE_KWH = VEHICLE.position("kwhDeliveredDc")
+VEHICLE_SOC = VEHICLE.position("soc")
+VEHICLE_TEMP = VEHICLE.position("batteryTemp")
 
 
 def _energy(x: float) -> Decimal:
@@ -36,15 +31,30 @@ def _hundredths(x: float) -> int:
     return int((Decimal(repr(x)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
 
+def _order(r: Record) -> tuple[Any, ...]:
+    if r[KIND] == METER.code:
+        return (_energy(r[METER_KWH]), _hundredths(r[METER_KWH + 1]))
+    return (
+        _energy(r[VEHICLE_KWH]),
+        r[VEHICLE_METER],
+        _hundredths(r[VEHICLE_SOC]),
+        _hundredths(r[VEHICLE_TEMP]),
+    )
+
+
 def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
     """{vehicleId: the API's seven fields} for vehicles with at least one kept minute."""
     end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
     start = end - WINDOW
 
-    # Rule 5: a reading counts once however often it arrived (the first copy is the one kept).
+    # Rule 5: a reading counts once however often it arrived; of two different ones with one
+    # identity, the least is kept (energy first, then the rest in record order).
     seen: dict[tuple[str, str, datetime], Record] = {}
     for r in records:
-        seen.setdefault((r[KIND], r[DEVICE], datetime.fromisoformat(r[AT])), r)
+        identity = (r[KIND], r[DEVICE_ID], datetime.fromisoformat(r[AT]))
+        kept = seen.get(identity)
+        if kept is None or _order(r) < _order(kept):
+            seen[identity] = r
 
     meter_ac: dict[tuple[str, datetime], Decimal] = defaultdict(Decimal)
     vehicle_rows: dict[tuple[str, str, datetime], list[Record]] = defaultdict(list)
@@ -52,7 +62,7 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
         if not start <= moment < end:
             continue
         minute = moment.replace(second=0, microsecond=0)
-        if kind == METER:
+        if kind == METER.code:
             meter_ac[(device, minute)] += _energy(r[METER_KWH])
         else:
             vehicle_rows[(device, r[VEHICLE_METER], minute)].append(r)

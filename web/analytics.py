@@ -9,11 +9,12 @@ from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, fleet, performance
+from models.kinds import VEHICLE
 from web import cursors, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
-from web.errors import error
-from web.schemas import ID_RE, ID_RULE, UtcMoment
+from web.errors import error, invalid_id, invalid_query
+from web.fields import ID_RE, UtcMoment
 from web.services import services
 
 bp = Blueprint("analytics", __name__)
@@ -23,13 +24,25 @@ NO_DATA_IN_WINDOW = "No charging data found in this window (as of the last refre
 NOT_REFRESHED = "The performance table has not been refreshed yet"
 
 
+def _about(description: str) -> dict[str, Any]:
+    return {"metadata": {"description": description}}
+
+
 class ListQuery(Schema):
-    sort = fields.String(load_default="efficiency", validate=validate.OneOf(list(fleet.SORTS)))
+    """The fleet listing's query; the OpenAPI document shows these fields as its parameters."""
+
+    sort = fields.String(
+        load_default="efficiency",
+        validate=validate.OneOf(list(fleet.SORTS)),
+        **_about("Sort key; ties broken by vehicleId."),
+    )
     order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    maxEfficiency = fields.Float(validate=validate.Range(min=0))
-    minEfficiency = fields.Float(validate=validate.Range(min=0))
-    cursor = fields.String()
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(min=1, max=1000), **_about("Vehicles per page.")
+    )
+    maxEfficiency = fields.Float(validate=validate.Range(min=0), **_about("Only at or under."))
+    minEfficiency = fields.Float(validate=validate.Range(min=0), **_about("Only at or over."))
+    cursor = fields.String(**_about("nextCursor of the previous page."))
 
 
 LIST_QUERY = ListQuery()
@@ -40,13 +53,29 @@ def _engine() -> Any:
 
 
 class WindowQuery(Schema):
-    """`from` and `to`, both with a zone: the minutes starting in [from, to)."""
+    """`from` and `to`, both or neither: the minutes starting in [from, to) instead of the last
+    24 hours."""
 
-    start = UtcMoment(data_key="from", required=True)
-    end = UtcMoment(data_key="to", required=True)
+    start = UtcMoment(
+        data_key="from",
+        **_about(
+            "With `to`: the figures over the minutes starting in [from, to) instead of the last "
+            "24 hours, from the same per-minute contributions (ISO 8601 with a zone)."
+        ),
+    )
+    end = UtcMoment(
+        data_key="to",
+        **_about(
+            "End of the window (exclusive); minutes after the last refresh are not counted, and "
+            "windowEnd says so."
+        ),
+    )
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        for name, wire in (("start", "from"), ("end", "to")):
+            if name not in data:
+                raise ValidationError("Missing data for required field.", wire)
         if data["start"] >= data["end"]:
             raise ValidationError("Must be after 'from'.", "to")
 
@@ -57,13 +86,13 @@ WINDOW_QUERY = WindowQuery()
 @bp.get("/v1/analytics/performance/<vehicle_id>")
 @require(ANALYST)
 def vehicle_performance(vehicle_id: str) -> Any:
-    if not ID_RE.fullmatch(vehicle_id):
-        return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
+    if (bad := invalid_id("vehicleId", vehicle_id)) is not None:
+        return bad
     if "from" in request.args or "to" in request.args:
         return _over_window(vehicle_id)
     answer = services().performance_cache.answer(vehicle_id)
     if answer.payload is None or answer.stamp is None:
-        return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
+        return responses.no_data(VEHICLE, vehicle_id, NO_DATA)
     return encoded_conditional(answer.payload, answer.etag, answer.stamp)
 
 
@@ -71,28 +100,28 @@ def _over_window(vehicle_id: str) -> Any:
     try:
         window = WINDOW_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
-        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+        return invalid_query(exc.messages)
     row = db.read(
         _engine(),
         lambda conn: performance.read_window(conn, vehicle_id, window["start"], window["end"]),
     )
     if row is None:
-        return {"vehicleId": vehicle_id, "message": NO_DATA_IN_WINDOW}, 404
+        return responses.no_data(VEHICLE, vehicle_id, NO_DATA_IN_WINDOW)
     return conditional(responses.performance(row), row["refreshed_at"])
 
 
 @bp.get("/v1/analytics/performance/<vehicle_id>/hourly")
 @require(ANALYST)
 def vehicle_hourly(vehicle_id: str) -> Any:
-    if not ID_RE.fullmatch(vehicle_id):
-        return error("invalid_id", f"vehicleId must be {ID_RULE}.", 400)
+    if (bad := invalid_id("vehicleId", vehicle_id)) is not None:
+        return bad
 
     def query(conn: Any) -> tuple[Any, list[Any]]:
         return fleet.window(conn), fleet.hourly(conn, vehicle_id)
 
     window, hours = db.read(_engine(), query)
     if window is None or not hours:
-        return {"vehicleId": vehicle_id, "message": NO_DATA}, 404
+        return responses.no_data(VEHICLE, vehicle_id, NO_DATA)
     body = {
         "vehicleId": vehicle_id,
         **responses.window(window._mapping),
@@ -107,7 +136,7 @@ def fleet_performance() -> Any:
     try:
         args = LIST_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
-        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+        return invalid_query(exc.messages)
     after = None
     if "cursor" in args:
         after = _decode_cursor(args["cursor"], args["sort"], args["order"])

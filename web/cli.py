@@ -18,7 +18,7 @@ from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.stream import BufferFull
 from web.credentials import KnownCredentials
-from web.schemas import ID_RE, ID_RULE
+from web.fields import ID_RE, ID_RULE
 from web.services import services
 
 T = TypeVar("T")

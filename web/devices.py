@@ -1,37 +1,41 @@
-"""GET /v1/meters/<meterId> and /v1/vehicles/<vehicleId>: a device's newest reading."""
+"""GET /v1/<kind>s/<id> for every kind (/v1/meters/<meter_id>, /v1/vehicles/<vehicle_id>): a
+device's newest reading."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint
 
 from models import current_state, db
+from models.kinds import KINDS, Kind
 from web import responses
 from web.auth import ANALYST, require
-from web.errors import error
-from web.schemas import ID_RE, ID_RULE
+from web.errors import invalid_id
 from web.services import services
 
 bp = Blueprint("devices", __name__)
 
 
-def _current(kind: str, device_id: str, read: Any, answer: Any) -> Any:
-    if not ID_RE.fullmatch(device_id):
-        return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
-    row = db.read(services().engine, lambda conn: read(conn, device_id))
+def _current(kind: Kind, **path: str) -> Any:
+    device_id = path[kind.id_column]
+    if (bad := invalid_id(kind.id_wire, device_id)) is not None:
+        return bad
+    row = db.read(services().engine, partial(_newest, kind, device_id))
     if row is None:
-        return {f"{kind}Id": device_id, "message": f"No reading received from this {kind}"}, 404
-    return answer(row)
+        return responses.no_data(kind, device_id, f"No reading received from this {kind.name}")
+    return responses.state(kind, row)
 
 
-@bp.get("/v1/meters/<meter_id>")
-@require(ANALYST)
-def meter(meter_id: str) -> Any:
-    return _current("meter", meter_id, current_state.meter, responses.meter_state)
+def _newest(kind: Kind, device_id: str, conn: Any) -> Any:
+    return current_state.newest(conn, kind, device_id)
 
 
-@bp.get("/v1/vehicles/<vehicle_id>")
-@require(ANALYST)
-def vehicle(vehicle_id: str) -> Any:
-    return _current("vehicle", vehicle_id, current_state.vehicle, responses.vehicle_state)
+for _kind in KINDS:
+    # The rule (`<meter_id>`) is also the route's label in the metrics.
+    bp.add_url_rule(
+        f"/v1/{_kind.plural}/<{_kind.id_column}>",
+        endpoint=_kind.name,
+        view_func=require(ANALYST)(partial(_current, _kind)),
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from web.credentials import CredentialsUnavailable
+from web.fields import ID_RE, ID_RULE
 from web.services import services
 
 log = logging.getLogger(__name__)
@@ -17,12 +19,26 @@ log = logging.getLogger(__name__)
 # SQLSTATE of a statement cancelled by statement_timeout.
 QUERY_CANCELED = "57014"
 
-Reply = tuple[dict[str, str], int, dict[str, str]]
+Reply = tuple[dict[str, Any], int, dict[str, str]]
 
 
-def error(code: str, message: str, status: int, retry_after: int | None = None) -> Reply:
+def error(
+    code: str, message: str, status: int, retry_after: int | None = None, **extra: Any
+) -> Reply:
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
-    return {"error": code, "message": message}, status, headers
+    return {"error": code, "message": message, **extra}, status, headers
+
+
+def invalid_query(messages: Any) -> Reply:
+    """A query string marshmallow refused: its messages per parameter."""
+    return error("invalid_query", "Invalid query.", 400, fields=messages)
+
+
+def invalid_id(name: str, value: str) -> Reply | None:
+    """400 for a device ID in a path that no device can have; None for a good one."""
+    if ID_RE.fullmatch(value):
+        return None
+    return error("invalid_id", f"{name} must be {ID_RULE}.", 400)
 
 
 def register(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""GET /v1/meters/<id>/readings and /v1/vehicles/<id>/readings: a device's raw history, as JSON
+"""GET /v1/<kind>s/<id>/readings for every kind: a device's raw history, as JSON
 pages (a cursor for the next) or, with `Accept: text/csv`, the whole window streamed as CSV.
 
 History is keyed by time first, so reading one device scans every device's readings of the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -19,11 +19,12 @@ from flask import Blueprint, Response, request, stream_with_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, history_reads
+from models.kinds import KINDS, Kind
 from models.readings import iso_z
 from web import cursors, responses
 from web.auth import ANALYST, require
-from web.errors import error
-from web.schemas import ID_RE, ID_RULE, UtcMoment
+from web.errors import error, invalid_id, invalid_query
+from web.fields import UtcMoment
 from web.services import services
 
 bp = Blueprint("history", __name__)
@@ -31,23 +32,29 @@ bp = Blueprint("history", __name__)
 DEFAULT_SPAN = timedelta(hours=24)
 # Readings a CSV export reads from PostgreSQL at a time: what one request holds in memory.
 CSV_PAGE = 5_000
-CSV_COLUMNS = {
-    "meter": ("meterId", "timestamp", "kwhConsumedAc", "voltage"),
-    "vehicle": ("vehicleId", "timestamp", "meterId", "kwhDeliveredDc", "soc", "batteryTemp"),
-}
-SHAPES: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "meter": responses.meter_reading,
-    "vehicle": responses.vehicle_reading,
-}
+
+
+def csv_columns(kind: Kind) -> tuple[str, ...]:
+    """The device's ID, then a reading as the JSON pages show it."""
+    return (kind.id_wire, "timestamp", *kind.ref_wires, *(q.wire for q in kind.quantities))
 
 
 class HistoryQuery(Schema):
-    """`from` (default: 24 h before `to`) and `to` (default: now), a page size, a cursor."""
+    """The query of a history read; the OpenAPI document shows these fields as its parameters."""
 
-    start = UtcMoment(data_key="from")
-    end = UtcMoment(data_key="to")
-    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
-    cursor = fields.String()
+    start = UtcMoment(
+        data_key="from",
+        metadata={
+            "description": "Start, inclusive (ISO 8601 with a zone); default 24 h before to."
+        },
+    )
+    end = UtcMoment(data_key="to", metadata={"description": "End, exclusive; default now."})
+    limit = fields.Integer(
+        load_default=1000,
+        validate=validate.Range(min=1, max=10_000),
+        metadata={"description": "Page size (JSON only)."},
+    )
+    cursor = fields.String(metadata={"description": "nextCursor of the previous page."})
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
@@ -58,25 +65,13 @@ class HistoryQuery(Schema):
 QUERY = HistoryQuery()
 
 
-@bp.get("/v1/meters/<device_id>/readings")
-@require(ANALYST)
-def meter_readings(device_id: str) -> Any:
-    return _history("meter", device_id)
-
-
-@bp.get("/v1/vehicles/<device_id>/readings")
-@require(ANALYST)
-def vehicle_readings(device_id: str) -> Any:
-    return _history("vehicle", device_id)
-
-
-def _history(kind: str, device_id: str) -> Any:
-    if not ID_RE.fullmatch(device_id):
-        return error("invalid_id", f"{kind}Id must be {ID_RULE}.", 400)
+def _history(kind: Kind, device_id: str) -> Any:
+    if (bad := invalid_id(kind.id_wire, device_id)) is not None:
+        return bad
     try:
         args = QUERY.load(request.args.to_dict())
     except ValidationError as exc:
-        return {"error": "invalid_query", "message": "Invalid query.", "fields": exc.messages}, 400
+        return invalid_query(exc.messages)
     end = args.get("end") or datetime.now(UTC)
     try:
         start = args.get("start") or end - DEFAULT_SPAN
@@ -104,17 +99,16 @@ def _history(kind: str, device_id: str) -> Any:
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        f"{kind}Id": device_id,
+        kind.id_wire: device_id,
         "from": iso_z(start),
         "to": iso_z(end),
-        "readings": [SHAPES[kind](row) for row in rows],
+        "readings": [responses.reading(kind, row) for row in rows],
         "nextCursor": cursors.encode(rows[-1]["recorded_at"].isoformat()) if more else None,
     }
 
 
-def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
-    engine, shape, columns = services().engine, SHAPES[kind], CSV_COLUMNS[kind]
-    id_field = columns[0]
+def _csv(kind: Kind, device_id: str, start: datetime, end: datetime) -> Response:
+    engine, columns = services().engine, csv_columns(kind)
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
@@ -124,7 +118,7 @@ def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
         while True:
             rows = db.read(engine, partial(_page, kind, device_id, start, end, after, CSV_PAGE))
             for row in rows:
-                values = {id_field: device_id, **shape(row)}
+                values = {kind.id_wire: device_id, **responses.reading(kind, row)}
                 writer.writerow([_cell(values[c]) for c in columns])
             yield out.getvalue()
             out.seek(0)
@@ -133,7 +127,7 @@ def _csv(kind: str, device_id: str, start: datetime, end: datetime) -> Response:
                 return
             after = rows[-1]["recorded_at"]
 
-    filename = f"{kind}-{device_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+    filename = f"{kind.name}-{device_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
     return Response(
         stream_with_context(lines()),
         mimetype="text/csv",
@@ -155,7 +149,7 @@ def _cell(value: Any) -> Any:
 
 
 def _page(
-    kind: str,
+    kind: Kind,
     device_id: str,
     start: datetime,
     end: datetime,
@@ -165,3 +159,12 @@ def _page(
 ) -> list[Any]:
     timeout = services().settings.history_timeout_seconds
     return history_reads.page(conn, kind, device_id, start, end, limit, after, timeout)
+
+
+for _kind in KINDS:
+    # The rule (`<device_id>`) is also the route's label in the metrics.
+    bp.add_url_rule(
+        f"/v1/{_kind.plural}/<device_id>/readings",
+        endpoint=f"{_kind.name}_readings",
+        view_func=require(ANALYST)(partial(_history, _kind)),
+    )

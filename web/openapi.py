@@ -1,7 +1,7 @@
-"""The OpenAPI 3 document, generated from the marshmallow schemas the service validates with.
-
-Request bodies come from the same schema classes ingest uses (with this deployment's bounds);
-responses are described by the small schemas below. Served open at /openapi.json.
+"""The OpenAPI 3 document, generated from what the service itself uses: the ingest schemas
+(with this deployment's bounds), the query schemas the views load their parameters with, the
+response schemas of web/responses.py, and for every kind of reading its routes. Served open at
+/openapi.json.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from models.fleet import SORTS
+from models.kinds import KINDS, Kind
 from settings import Settings
 from web import responses
-from web.schemas import ID_PATTERN, ID_RULE, Timestamp, build_schemas
+from web.analytics import ListQuery, WindowQuery
+from web.fields import ID_PATTERN, ID_RULE, Timestamp, UtcMoment
+from web.history import HistoryQuery
+from web.schemas import build_schemas
 from web.services import services
 
 bp = Blueprint("openapi", __name__)
@@ -32,31 +35,19 @@ def _json(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[
     }
 
 
-def _window_bound(name: str, description: str) -> dict[str, Any]:
+def _device_id(name: str) -> dict[str, Any]:
     return {
         "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", "format": "date-time"},
+        "in": "path",
+        "required": True,
+        "description": ID_RULE,
+        "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"},
     }
 
 
-# Any window instead of the last 24 hours: both bounds or neither.
-_WINDOW = {
-    "/v1/analytics/performance/{vehicleId}": [
-        _window_bound(
-            "from",
-            "With `to`: the figures over the minutes starting in [from, to) instead of the last "
-            "24 hours, from the same per-minute contributions (ISO 8601 with a zone).",
-        ),
-        _window_bound(
-            "to",
-            "End of the window (exclusive); minutes after the last refresh are not counted, and "
-            "windowEnd says so.",
-        ),
-    ]
-}
+def _query(schema: type[Any]) -> dict[str, Any]:
+    """The parameters a view loads with this marshmallow schema (the plugin lists its fields)."""
+    return {"in": "query", "schema": schema}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -83,84 +74,99 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _NOT_MODIFIED = {"304": {"description": "Unchanged since the ETag given in If-None-Match."}}
+_NO_DATA = _json(
+    {"anyOf": [{"$ref": "#/components/schemas/NoData"}, {"$ref": "#/components/schemas/Error"}]},
+    "No data for this device (or no such path).",
+)
 
 
-def _fleet_listing() -> dict[str, Any]:
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "schema": schema, "description": description}
-
+def _get(summary: str, parameters: list[Any], ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An analyst's GET: `extra` are its answers besides 200 and the common errors."""
     return {
-        "summary": "The fleet's 24 h efficiency, page by page",
-        "security": [{"analyst": []}],
-        "parameters": [
-            query(
-                "sort",
-                {"type": "string", "enum": list(SORTS), "default": "efficiency"},
-                "Sort key; ties broken by vehicleId.",
-            ),
-            query("order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}, ""),
-            query(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                "Vehicles per page.",
-            ),
-            query("maxEfficiency", {"type": "number", "minimum": 0}, "Only vehicles at or under."),
-            query("minEfficiency", {"type": "number", "minimum": 0}, "Only vehicles at or over."),
-            query("cursor", {"type": "string"}, "nextCursor of the previous page."),
-        ],
-        "responses": {
-            "200": _json("FleetPage", "A page of vehicles."),
-            **_NOT_MODIFIED,
-            "404": _json("Error", "The table has not been refreshed yet."),
-            **_errors(400, 401, 403, 503),
-        },
+        "get": {
+            "summary": summary,
+            "security": [{"analyst": []}],
+            "parameters": parameters,
+            "responses": {"200": ok, **extra, **_errors(400, 401, 403, 503)},
+        }
     }
 
 
-def _history(kind: str, row: str) -> dict[str, Any]:
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "schema": schema, "description": description}
+def _history_description() -> str:
+    return (
+        "With Accept: text/csv, every reading in [from, to) as one streamed CSV (no limit, no "
+        "cursor; a text cell starting with =, +, -, @, a tab or a carriage return gets a leading "
+        "'). History is indexed by time: a page reads the readings of every device in the time "
+        "it spans, so [from, to) spans at most HISTORY_MAX_DAYS (400 window_too_long past it) "
+        "and a query runs at most HISTORY_TIMEOUT_SECONDS (503 query_timeout)."
+    )
 
-    moment = {"type": "string", "format": "date-time"}
-    return {
-        "summary": f"A {kind}'s raw readings, oldest first: JSON pages, or CSV streamed",
-        "description": "With Accept: text/csv, every reading in [from, to) as one streamed CSV "
-        "(no limit, no cursor; a text cell starting with =, +, -, @, a tab or a carriage return "
-        "gets a leading '). History is indexed by time: a page reads the readings of every "
-        "device in the time it spans, so [from, to) spans at most HISTORY_MAX_DAYS (400 "
-        "window_too_long past it) and a query runs at most HISTORY_TIMEOUT_SECONDS (503 "
-        "query_timeout).",
-        "security": [{"analyst": []}],
-        "parameters": [
-            _device_id(f"{kind}Id"),
-            query(
-                "from", moment, "Start, inclusive (ISO 8601 with a zone); default 24 h before to."
-            ),
-            query("to", moment, "End, exclusive; default now."),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "Page size; 1000."),
-            query("cursor", {"type": "string"}, "nextCursor of the previous page."),
-        ],
-        "responses": {
-            "200": {
-                "description": f"The {kind}'s readings ({row} items).",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/History"}},
-                    "text/csv": {"schema": {"type": "string"}},
-                },
+
+def _kind_paths(spec: APISpec, kind: Kind) -> None:
+    """A kind's routes: its devices' newest reading and their history."""
+    spec.components.schema(f"{kind.title}State", schema=responses.state_schema(kind))
+    row = f"{kind.title}ReadingRow"
+    spec.components.schema(row, schema=responses.reading_row_schema(kind))
+    device = f"/v1/{kind.plural}/{{{kind.id_wire}}}"
+    summary = f"A {kind.name}'s newest reading"
+    spec.path(
+        path=device,
+        operations=_get(
+            summary,
+            [_device_id(kind.id_wire)],
+            _json(f"{kind.title}State", summary),
+            **{"404": _NO_DATA},
+        ),
+    )
+    history = _get(
+        f"A {kind.name}'s raw readings, oldest first: JSON pages, or CSV streamed",
+        [_device_id(kind.id_wire), _query(HistoryQuery)],
+        {
+            "description": f"The {kind.name}'s readings ({row} items).",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/History"}},
+                "text/csv": {"schema": {"type": "string"}},
             },
-            **_errors(400, 401, 403, 503),
         },
-    }
+    )
+    history["get"]["description"] = _history_description()
+    spec.path(path=f"{device}/readings", operations=history)
 
 
-def _device_id(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": ID_RULE,
-        "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"},
-    }
+def _vehicle_analytics(spec: APISpec) -> None:
+    one = "/v1/analytics/performance/{vehicleId}"
+    summary = "A vehicle's charging efficiency over the last 24 hours, or any window"
+    spec.path(
+        path=one,
+        operations=_get(
+            summary,
+            [_device_id("vehicleId"), _query(WindowQuery)],
+            _json("Performance", summary),
+            **_NOT_MODIFIED,
+            **{"404": _NO_DATA},
+        ),
+    )
+    summary = "A vehicle's charging efficiency by hour over the last 24 hours"
+    spec.path(
+        path=f"{one}/hourly",
+        operations=_get(
+            summary,
+            [_device_id("vehicleId")],
+            _json("Hourly", summary),
+            **_NOT_MODIFIED,
+            **{"404": _NO_DATA},
+        ),
+    )
+    spec.path(
+        path="/v1/analytics/performance",
+        operations=_get(
+            "The fleet's 24 h efficiency, page by page",
+            [_query(ListQuery)],
+            _json("FleetPage", "A page of vehicles."),
+            **_NOT_MODIFIED,
+            **{"404": _json("Error", "The table has not been refreshed yet.")},
+        ),
+    )
 
 
 @functools.cache
@@ -177,6 +183,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         },
     )
     plugin.map_to_openapi_type(Timestamp, "string", "date-time")
+    plugin.map_to_openapi_type(UtcMoment, "string", "date-time")
     for role, description in (
         (
             "device",
@@ -188,18 +195,13 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         scheme = {"type": "http", "scheme": "bearer", "description": description}
         spec.components.security_scheme(role, scheme)
     # The clock is never called: documenting a schema validates nothing.
-    meter_schema, vehicle_schema = build_schemas(settings, clock=lambda: datetime.now(UTC))
-    spec.components.schema("MeterReading", schema=meter_schema)
-    spec.components.schema("VehicleReading", schema=vehicle_schema)
+    schemas = build_schemas(settings, clock=lambda: datetime.now(UTC))
+    for kind in KINDS:
+        spec.components.schema(f"{kind.title}Reading", schema=schemas[kind.name])
     for name in responses.DOCUMENTED:
         spec.components.schema(name, schema=getattr(responses, name))
 
-    reading = {
-        "oneOf": [
-            {"$ref": "#/components/schemas/MeterReading"},
-            {"$ref": "#/components/schemas/VehicleReading"},
-        ]
-    }
+    reading = {"oneOf": [{"$ref": f"#/components/schemas/{kind.title}Reading"} for kind in KINDS]}
     spec.path(
         path="/v1/ingest",
         operations={
@@ -245,52 +247,9 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             }
         },
     )
-    reads = [
-        (
-            "/v1/analytics/performance/{vehicleId}",
-            "vehicleId",
-            "Performance",
-            "A vehicle's charging efficiency over the last 24 hours, or any window",
-        ),
-        (
-            "/v1/analytics/performance/{vehicleId}/hourly",
-            "vehicleId",
-            "Hourly",
-            "A vehicle's charging efficiency by hour over the last 24 hours",
-        ),
-        ("/v1/meters/{meterId}", "meterId", "MeterState", "A meter's newest reading"),
-        ("/v1/vehicles/{vehicleId}", "vehicleId", "VehicleState", "A vehicle's newest reading"),
-    ]
-    for path, param, schema_name, summary in reads:
-        spec.path(
-            path=path,
-            operations={
-                "get": {
-                    "summary": summary,
-                    "security": [{"analyst": []}],
-                    "parameters": [_device_id(param), *_WINDOW.get(path, [])],
-                    "responses": {
-                        "200": _json(schema_name, summary),
-                        **(_NOT_MODIFIED if path.startswith("/v1/analytics") else {}),
-                        "404": _json(
-                            {
-                                "anyOf": [
-                                    {"$ref": "#/components/schemas/NoData"},
-                                    {"$ref": "#/components/schemas/Error"},
-                                ]
-                            },
-                            "No data for this device (or no such path).",
-                        ),
-                        **_errors(400, 401, 403, 503),
-                    },
-                }
-            },
-        )
-    spec.path(path="/v1/analytics/performance", operations={"get": _fleet_listing()})
-    for kind, row in (("meter", "MeterReadingRow"), ("vehicle", "VehicleReadingRow")):
-        spec.path(
-            path=f"/v1/{kind}s/{{{kind}Id}}/readings", operations={"get": _history(kind, row)}
-        )
+    _vehicle_analytics(spec)
+    for kind in KINDS:
+        _kind_paths(spec, kind)
     spec.path(
         path="/healthz",
         operations={

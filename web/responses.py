@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from marshmallow import Schema, fields
 
+from models.kinds import KINDS, Kind
 from models.readings import iso_z
 
 # In the order the document registers them: a nested schema before the one holding it.
@@ -24,10 +25,6 @@ DOCUMENTED = (
     "FleetPage",
     "HourFigures",
     "Hourly",
-    "MeterState",
-    "VehicleState",
-    "MeterReadingRow",
-    "VehicleReadingRow",
     "History",
     "Readiness",
 )
@@ -60,10 +57,14 @@ class IngestResult(Schema):
     message = fields.String()
 
 
-class NoData(Schema):
-    vehicleId = fields.String()
-    meterId = fields.String()
-    message = fields.String(required=True)
+NoData = type(
+    "NoData",
+    (Schema,),
+    {
+        **{kind.id_wire: fields.String() for kind in KINDS},
+        "message": fields.String(required=True),
+    },
+)
 
 
 def _moment() -> fields.String:
@@ -119,47 +120,37 @@ class Hourly(Window):
     hours = fields.List(fields.Nested(HourFigures), required=True)
 
 
-class MeterState(Schema):
-    meterId = fields.String(required=True)
-    kwhConsumedAc = fields.Float(required=True)
-    voltage = fields.Float(required=True)
-    timestamp = _moment()
-    updatedAt = _moment()
+def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
+    return {
+        **{wire: fields.String(required=True) for wire in kind.ref_wires},
+        **{q.wire: fields.Float(required=True) for q in kind.quantities},
+    }
 
 
-class VehicleState(Schema):
-    vehicleId = fields.String(required=True)
-    meterId = fields.String(required=True)
-    kwhDeliveredDc = fields.Float(required=True)
-    soc = fields.Float(required=True)
-    batteryTemp = fields.Float(required=True)
-    timestamp = _moment()
-    updatedAt = _moment()
+def reading_row_schema(kind: Kind) -> type[Schema]:
+    """A reading as history shows it: `<Kind>ReadingRow`."""
+    declared = {"timestamp": _moment(), **_reading_fields(kind)}
+    return type(f"{kind.title}ReadingRow", (Schema,), declared)
 
 
-class MeterReadingRow(Schema):
-    timestamp = _moment()
-    kwhConsumedAc = fields.Float(required=True)
-    voltage = fields.Float(required=True)
-
-
-class VehicleReadingRow(Schema):
-    timestamp = _moment()
-    meterId = fields.String(required=True)
-    kwhDeliveredDc = fields.Float(required=True)
-    soc = fields.Float(required=True)
-    batteryTemp = fields.Float(required=True)
+def state_schema(kind: Kind) -> type[Schema]:
+    """A device's newest reading, and when it became newest: `<Kind>State`."""
+    declared = {
+        kind.id_wire: fields.String(required=True),
+        **_reading_fields(kind),
+        "timestamp": _moment(),
+        "updatedAt": _moment(),
+    }
+    return type(f"{kind.title}State", (Schema,), declared)
 
 
 class History(Schema):
-    meterId = fields.String()
-    vehicleId = fields.String()
     start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
     end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
     readings = fields.List(
         fields.Dict(),
         required=True,
-        metadata={"description": "MeterReadingRow or VehicleReadingRow items, oldest first."},
+        metadata={"description": "<Kind>ReadingRow items, oldest first."},
     )
     nextCursor = fields.String(
         required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
@@ -222,43 +213,28 @@ def hour_figures(row: Any) -> dict[str, Any]:
     }
 
 
-def meter_reading(row: Any) -> dict[str, Any]:
+def reading(kind: Kind, row: Any) -> dict[str, Any]:
+    """A row of a kind's history (or current state) as the API shows the reading."""
     return {
         "timestamp": iso_z(row["recorded_at"]),
-        "kwhConsumedAc": float(row["kwh_consumed_ac"]),
-        "voltage": _hundredths(row["voltage_hundredths"]),
+        **{
+            wire: row[column] for wire, column in zip(kind.ref_wires, kind.ref_columns, strict=True)
+        },
+        **{q.wire: q.shown(row[q.column]) for q in kind.quantities},
     }
 
 
-def vehicle_reading(row: Any) -> dict[str, Any]:
+def state(kind: Kind, row: Any) -> dict[str, Any]:
+    """A device's newest reading: the reading as history shows it, and when it became newest."""
     return {
-        "timestamp": iso_z(row["recorded_at"]),
-        "meterId": row["meter_id"],
-        "kwhDeliveredDc": float(row["kwh_delivered_dc"]),
-        "soc": _hundredths(row["soc_hundredths"]),
-        "batteryTemp": _hundredths(row["battery_temp_hundredths"]),
-    }
-
-
-def meter_state(row: Any) -> dict[str, Any]:
-    """A meter's newest reading: the reading as history shows it, and when it became newest."""
-    return {
-        "meterId": row["meter_id"],
-        **meter_reading(row),
+        kind.id_wire: row[kind.id_column],
+        **reading(kind, row),
         "updatedAt": iso_z(row["updated_at"]),
     }
 
 
-def vehicle_state(row: Any) -> dict[str, Any]:
-    return {
-        "vehicleId": row["vehicle_id"],
-        **vehicle_reading(row),
-        "updatedAt": iso_z(row["updated_at"]),
-    }
-
-
-def _hundredths(value: int) -> float:
-    return float(Decimal(value) / 100)
+def no_data(kind: Kind, device_id: str, message: str) -> tuple[dict[str, str], int]:
+    return {kind.id_wire: device_id, "message": message}, 404
 
 
 def encode(body: Any) -> tuple[bytes, str]:

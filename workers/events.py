@@ -29,7 +29,7 @@ def observer(app: Celery, hostname: str) -> Any:
 
     def observe(consumer: str, report: BatchReport) -> None:
         written = report.stored.written
-        metrics.BATCH_READINGS.observe(written.meters + written.vehicles)
+        metrics.BATCH_READINGS.observe(written.readings)
         metrics.COMMIT_SECONDS.observe(report.seconds)
         for lag_ms in report.lags_ms:
             metrics.INGEST_LAG.observe(lag_ms / 1000)
@@ -60,7 +60,7 @@ def batch_committed(app: Celery, hostname: str, consumer: str, report: BatchRepo
     result = {
         "consumer": consumer,
         "entries": report.entries,
-        "readings": written.meters + written.vehicles,
+        "readings": written.readings,
         "new": written.inserted,
         "duplicates": written.duplicates,
         "dead_lettered": report.stored.dead_lettered,

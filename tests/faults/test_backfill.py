@@ -16,6 +16,7 @@ import psutil
 from sqlalchemy import text
 
 from models import partitions
+from models.schema import PARTITIONED
 from models.stream import IngestStream
 from tests.faults.devices import check_ledger, flush_backlogs
 from tests.support.helpers import dead_letters, wait_until
@@ -26,7 +27,7 @@ WRITER_PEAK_MB = 160
 
 
 def _drop_all_partitions(engine) -> None:
-    for table in partitions.TIME_COLUMN:
+    for table in PARTITIONED:
         with engine.connect() as conn:
             days = partitions.existing_days(conn, table)
         for day in days:

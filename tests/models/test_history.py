@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from models import current_state
 from models.history import write_batch
+from models.kinds import METER, VEHICLE
 from tests.support.factories import at, meter_rec, vehicle_rec
 from web import responses
 
@@ -60,9 +61,9 @@ def test_current_state_takes_the_newest_reading_whatever_the_order(db):
         db, [vehicle_rec("V1", "M1", at(1), soc=10), vehicle_rec("V1", "M1", at(3), soc=30)]
     )
     write_batch(db, [vehicle_rec("V1", "M1", at(4), soc=40), newest])
-    row = current_state.vehicle(db, "V1")
+    row = current_state.newest(db, VEHICLE, "V1")
     assert row is not None
-    state = responses.vehicle_state(row)
+    state = responses.state(VEHICLE, row)
     assert (state["meterId"], state["soc"], state["kwhDeliveredDc"]) == ("M2", 80.0, 0.3)
     assert state["timestamp"] == at(5).isoformat().replace("+00:00", "Z")
     assert count(db, "vehicle_readings") == 4
@@ -77,20 +78,20 @@ def test_current_state_moves_forward_within_one_batch(db):
             meter_rec("M1", at(4), kwh=4.0),
         ],
     )
-    row = current_state.meter(db, "M1")
+    row = current_state.newest(db, METER, "M1")
     assert row is not None
-    state = responses.meter_state(row)
+    state = responses.state(METER, row)
     assert state["kwhConsumedAc"] == 9.0
     write_batch(db, [meter_rec("M1", at(10), kwh=10.0, voltage=229.5)])
-    row = current_state.meter(db, "M1")
+    row = current_state.newest(db, METER, "M1")
     assert row is not None
-    state = responses.meter_state(row)
+    state = responses.state(METER, row)
     assert (state["kwhConsumedAc"], state["voltage"]) == (10.0, 229.5)
 
 
 def test_unknown_device_has_no_current_state(db):
-    assert current_state.meter(db, "nope") is None
-    assert current_state.vehicle(db, "nope") is None
+    assert current_state.newest(db, METER, "nope") is None
+    assert current_state.newest(db, VEHICLE, "nope") is None
 
 
 def test_each_batch_marks_the_minutes_it_wrote(db):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models import partitions
 from models.history import write_batch
+from models.schema import PARTITIONED
 from models.stream import IngestStream
 from tests.support.factories import meter_rec, vehicle_rec
 from tests.support.helpers import stored_readings
@@ -37,7 +38,7 @@ def no_partitions(clean_db):
     """Start from only the default partitions, and leave only those behind."""
 
     def drop_all() -> None:
-        for table in partitions.TIME_COLUMN:
+        for table in PARTITIONED:
             for day in days(clean_db, table):
                 with clean_db.begin() as conn:
                     conn.execute(text(f"DROP TABLE {partitions.partition_name(table, day)}"))
@@ -50,7 +51,7 @@ def no_partitions(clean_db):
 def test_every_day_a_reading_can_be_accepted_for_has_its_partition(no_partitions):
     result = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)
     expected = {TODAY + timedelta(days=n) for n in range(-5, 3)}
-    for table in partitions.TIME_COLUMN:
+    for table in PARTITIONED:
         assert days(no_partitions, table) == expected
     assert len(result.created) == 3 * len(expected)
     again = partitions.maintain(no_partitions, days_ahead=2, retention_days=5, today=TODAY)

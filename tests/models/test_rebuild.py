@@ -12,6 +12,7 @@ from sqlalchemy import text
 from models import partitions, performance
 from models.contributions import TABLE
 from models.history import write_batch
+from models.schema import PARTITIONED
 from simulator.reference import efficiency
 from tests.support.efficiency import assert_same, fleet_records, served
 
@@ -56,12 +57,12 @@ def layout(engine) -> dict:
 def two_days(clean_db):
     """Day partitions for the three days the fleet's readings fall on, dropped after."""
     days = [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
-    for table in partitions.TIME_COLUMN:
+    for table in PARTITIONED:
         for day in days:
             with clean_db.begin() as conn:
                 partitions.create_partition(conn, table, day)
     yield clean_db
-    for table in partitions.TIME_COLUMN:
+    for table in PARTITIONED:
         for day in days:
             with clean_db.begin() as conn:
                 conn.execute(text(f"DROP TABLE IF EXISTS {partitions.partition_name(table, day)}"))

@@ -1,0 +1,181 @@
+"""The kinds of reading, each declared once: what a device sends (its fields on the wire and their
+bounds), what the stream carries (a record's layout), where it is stored (history and current
+state, their columns), and how the API shows it. Validation, the stream's records, the history
+writer, current state, the history and state reads, credentials, partitions, the API's shapes,
+its OpenAPI document and the metrics all iterate over KINDS (docs/ARCHITECTURE.md, "A new kind
+of reading").
+
+The efficiency rule itself is about meters and vehicles only (models/efficiency/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Integer, Numeric, SmallInteger
+from sqlalchemy.types import TypeEngine
+
+from settings import Settings
+
+# Energy is kept exactly to the milliwatt-hour.
+ENERGY = Numeric(10, 6)
+ENERGY_PLACES = 6
+# Everything else to hundredths, stored as integer hundredths (a third of numeric's bytes).
+MEASURE_PLACES = 2
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: float
+    high: float
+    low_inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A measured value: its name on the wire, its column, how it is kept, its plausible range."""
+
+    wire: str
+    name: str  # the column's stem: `name` for energy, `name_hundredths` for the rest
+    sql_type: TypeEngine[Any]
+    bounds: Callable[[Settings], Bounds]
+    energy: bool = False
+    description: str = ""
+
+    @property
+    def places(self) -> int:
+        return ENERGY_PLACES if self.energy else MEASURE_PLACES
+
+    @property
+    def column(self) -> str:
+        return self.name if self.energy else f"{self.name}_hundredths"
+
+    def stored(self, staged: str) -> str:
+        """SQL turning the value as staged (numeric) into the column's."""
+        return staged if self.energy else f"round({staged} * 100)"
+
+    def shown(self, value: Any) -> float:
+        """The column's value as the API shows it."""
+        return float(value) if self.energy else value / 100
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # on the wire (`type`), in metrics' labels, in credentials
+    code: str  # in the stream's records
+    quantities: tuple[Quantity, ...]
+    # Other kinds whose ID a reading of this kind names (a vehicle names its meter).
+    refs: tuple[str, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return self.name.capitalize()
+
+    @property
+    def plural(self) -> str:
+        return f"{self.name}s"
+
+    @property
+    def id_wire(self) -> str:
+        return f"{self.name}Id"
+
+    @property
+    def id_column(self) -> str:
+        return f"{self.name}_id"
+
+    @property
+    def ref_wires(self) -> tuple[str, ...]:
+        return tuple(f"{ref}Id" for ref in self.refs)
+
+    @property
+    def ref_columns(self) -> tuple[str, ...]:
+        return tuple(f"{ref}_id" for ref in self.refs)
+
+    @property
+    def history_table(self) -> str:
+        return f"{self.name}_readings"
+
+    @property
+    def current_table(self) -> str:
+        return f"{self.name}_current_state"
+
+    @property
+    def wire_fields(self) -> tuple[str, ...]:
+        """Every field of a reading but `type` and `timestamp`."""
+        return (self.id_wire, *self.ref_wires, *(q.wire for q in self.quantities))
+
+    @property
+    def record_length(self) -> int:
+        # [code, recorded_at, id, *refs, *quantities]
+        return 3 + len(self.refs) + len(self.quantities)
+
+    def position(self, wire: str) -> int:
+        """Where a field sits in this kind's records."""
+        return 2 + self.wire_fields.index(wire)
+
+    def record(self, recorded_at: str, values: dict[str, Any]) -> list[Any]:
+        return [self.code, recorded_at, *(values[name] for name in self.wire_fields)]
+
+    @property
+    def stored_columns(self) -> tuple[str, ...]:
+        """Refs then quantities, as history and current state hold them."""
+        return (*self.ref_columns, *(q.column for q in self.quantities))
+
+    @property
+    def least_first(self) -> tuple[str, ...]:
+        """Of two different readings with one identity the least is kept (docs/DESIGN.md,
+        "Identity"): compared by energy first, then the rest in record order."""
+        energy = tuple(q.column for q in self.quantities if q.energy)
+        return (*energy, *(c for c in self.stored_columns if c not in energy))
+
+
+def _kwh(settings: Settings) -> Bounds:
+    return Bounds(0, settings.max_kwh_per_reading)
+
+
+METER = Kind(
+    name="meter",
+    code="m",
+    quantities=(
+        Quantity(
+            "kwhConsumedAc",
+            "kwh_consumed_ac",
+            ENERGY,
+            _kwh,
+            energy=True,
+            description="Energy of the interval since the meter's last reading.",
+        ),
+        Quantity(
+            "voltage", "voltage", Integer(), lambda s: Bounds(0, s.max_voltage, low_inclusive=False)
+        ),
+    ),
+)
+
+VEHICLE = Kind(
+    name="vehicle",
+    code="v",
+    refs=("meter",),
+    quantities=(
+        Quantity(
+            "kwhDeliveredDc",
+            "kwh_delivered_dc",
+            ENERGY,
+            _kwh,
+            energy=True,
+            description="Energy delivered to the battery since the vehicle's last reading.",
+        ),
+        Quantity("soc", "soc", SmallInteger(), lambda s: Bounds(0, 100)),
+        Quantity(
+            "batteryTemp",
+            "battery_temp",
+            SmallInteger(),
+            lambda s: Bounds(s.battery_temp_min_c, s.battery_temp_max_c),
+        ),
+    ),
+)
+
+KINDS = (METER, VEHICLE)
+BY_NAME = {kind.name: kind for kind in KINDS}
+BY_CODE = {kind.code: kind for kind in KINDS}
