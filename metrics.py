@@ -114,7 +114,7 @@ INGEST_LAG = Histogram(
 DEAD_LETTERED = Counter(
     "ev_readings_dead_lettered_total", "Readings PostgreSQL refused, moved to dead letters."
 )
-REFRESH_SECONDS = Histogram(
+REFRESH_DURATION = Histogram(
     "ev_refresh_seconds", "Duration of the efficiency refresh.", ["mode"], buckets=LAG_BUCKETS
 )
 

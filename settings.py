@@ -8,9 +8,8 @@ never later as a strange runtime error. Defaults work on a laptop: a local Postg
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,6 +106,11 @@ def sentinel_broker_url(redis_url: str, sentinels: tuple[tuple[str, int], ...]) 
     db = url.path.strip("/") or "0"
     hosts = [(f"[{h}]" if ":" in h else h, p) for h, p in sentinels]
     return ";".join(f"sentinel://{auth}{h}:{p}/{db}" for h, p in hosts)
+
+
+# What a web process gives requests in flight on SIGTERM (Granian and gunicorn alike); compose's
+# stop_grace_period must be longer.
+WEB_GRACEFUL_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -289,22 +293,6 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
-
-    def public(self) -> dict[str, Any]:
-        """The settings with secrets masked, for start-up logs."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_tokens"):
-                value = f"<{len(value)} tokens>"
-            elif f.name.endswith("_password"):
-                value = "***" if value else ""
-            elif f.name.endswith("_url"):
-                value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", value)
-            elif f.name == "redis_sentinels":
-                value = ",".join(f"{h}:{p}" for h, p in value)
-            out[f.name] = value
-        return out
 
 
 @cache

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from bench import capacity, data, load, report, sweep
 from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
-from models import performance
+from models.efficiency import performance
 from tools.local import servers
 
 
@@ -297,44 +297,44 @@ def main(argv: list[str]) -> int:
         del fleet  # millions of dicts at fleet scale; the bodies and COPY text are all we need
 
         steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
-            ("copy", "1/6 machine limit: COPY", lambda: copy_limit(service, copy_rows)),
+            ("copy", "machine limit: COPY", lambda: copy_limit(service, copy_rows)),
             *[
                 (
                     f"batched_c{c}",
-                    f"2/6 batched ingest, worker concurrency {c}",
+                    f"batched ingest, worker concurrency {c}",
                     lambda c=c: batched_ingest(service, bodies, c, args.seconds, args.clients),
                 )
                 for c in (1, 2)
             ],
             (
                 "paced",
-                f"2/6 lag at {paced:,} readings/s",
+                f"lag at {paced:,} readings/s",
                 lambda: paced_lag(service, small, paced, args.seconds),
             ),
             (
                 "single",
-                "3/6 single-record ingest (wrk)",
+                "single-record ingest (wrk)",
                 lambda: single_ingest(service, args.seconds, args.vehicles),
             ),
             (
                 "reads",
-                "4/6 analytics reads (wrk)",
+                "analytics reads (wrk)",
                 lambda: analytics_reads(service, args.seconds, args.vehicles),
             ),
             (
                 "refresh_full",
-                f"5/6 refresh over {args.hours:g} h of history",
+                f"refresh over {args.hours:g} h of history",
                 lambda: refresh_at_scale(service, args.vehicles, args.hours),
             ),
             (
                 "refresh_1h",
-                "5/6 refresh over 1 h of history",
+                "refresh over 1 h of history",
                 lambda: refresh_at_scale(service, args.vehicles, min(1.0, args.hours)),
             ),
         ]
-        for key, title, run in steps:
+        for number, (key, title, run) in enumerate(steps, 1):
             started = time.monotonic()
-            print(title, flush=True)
+            print(f"{number}/{len(steps)} {title}", flush=True)
             results[key] = run()
             print(f"    {time.monotonic() - started:.0f} s: {results[key]}", flush=True)
     report.write(results, Path(args.out))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from settings import Settings
@@ -90,3 +90,13 @@ def execute_prepared(
         prepared.add(name)
     placeholders = ", ".join(["%s"] * len(params))
     return conn.exec_driver_sql(f"EXECUTE {name}({placeholders})", params)
+
+
+def transaction_lock(conn: Connection, key: int, *, wait: bool = True) -> bool:
+    """Take PostgreSQL's advisory lock `key` until conn's transaction ends: one holder across
+    every host. A transaction lock, not a session one, so it holds behind a pooler in transaction
+    mode too. With wait=False, False at once when another transaction holds it."""
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        return True
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from models.efficiency.formula import minute_of
 from models.kinds import BY_CODE, KINDS, Kind
 from models.readings import KIND, Record
 
@@ -118,7 +119,7 @@ _STAGE = "\n".join(_stage_sql(kind) for kind in KINDS)
 # Tells the refresh which minutes to recompute. Appended, never updated, so a worker never
 # waits for a refresh that is consuming these rows.
 _MARK_DIRTY = (
-    "INSERT INTO dirty_minutes (minute) SELECT DISTINCT date_trunc('minute', recorded_at) FROM ("
+    f"INSERT INTO dirty_minutes (minute) SELECT DISTINCT {minute_of('recorded_at')} FROM ("
     + " UNION ALL ".join(f"SELECT recorded_at FROM {_staging(kind)}" for kind in KINDS)
     + ") staged"
 )

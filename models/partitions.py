@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
+from models import db
 from models.schema import PARTITIONED
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _SUFFIX = re.compile(r"_p(\d{8})$")
 PREMADE_DAYS_MAX = 370
 
 
-# pg_advisory_xact_lock key: one maintenance at a time across every host.
+# Advisory lock key (models/db.transaction_lock): one maintenance at a time across every host.
 LOCK_KEY = 0x45565F50  # "EV_P"
 
 
@@ -118,13 +119,10 @@ def maintain(
     those past retention. `today` is the database's unless given (tests pin it).
 
     Each partition is its own short transaction, so the locks it takes are held for moments.
-    One run at a time across hosts: a guard transaction holds an advisory lock meanwhile (a
-    transaction, not a session lock, so it holds behind a pooler in transaction mode too).
+    One run at a time across hosts: a guard transaction holds the lock meanwhile.
     """
     with engine.connect() as guard, guard.begin():
-        if not guard.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}
-        ).scalar():
+        if not db.transaction_lock(guard, LOCK_KEY, wait=False):
             return MaintenanceResult(skipped=True)
         return _maintain(engine, days_ahead, retention_days, today)
 

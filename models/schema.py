@@ -1,4 +1,6 @@
-"""Table definitions, for queries. The schema itself is created only by Alembic migrations.
+"""Every table, declared once: queries use these, the tables of each kind of reading are made
+from models/kinds.py, and a test holds the migrated database to this module (Alembic's
+compare_metadata, tests/models/test_migrations.py). The schema is changed only by migrations.
 
 History keeps energy as exact `numeric`; SOC, battery temperature and voltage are stored as
 integer hundredths (exact to 0.01, as a numeric(.., 2) column would be, at a third of the bytes),
@@ -79,7 +81,8 @@ dirty_minutes = Table(
     Column("minute", DateTime(timezone=True), nullable=False),
 )
 
-# What each vehicle's kept minute contributes to its 24 h figures (DESIGN.md's rule, steps 1-4).
+# What each vehicle's kept minute contributes to its 24 h figures (docs/DESIGN.md, "The
+# efficiency rule").
 # Sums, not means, so that a minute can be subtracted exactly when it leaves the window.
 vehicle_minute_contributions = Table(
     "vehicle_minute_contributions",

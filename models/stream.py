@@ -70,7 +70,6 @@ class StreamStats:
     length: int
     backlog: int
     pending: int
-    oldest_pending_ms: int | None = None
     consumers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -219,12 +218,10 @@ class IngestStream:
         pipe.xlen(self.key)
         pipe.get(self.backlog_key)
         length, backlog = pipe.execute()
-        pending, oldest, consumers = 0, None, []
+        pending, consumers = 0, []
         try:
             summary: Any = self.redis.xpending(self.key, GROUP)
             pending = int(summary["pending"])
-            if pending:
-                oldest = int(_text(summary["min"]).split("-", 1)[0])
             consumers = [
                 {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
                 for c in self.redis.xinfo_consumers(self.key, GROUP)
@@ -235,7 +232,6 @@ class IngestStream:
             length=int(length),
             backlog=int(backlog or 0),
             pending=pending,
-            oldest_pending_ms=oldest,
             consumers=consumers,
         )
 

@@ -18,8 +18,6 @@ from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency
 from simulator.send import Sent, send
 
-LOW = 0.85
-
 
 @click.command("simulate")
 @click.option("--meters", default=20, show_default=True, help="Chargers' smart meters.")
@@ -92,7 +90,7 @@ def simulate(
         sent = send(bodies, target, token, rate, on_progress=update)
 
     expected = efficiency([r.record() for r in readings], datetime.now(UTC))
-    _report(console, sent, expected, fleet.efficiencies, show)
+    _report(console, sent, expected, fleet.efficiencies, show, settings.efficiency_alert_below)
     if expected_out:
         expected_out.write_bytes(orjson.dumps(expected, option=orjson.OPT_INDENT_2))
         console.print(f"all expected figures: {expected_out}")
@@ -101,7 +99,12 @@ def simulate(
 
 
 def _report(
-    console: Console, sent: Sent, expected: dict, given: dict[str, float], show: int
+    console: Console,
+    sent: Sent,
+    expected: dict,
+    given: dict[str, float],
+    show: int,
+    below: float,
 ) -> None:
     console.print(
         f"sent {sent.readings} readings: {sent.accepted} accepted, {sent.rejected} rejected, "
@@ -116,7 +119,7 @@ def _report(
     ranked = sorted(expected.values(), key=lambda f: f["chargingEfficiency"] or 0)
     for figures in ranked[:show]:
         eff = figures["chargingEfficiency"]
-        style = "red" if eff is not None and eff < LOW else ""
+        style = "red" if eff is not None and eff < below else ""
         table.add_row(
             figures["vehicleId"],
             f"{eff:.6f}" if eff is not None else "-",
@@ -126,9 +129,10 @@ def _report(
             style=style,
         )
     Console().print(table)
-    low = sum(1 for f in expected.values() if (f["chargingEfficiency"] or 1) < LOW)
+    low = sum(1 for f in expected.values() if (f["chargingEfficiency"] or 1) < below)
     console.print(
-        f"{len(expected)} vehicles with charging in the window, {low} under {LOW}. "
+        f"{len(expected)} vehicles with charging in the window, {low} under {below}"
+        " (EFFICIENCY_ALERT_BELOW). "
         "Figures are as of now, once the refresh has run (every REFRESH_SECONDS, or "
         "`make flask ARGS=refresh-performance`)."
     )

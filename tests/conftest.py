@@ -143,7 +143,7 @@ def seeded(clean_db: Engine, settings: Settings) -> None:
     """The seed's sample in history, refreshed as of the seed's moment."""
     from datetime import datetime
 
-    from models import performance
+    from models.efficiency import performance
     from models.history import write_batch
     from tests.support import seed
     from web.schemas import ReadingValidator

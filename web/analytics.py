@@ -8,7 +8,8 @@ from typing import Any
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from models import db, fleet, performance
+from models import db
+from models.efficiency import fleet, performance
 from models.kinds import VEHICLE
 from web import cursors, responses
 from web.auth import ANALYST, require

@@ -13,9 +13,10 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import Connection
 
-from models import credentials, dead_letters, partitions, performance
+from models import credentials, dead_letters, partitions
 from models.credentials import CredentialError, Device
 from models.db import make_engine
+from models.efficiency import performance
 from models.stream import BufferFull
 from web.credentials import KnownCredentials
 from web.fields import ID_RE, ID_RULE

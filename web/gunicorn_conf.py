@@ -3,7 +3,7 @@ Procfile's), kept for `make bench ARGS="--servers"` and for sites that standardi
 `gunicorn --config web/gunicorn_conf.py "web:create_app()"`."""
 
 import logs
-from settings import get_settings
+from settings import WEB_GRACEFUL_SECONDS, get_settings
 
 _settings = get_settings()
 
@@ -11,8 +11,7 @@ bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.web_concurrency
 threads = _settings.web_threads
 worker_class = "gthread" if _settings.web_threads > 1 else "sync"
-# In-flight requests get this long to finish on SIGTERM.
-graceful_timeout = 20
+graceful_timeout = WEB_GRACEFUL_SECONDS
 timeout = 30
 keepalive = 5
 # gunicorn's runtime control socket is one fixed path per user: two services on a host would

@@ -11,10 +11,10 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import text
 
 import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
 from models import dead_letters
+from models.efficiency import fleet
 from web.services import Services, services
 
 bp = Blueprint("monitoring", __name__)
@@ -71,20 +71,8 @@ class LiveState:
     def _performance(self) -> Iterator[GaugeMetricFamily]:
         threshold = self.services.settings.efficiency_alert_below
         with self.services.engine.connect() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT extract(epoch FROM now() - refreshed_at), count(p.vehicle_id), "
-                    "count(p.vehicle_id) "
-                    "FILTER (WHERE p.ac_kwh > 0 AND p.dc_kwh < :below * p.ac_kwh) "
-                    "FROM performance_window LEFT JOIN vehicle_performance_24h p ON p.readings > 0 "
-                    "GROUP BY refreshed_at"
-                ),
-                {"below": threshold},
-            ).first()
+            age, vehicles, under = fleet.health(conn, threshold)
             letters = dead_letters.count(conn)
-        age, vehicles, under = (
-            (float(row[0]), int(row[1]), int(row[2])) if row else (float("nan"), 0, 0)
-        )
         yield GaugeMetricFamily(
             "ev_performance_age_seconds",
             "Time since the efficiency table was refreshed.",

@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from models import db, fleet, performance
+from models import db
+from models.efficiency import fleet, performance
 from web import responses
 
 # Past this many remembered vehicles the cache starts again: made-up vehicle IDs cannot grow a

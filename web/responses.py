@@ -1,16 +1,15 @@
 """What the API answers: the marshmallow schemas the OpenAPI document shows, and below them the
-functions that build each answer from the rows models/ return (one place for every shape, and
-one for the efficiency formula)."""
+functions that build each answer from the rows models/ return (one place for every shape)."""
 
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from marshmallow import Schema, fields
 
+from models.efficiency import formula
 from models.kinds import KINDS, Kind
 from models.readings import iso_z
 
@@ -166,14 +165,12 @@ class Readiness(Schema):
 
 
 def figures(row: Any) -> dict[str, Any]:
-    """DESIGN.md's figures from summed contributions (ac_kwh, dc_kwh, the hundredths sums,
-    readings): DC delivered over AC consumed (None without AC), SOC and temperature averaged per
-    reading. Every efficiency the API gives comes from here."""
-    ac, dc, readings = Decimal(row["ac_kwh"]), Decimal(row["dc_kwh"]), row["readings"]
+    """The efficiency and averages of summed contributions (models/efficiency/formula.py)."""
+    soc, temp = formula.averages(row)
     return {
-        "chargingEfficiency": float(dc / ac) if ac else None,
-        "averageSoc": float(Decimal(row["soc_hundredths_sum"]) / readings / 100),
-        "averageBatteryTemp": float(Decimal(row["battery_temp_hundredths_sum"]) / readings / 100),
+        "chargingEfficiency": formula.ratio(row["ac_kwh"], row["dc_kwh"]),
+        "averageSoc": soc,
+        "averageBatteryTemp": temp,
     }
 
 

@@ -4,7 +4,7 @@ Granian (a Rust HTTP server) runs WEB_CONCURRENCY worker processes; HTTP parsing
 writing happen in Rust, outside the GIL, and the Flask app runs behind web/rsgi.py, which keeps
 every wait on a client off the threads that run it. Chosen over gunicorn (sync and gthread) by
 `make bench ARGS="--servers"`: figures in docs/PERFORMANCE.md. A worker that dies is replaced;
-on SIGTERM requests in flight get GRACEFUL_SECONDS to finish.
+on SIGTERM requests in flight get WEB_GRACEFUL_SECONDS (settings.py) to finish.
 
 HTTP/1 only: in Granian's auto mode (HTTP/1 or cleartext HTTP/2) a new connection that sends
 nothing is never timed out, and a thousand of them fill every worker's connection slots. With
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from settings import Settings, get_settings
-
-GRACEFUL_SECONDS = 20
+from settings import WEB_GRACEFUL_SECONDS, Settings, get_settings
 
 
 def preflight(settings: Settings) -> None:
@@ -88,7 +86,7 @@ def main() -> None:
         log_access=False,
         log_level=LogLevels.warning,
         respawn_failed_workers=True,
-        workers_kill_timeout=GRACEFUL_SECONDS,
+        workers_kill_timeout=WEB_GRACEFUL_SECONDS,
     ).serve()
 
 

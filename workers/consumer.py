@@ -1,11 +1,12 @@
 """One consumer of the ingest stream: read a micro-batch, commit it, then acknowledge it.
 
-Each Celery pool process runs one of these (see workers/drain.py), so throughput grows with
---concurrency and with hosts. Nothing is acknowledged before its batch committed; a failure
-leaves the batch pending, to be retried here or, if this process dies, re-read by its successor
-under the same name or claimed by another consumer once idle. A batch never holds more than
-BATCH_MAX_READINGS readings (or one entry, when that is less), whatever the requests' sizes, so a
-writer's memory is bounded even when it returns to a buffer full of flushed device backlogs.
+Each member of the Celery pool (a process, or a thread with --pool threads) runs one of these
+(see workers/drain.py), so throughput grows with --concurrency and with hosts. Nothing is
+acknowledged before its batch committed; a failure leaves the batch pending, to be retried here
+or, if this process dies, re-read by its successor under the same name or claimed by another
+consumer once idle. A batch never holds more than BATCH_MAX_READINGS readings (or one entry,
+when that is less), whatever the requests' sizes, so a writer's memory is bounded even when it
+returns to a buffer full of flushed device backlogs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from models.stream import ENTRIES_PER_READ, ENTRY_READINGS, AckResult, Entry, IngestStream
+from models.stream import ENTRIES_PER_READ, ENTRY_READINGS, Entry, IngestStream
 from settings import Settings
 from workers.store import PartitionMoved, Stored, dead_letter_entries, store_entries
 
@@ -52,7 +53,6 @@ FAILURE_DELAY = 1.0
 class BatchReport:
     entries: int
     stored: Stored
-    acked: AckResult
     seconds: float
     # Milliseconds from each entry's XADD to its acknowledgement.
     lags_ms: list[int]
@@ -153,7 +153,6 @@ class Consumer:
         report = BatchReport(
             entries=len(entries),
             stored=stored,
-            acked=acked,
             seconds=time.monotonic() - started,
             lags_ms=[now_ms - e.added_ms for e in entries],
         )

@@ -7,7 +7,8 @@ import time
 from datetime import UTC, datetime
 
 import metrics
-from models import partitions, performance
+from models import partitions
+from models.efficiency import performance
 from settings import get_settings
 from workers import resources
 from workers.celery_app import app
@@ -24,7 +25,7 @@ def refresh_performance() -> dict[str, object] | None:
     if result is None:
         log.info("event=refresh_skipped reason=another_refresh_running")
         return None
-    metrics.REFRESH_SECONDS.labels(result.mode).observe(result.seconds)
+    metrics.REFRESH_DURATION.labels(result.mode).observe(result.seconds)
     log.info(
         # started/ended (epoch seconds) enclose the transaction that held the refresh lock.
         "event=refresh mode=%s minutes=%d vehicles=%d seconds=%.3f started=%.3f ended=%.3f",

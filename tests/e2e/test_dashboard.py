@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN, ROOT
 from tests.support.factories import meter_rec, vehicle_rec

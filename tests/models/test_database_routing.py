@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from models import partitions, performance
+from models import partitions
 from models.db import execute_prepared, make_engine, make_reader
+from models.efficiency import performance
 from settings import Settings
 from tests.support import seed
 from tests.support.constants import ANALYST_TOKEN

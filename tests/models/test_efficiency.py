@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from models.readings import Record
 from settings import Settings

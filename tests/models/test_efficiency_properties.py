@@ -9,7 +9,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from simulator.reference import efficiency
 from tests.support.efficiency import assert_same, served

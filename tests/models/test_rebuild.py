@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from models import partitions, performance
-from models.contributions import TABLE
+from models import partitions
+from models.efficiency import performance
+from models.efficiency.contributions import TABLE
 from models.history import write_batch
 from models.schema import PARTITIONED
 from simulator.reference import efficiency

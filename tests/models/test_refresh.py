@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from simulator.reference import efficiency

@@ -66,16 +66,6 @@ def test_bad_values_fail_naming_the_variable(name, value, message):
         Settings.from_env({name: value})
 
 
-def test_public_view_masks_secrets():
-    s = Settings.from_env(
-        {"DATABASE_URL": "postgresql://ev:hunter2@db/ev", "ANALYST_TOKENS": "secret1,secret2"}
-    )
-    shown = str(s.public())
-    assert "hunter2" not in shown
-    assert "secret1" not in shown
-    assert "<2 tokens>" in shown
-
-
 def test_sentinels_name_the_stream_and_broker_server():
     s = Settings.from_env(
         {
@@ -93,10 +83,6 @@ def test_sentinels_name_the_stream_and_broker_server():
     assert s.celery_broker_url == (
         "sentinel://:pw@10.0.0.1:26379/2;sentinel://:pw@[fd00::3]:26380/2"
     )
-    shown = str(s.public())
-    assert "sentinel-secret" not in shown
-    assert "pw@" not in shown
-    assert "10.0.0.1:26379,fd00::3:26380" in shown
 
 
 def test_an_explicit_broker_wins_over_the_sentinels():

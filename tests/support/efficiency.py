@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models import performance
+from models.efficiency import performance
 from simulator.fleet import Fleet, FleetSpec
 from web import responses
 

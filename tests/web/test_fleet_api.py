@@ -9,7 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from models import performance
+from models.efficiency import performance
 from models.history import write_batch
 from simulator.reference import efficiency
 from tests.support.constants import ANALYST_TOKEN

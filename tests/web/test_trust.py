@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import performance
+from models.efficiency import performance
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.credentials import cli, issue, post
 from tests.support.factories import at, meter, vehicle

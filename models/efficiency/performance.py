@@ -1,9 +1,8 @@
 """Per-vehicle 24 h charging efficiency: the refresh that maintains it, and the read that serves it.
 
-DESIGN.md's rule, per minute (UTC, truncated): a (meter, minute) counts for a vehicle when that
-vehicle is the only one that reported the meter in that minute and the meter itself reported in
-it. Each stream is summed per device and minute before the join, and history holds each reading
-once, so neither a second meter reading nor a redelivery can double anything.
+docs/DESIGN.md's rule, per UTC minute: a (meter, minute) counts for a vehicle when that vehicle
+is the only one that reported the meter in that minute and the meter itself reported in it
+(contributions.RECOMPUTE). History holds each reading once, so a redelivery doubles nothing.
 
 The refresh scales with what arrived, not with history. Workers list the minutes they wrote to
 (dirty_minutes); the refresh recomputes only those minutes from history into
@@ -24,15 +23,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from models import contributions
-from models.contributions import runs
+from models import db
 from models.db import execute_prepared
+from models.efficiency import contributions
+from models.efficiency.contributions import runs
+from models.efficiency.formula import SUMMED, sums
 from models.schema import vehicle_performance_24h
 
 WINDOW = timedelta(hours=24)
 _MINUTE = timedelta(minutes=1)
 Range = tuple[datetime, datetime]
-# pg_advisory_xact_lock key: one refresh at a time across every host.
+# Advisory lock key (models/db.transaction_lock): one refresh at a time across every host.
 _LOCK_KEY = 0x45565F52  # "EV_R"
 
 # Minutes are recomputed in runs of consecutive minutes, at most this many at a time: a run is
@@ -40,13 +41,13 @@ _LOCK_KEY = 0x45565F52  # "EV_R"
 # would spill to disk.
 CHUNK_MINUTES = 15
 
-_CLAIM_DIRTY = """
+_COLUMNS = ", ".join(SUMMED)
+
+_CLAIM_DIRTY = f"""
 DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas;
 CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
-CREATE TEMP TABLE new_contributions (
-    minute timestamptz, vehicle_id text, ac_kwh numeric, dc_kwh numeric,
-    soc_hundredths_sum bigint, battery_temp_hundredths_sum bigint, readings bigint
-) ON COMMIT DROP;
+CREATE TEMP TABLE new_contributions ON COMMIT DROP
+    AS SELECT minute, vehicle_id, {_COLUMNS} FROM {contributions.TABLE} WITH NO DATA;
 WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
 INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed
 """
@@ -63,18 +64,14 @@ _NEXT_CHUNK = "TRUNCATE new_contributions"
 
 _RECOMPUTE = f"INSERT INTO new_contributions {contributions.RECOMPUTE}"
 
-_DELTAS = """
-CREATE TEMP TABLE deltas (
-    vehicle_id text, ac_kwh numeric, dc_kwh numeric, soc_hundredths_sum bigint,
-    battery_temp_hundredths_sum bigint, readings bigint, minutes int
-) ON COMMIT DROP
+_DELTAS = f"""
+CREATE TEMP TABLE deltas ON COMMIT DROP
+    AS SELECT vehicle_id, {_COLUMNS}, minutes FROM vehicle_performance_24h WITH NO DATA
 """
 
-_COLUMNS = "ac_kwh, dc_kwh, soc_hundredths_sum, battery_temp_hundredths_sum, readings"
+# A minute's contribution counted in, or out, of the running sums.
 _PLUS = f"vehicle_id, {_COLUMNS}, 1"
-_MINUS = (
-    "vehicle_id, -ac_kwh, -dc_kwh, -soc_hundredths_sum, -battery_temp_hundredths_sum, -readings, -1"
-)
+_MINUS = f"vehicle_id, {', '.join(f'-{column}' for column in SUMMED)}, -1"
 
 # Recomputed minutes already inside the window the sums describe: take the old value out and
 # put the new one in.
@@ -107,15 +104,9 @@ WHERE minute >= :lo AND minute < :hi
 
 _APPLY_DELTAS = f"""
 INSERT INTO vehicle_performance_24h AS p (vehicle_id, {_COLUMNS}, minutes)
-SELECT vehicle_id, sum(ac_kwh), sum(dc_kwh), sum(soc_hundredths_sum),
-       sum(battery_temp_hundredths_sum), sum(readings), sum(minutes)
-FROM deltas GROUP BY vehicle_id
+SELECT vehicle_id, {sums()}, sum(minutes) FROM deltas GROUP BY vehicle_id
 ON CONFLICT (vehicle_id) DO UPDATE SET
-    ac_kwh = p.ac_kwh + EXCLUDED.ac_kwh, dc_kwh = p.dc_kwh + EXCLUDED.dc_kwh,
-    soc_hundredths_sum = p.soc_hundredths_sum + EXCLUDED.soc_hundredths_sum,
-    battery_temp_hundredths_sum = p.battery_temp_hundredths_sum
-                                  + EXCLUDED.battery_temp_hundredths_sum,
-    readings = p.readings + EXCLUDED.readings, minutes = p.minutes + EXCLUDED.minutes;
+    {", ".join(f"{c} = p.{c} + EXCLUDED.{c}" for c in (*SUMMED, "minutes"))};
 DELETE FROM vehicle_performance_24h
 WHERE minutes <= 0 AND vehicle_id IN (SELECT vehicle_id FROM deltas);
 """
@@ -123,9 +114,7 @@ WHERE minutes <= 0 AND vehicle_id IN (SELECT vehicle_id FROM deltas);
 _REBUILD = f"""
 DELETE FROM vehicle_performance_24h;
 INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
-SELECT vehicle_id, sum(ac_kwh), sum(dc_kwh), sum(soc_hundredths_sum),
-       sum(battery_temp_hundredths_sum), sum(readings), count(*)
-FROM vehicle_minute_contributions
+SELECT vehicle_id, {sums()}, count(*) FROM vehicle_minute_contributions
 WHERE minute >= :new_start AND minute < :new_end
 GROUP BY vehicle_id;
 """
@@ -137,9 +126,9 @@ ON CONFLICT (id) DO UPDATE SET window_start = EXCLUDED.window_start,
     window_end = EXCLUDED.window_end, refreshed_at = EXCLUDED.refreshed_at
 """
 
-_READ = """
-SELECT p.vehicle_id, p.ac_kwh, p.dc_kwh, p.soc_hundredths_sum, p.battery_temp_hundredths_sum,
-       p.readings, p.minutes, w.window_start, w.window_end, w.refreshed_at
+_READ = f"""
+SELECT p.vehicle_id, {", ".join(f"p.{c}" for c in SUMMED)}, p.minutes,
+       w.window_start, w.window_end, w.refreshed_at
 FROM vehicle_performance_24h p CROSS JOIN performance_window w
 WHERE p.vehicle_id = $1
 """
@@ -178,9 +167,7 @@ def refresh(
     history needs. With wait=False, returns None at once when another refresh holds the lock.
     """
     started = time.monotonic()
-    if wait:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}).scalar():
+    if not db.transaction_lock(conn, _LOCK_KEY, wait=wait):
         return None
     new_start, new_end = window_for(as_of)
     old = conn.execute(text("SELECT window_start, window_end FROM performance_window")).first()
@@ -254,11 +241,8 @@ def read(conn: Connection, vehicle_id: str) -> Any:
     return row._mapping
 
 
-_READ_WINDOW = """
-SELECT :v AS vehicle_id, sum(c.ac_kwh) AS ac_kwh, sum(c.dc_kwh) AS dc_kwh,
-       sum(c.soc_hundredths_sum) AS soc_hundredths_sum,
-       sum(c.battery_temp_hundredths_sum) AS battery_temp_hundredths_sum,
-       sum(c.readings) AS readings, count(c.minute) AS minutes,
+_READ_WINDOW = f"""
+SELECT :v AS vehicle_id, {sums("c")}, count(c.minute) AS minutes,
        CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end,
        w.refreshed_at
 FROM performance_window w

@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from models.efficiency.formula import ratio_sql, sums
+
 # API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
 # and sorts after every vehicle that has one.
 SORTS = {
-    "efficiency": "coalesce(p.dc_kwh / nullif(p.ac_kwh, 0), 'Infinity'::numeric)",
+    "efficiency": f"coalesce({ratio_sql('p')}, 'Infinity'::numeric)",
     "acConsumedKwh": "p.ac_kwh",
     "dcDeliveredKwh": "p.dc_kwh",
     "averageSoc": "p.soc_hundredths_sum::numeric / p.readings",
@@ -51,10 +53,10 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
     where = ["p.readings > 0"]
     params: dict[str, Any] = {"limit": page.limit + 1}
     if page.max_efficiency is not None:
-        where.append("p.ac_kwh > 0 AND p.dc_kwh / p.ac_kwh <= :max_eff")
+        where.append(f"{ratio_sql('p')} <= :max_eff")
         params["max_eff"] = Decimal(str(page.max_efficiency))
     if page.min_efficiency is not None:
-        where.append("p.ac_kwh > 0 AND p.dc_kwh / p.ac_kwh >= :min_eff")
+        where.append(f"{ratio_sql('p')} >= :min_eff")
         params["min_eff"] = Decimal(str(page.min_efficiency))
     if page.after is not None:
         value, vehicle_id = page.after
@@ -87,10 +89,9 @@ def hourly(conn: Connection, vehicle_id: str) -> list[Any]:
     """The vehicle's kept minutes in the current window, summed by hour."""
     rows = conn.execute(
         text(
-            "SELECT date_trunc('hour', c.minute) AS hour, sum(c.ac_kwh) AS ac_kwh, "
-            "sum(c.dc_kwh) AS dc_kwh, sum(c.soc_hundredths_sum) AS soc_hundredths_sum, "
-            "sum(c.battery_temp_hundredths_sum) AS battery_temp_hundredths_sum, "
-            "sum(c.readings) AS readings, count(*) AS minutes "
+            # An hour is 60 whole minutes since the epoch, in UTC whatever the session's zone.
+            "SELECT date_bin('1 hour', c.minute, timestamptz 'epoch') AS hour, "
+            f"{sums('c')}, count(*) AS minutes "
             "FROM vehicle_minute_contributions c, performance_window w "
             "WHERE c.vehicle_id = :v AND c.minute >= w.window_start AND c.minute < w.window_end "
             "AND c.readings > 0 GROUP BY 1 ORDER BY 1"
@@ -98,3 +99,18 @@ def hourly(conn: Connection, vehicle_id: str) -> list[Any]:
         {"v": vehicle_id},
     ).all()
     return [row._mapping for row in rows]
+
+
+def health(conn: Connection, below: float) -> tuple[float, int, int]:
+    """Seconds since the last refresh (NaN before one), vehicles in the table, and how many of
+    them charge at an efficiency under `below`."""
+    row = conn.execute(
+        text(
+            "SELECT extract(epoch FROM now() - refreshed_at), count(p.vehicle_id), "
+            f"count(p.vehicle_id) FILTER (WHERE {ratio_sql('p')} < :below) "
+            "FROM performance_window LEFT JOIN vehicle_performance_24h p ON p.readings > 0 "
+            "GROUP BY refreshed_at"
+        ),
+        {"below": Decimal(str(below))},
+    ).first()
+    return (float(row[0]), int(row[1]), int(row[2])) if row else (float("nan"), 0, 0)

@@ -19,18 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, text
 
-from models import partitions
+from models import db, partitions
+from models.efficiency.formula import SUMMED, minute_of
 
 TABLE = "vehicle_minute_contributions"
 # vehicle_performance_24h's figures, summed from the contributions (minutes: the rows counted).
-SUMS = (
-    "ac_kwh",
-    "dc_kwh",
-    "soc_hundredths_sum",
-    "battery_temp_hundredths_sum",
-    "readings",
-    "minutes",
-)
+SUMS = (*SUMMED, "minutes")
 _MINUTE = timedelta(minutes=1)
 
 # The contributions of the minutes [lo, hi), as rows of TABLE. Per (meter, minute), a vehicle's
@@ -38,17 +32,16 @@ _MINUTE = timedelta(minutes=1)
 # vehicle id agree) and the meter itself reported in it (count(ac) > 0). Both streams go through
 # one hash aggregate: no join and no sort. Energy is summed as integer micro-kWh (history keeps
 # six decimals, so the sums are exact) and turned back into kWh once per row; ids compare
-# bytewise (COLLATE "C") as only equality matters; date_bin is plain arithmetic, unlike
-# date_trunc on a timestamptz, which goes through the session's time zone.
-RECOMPUTE = """
+# bytewise (COLLATE "C") as only equality matters.
+RECOMPUTE = f"""
 WITH readings AS (
-    SELECT date_bin('1 minute', recorded_at, timestamptz 'epoch') AS minute,
+    SELECT {minute_of("recorded_at")} AS minute,
            meter_id COLLATE "C" AS meter_id, NULL::text COLLATE "C" AS vehicle_id,
            (kwh_consumed_ac * 1000000)::bigint AS ac, NULL::bigint AS dc,
            NULL::int AS soc, NULL::int AS temp
     FROM meter_readings WHERE recorded_at >= :lo AND recorded_at < :hi
     UNION ALL
-    SELECT date_bin('1 minute', recorded_at, timestamptz 'epoch'), meter_id COLLATE "C",
+    SELECT {minute_of("recorded_at")}, meter_id COLLATE "C",
            vehicle_id COLLATE "C", NULL, (kwh_delivered_dc * 1000000)::bigint,
            soc_hundredths, battery_temp_hundredths
     FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
@@ -90,7 +83,7 @@ def rebuild_window(
     if not set(days) <= partitions.existing_days(conn, TABLE):
         return None
     # Partition upkeep must not make or drop these days' partitions under the swap.
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": partitions.LOCK_KEY})
+    db.transaction_lock(conn, partitions.LOCK_KEY)
     with ThreadPoolExecutor(len(days)) as pool:
         futures = [pool.submit(_build_day, engine, day, start, end, chunk_minutes) for day in days]
         # Each day's builder sums its part of the window while its table is fresh in memory.
@@ -147,7 +140,7 @@ def _build_day(
         c.execute(text(f"CREATE INDEX {new}_vehicle ON {new} (vehicle_id, minute)"))
         return c.execute(
             text(
-                f"SELECT vehicle_id, {', '.join(f'sum({column})' for column in SUMS[:-1])}, "
+                f"SELECT vehicle_id, {', '.join(f'sum({column})' for column in SUMMED)}, "
                 f"count(*) FROM {new} WHERE minute >= :s AND minute < :e GROUP BY vehicle_id"
             ),
             {"s": start, "e": end},
