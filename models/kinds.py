@@ -126,7 +126,7 @@ class Kind:
     @property
     def least_first(self) -> tuple[str, ...]:
         """Of two different readings with one identity the least is kept (docs/DESIGN.md,
-        "Identity"): compared by energy first, then the rest in record order."""
+        "The wire contract"): compared by energy first, then the rest in record order."""
         energy = tuple(q.column for q in self.quantities if q.energy)
         return (*energy, *(c for c in self.stored_columns if c not in energy))
 

@@ -69,8 +69,6 @@ def _current(kind: Kind) -> Table:
 
 HISTORY = {kind.name: _history(kind) for kind in KINDS}
 CURRENT = {kind.name: _current(kind) for kind in KINDS}
-meter_readings, vehicle_readings = HISTORY["meter"], HISTORY["vehicle"]
-meter_current_state, vehicle_current_state = CURRENT["meter"], CURRENT["vehicle"]
 
 # Minutes that received readings since the refresh last looked. Append-only between refreshes so
 # that workers never wait on the refresh's locks.

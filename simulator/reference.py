@@ -1,4 +1,4 @@
-"""A naive, obviously-correct reading of DESIGN.md's efficiency rule, to check the real one against.
+"""docs/DESIGN.md's efficiency rule written naively, to check the real one against.
 
 It works on the raw readings in memory, with none of the refresh's incremental machinery. Values
 are rounded the way the history columns store them (energy to 6 decimals, SOC and temperature

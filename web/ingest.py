@@ -11,7 +11,7 @@ from flask import Blueprint, g, make_response, request
 
 import metrics
 from models.credentials import Device
-from models.kinds import KINDS
+from models.kinds import BY_NAME, KINDS
 from models.readings import KIND, Record
 from models.stream import BufferFull, NotReplicated
 from settings import Settings
@@ -171,7 +171,7 @@ def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]
         kind = classify(item)
         if not isinstance(kind, str):
             continue  # not a reading at all: the validator says why
-        field = f"{kind}Id"
+        field = BY_NAME[kind].id_wire
         if kind != device.kind or item.get(field) != device.id:
             foreign[index] = {
                 field: [
@@ -179,8 +179,11 @@ def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]
                     f"{device.kind} readings with {device.kind}Id {device.id}."
                 ]
             }
-        elif kind == "vehicle" and item.get("meterId") not in device.meters:
-            foreign[index] = {"meterId": [_unbound(device, item.get("meterId"))]}
+        else:
+            # The meters a reading names (a vehicle's meterId) must be bound to the device.
+            unbound = [w for w in BY_NAME[kind].ref_wires if item.get(w) not in device.meters]
+            if unbound:
+                foreign[index] = {w: [_unbound(device, item.get(w))] for w in unbound}
     return foreign
 
 

@@ -166,11 +166,11 @@ class Readiness(Schema):
 
 def figures(row: Any) -> dict[str, Any]:
     """The efficiency and averages of summed contributions (models/efficiency/formula.py)."""
-    soc, temp = formula.averages(row)
+    charge, temperature = formula.averages(row)
     return {
         "chargingEfficiency": formula.ratio(row["ac_kwh"], row["dc_kwh"]),
-        "averageSoc": soc,
-        "averageBatteryTemp": temp,
+        "averageSoc": charge,
+        "averageBatteryTemp": temperature,
     }
 
 
