@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from models.efficiency.reference import efficiency
 from settings import get_settings
 from simulator.fleet import Fleet, FleetSpec
-from simulator.reference import efficiency
 from simulator.send import Sent, send
 
 

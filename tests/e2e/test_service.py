@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from simulator.reference import efficiency
+from models.efficiency.reference import efficiency
 from tests.support import seed
 from tests.support.constants import DEVICE_TOKEN, ROOT
 from tests.support.factories import meter, vehicle

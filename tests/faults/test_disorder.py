@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from models.efficiency.reference import efficiency
 from settings import Settings
-from simulator.reference import efficiency
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
 from web.schemas import ReadingValidator

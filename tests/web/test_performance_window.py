@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from models.efficiency import performance
+from models.efficiency.reference import efficiency
 from models.history import write_batch
-from simulator.reference import efficiency
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.efficiency import SEVEN, close, fleet_records
 

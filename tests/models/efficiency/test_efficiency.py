@@ -1,6 +1,6 @@
 """DESIGN.md's efficiency rule on hand-checked cases, for the reference and for the real refresh.
 
-Each case runs twice: on simulator/reference.py (plain Python over the readings), and on
+Each case runs twice: on models/efficiency/reference.py (plain Python over the readings), and on
 PostgreSQL (readings written by the worker's writer, figures made by the refresh and read back
 as the API serves them), inside a transaction rolled back after the test.
 """
@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from models.efficiency import performance
+from models.efficiency.reference import efficiency
 from models.history import write_batch
 from models.readings import Record
 from settings import Settings
-from simulator.reference import efficiency
 from tests.support import seed
 from tests.support.efficiency import SEVEN, close
 from tests.support.factories import T0, at, meter_rec, vehicle_rec

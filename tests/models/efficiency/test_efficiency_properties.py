@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.efficiency import performance
+from models.efficiency.reference import efficiency
 from models.history import write_batch
-from simulator.reference import efficiency
 from tests.support.efficiency import assert_same, served
 from tests.support.factories import T0, meter_rec, vehicle_rec
 

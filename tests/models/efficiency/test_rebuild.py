@@ -12,9 +12,9 @@ from sqlalchemy import text
 from models import partitions
 from models.efficiency import performance
 from models.efficiency.contributions import TABLE
+from models.efficiency.reference import efficiency
 from models.history import write_batch
 from models.schema import PARTITIONED
-from simulator.reference import efficiency
 from tests.support.efficiency import assert_same, fleet_records, served
 
 # A window from 09:30 on DAY to 09:30 the day after: both day partitions take part; the fleet

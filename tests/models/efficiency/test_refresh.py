@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from models.efficiency import performance
+from models.efficiency.reference import efficiency
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
-from simulator.reference import efficiency
 from tests.support.efficiency import assert_same, served
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 
