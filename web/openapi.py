@@ -250,41 +250,23 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     _vehicle_analytics(spec)
     for kind in KINDS:
         _kind_paths(spec, kind)
-    spec.path(
-        path="/healthz",
-        operations={
-            "get": {
-                "summary": "The process is alive",
-                "responses": {"200": _json({"type": "object"}, "Alive.")},
-            }
-        },
-    )
-    spec.path(
-        path="/readyz",
-        operations={
-            "get": {
-                "summary": "PostgreSQL and Redis are reachable",
-                "responses": {
-                    "200": _json("Readiness", "Ready."),
-                    "503": _json("Readiness", "A backing service is unavailable."),
-                },
-            }
-        },
-    )
-    spec.path(
-        path="/metrics",
-        operations={
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "Text exposition format.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-    )
+    metrics_page = {
+        "description": "Text exposition format.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    for path, summary, answers in (
+        ("/healthz", "The process is alive", {"200": _json({"type": "object"}, "Alive.")}),
+        (
+            "/readyz",
+            "PostgreSQL and Redis are reachable",
+            {
+                "200": _json("Readiness", "Ready."),
+                "503": _json("Readiness", "A backing service is unavailable."),
+            },
+        ),
+        ("/metrics", "Prometheus metrics", {"200": metrics_page}),
+    ):
+        spec.path(path=path, operations={"get": {"summary": summary, "responses": answers}})
     return _ecma_patterns(spec.to_dict())
 
 
