@@ -106,7 +106,10 @@ def _kind_paths(spec: APISpec, kind: Kind) -> None:
     """A kind's routes: its devices' newest reading and their history."""
     spec.components.schema(f"{kind.title}State", schema=responses.state_schema(kind))
     row = f"{kind.title}ReadingRow"
-    spec.components.schema(row, schema=responses.reading_row_schema(kind))
+    row_schema = responses.reading_row_schema(kind)
+    spec.components.schema(row, schema=row_schema)
+    page = f"{kind.title}History"
+    spec.components.schema(page, schema=responses.history_schema(kind, row_schema))
     device = f"/v1/{kind.plural}/{{{kind.id_wire}}}"
     summary = f"A {kind.name}'s newest reading"
     spec.path(
@@ -124,7 +127,7 @@ def _kind_paths(spec: APISpec, kind: Kind) -> None:
         {
             "description": f"The {kind.name}'s readings ({row} items).",
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/History"}},
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{page}"}},
                 "text/csv": {"schema": {"type": "string"}},
             },
         },

@@ -24,7 +24,6 @@ DOCUMENTED = (
     "FleetPage",
     "HourFigures",
     "Hourly",
-    "History",
     "Readiness",
 )
 
@@ -143,17 +142,20 @@ def state_schema(kind: Kind) -> type[Schema]:
     return type(f"{kind.title}State", (Schema,), declared)
 
 
-class History(Schema):
-    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
-    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
-    readings = fields.List(
-        fields.Dict(),
-        required=True,
-        metadata={"description": "<Kind>ReadingRow items, oldest first."},
-    )
-    nextCursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
-    )
+def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
+    """A page of a device's history: `<Kind>History`, its readings `row`s, oldest first."""
+    declared = {
+        kind.id_wire: fields.String(required=True),
+        "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
+        "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
+        "readings": fields.List(fields.Nested(row), required=True),
+        "nextCursor": fields.String(
+            required=True,
+            allow_none=True,
+            metadata={"description": "Pass as cursor; null at the end."},
+        ),
+    }
+    return type(f"{kind.title}History", (Schema,), declared)
 
 
 class Readiness(Schema):
