@@ -3,6 +3,7 @@ functions that build each answer from the rows models/ return (one place for eve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -125,12 +126,17 @@ def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
     }
 
 
+@functools.cache
 def reading_row_schema(kind: Kind) -> type[Schema]:
-    """A reading as history shows it: `<Kind>ReadingRow`."""
+    """A reading as history shows it: `<Kind>ReadingRow`.
+
+    These schemas are made once per kind (cached): the OpenAPI plugin finds a schema a response
+    names by its class name, and two classes of one name would be documented twice."""
     declared = {"timestamp": _moment(), **_reading_fields(kind)}
     return type(f"{kind.title}ReadingRow", (Schema,), declared)
 
 
+@functools.cache
 def state_schema(kind: Kind) -> type[Schema]:
     """A device's newest reading, and when it became newest: `<Kind>State`."""
     declared = {
@@ -142,6 +148,7 @@ def state_schema(kind: Kind) -> type[Schema]:
     return type(f"{kind.title}State", (Schema,), declared)
 
 
+@functools.cache
 def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
     """A page of a device's history: `<Kind>History`, its readings `row`s, oldest first."""
     declared = {
