@@ -155,8 +155,13 @@ def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE)
-        for code, lines in rows.items():
-            statements = _STATEMENTS[code]
+        # Kinds in one fixed order, whatever the batch starts with: two consumers then lock
+        # current-state rows in the same order and never deadlock each other.
+        for kind in KINDS:
+            lines = rows.get(kind.code)
+            if not lines:
+                continue
+            statements = _STATEMENTS[kind.code]
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
             cursor.execute(statements.insert)
             result.inserted += cursor.rowcount

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -141,3 +143,53 @@ def test_a_later_reading_with_a_stored_identity_changes_neither_history_nor_stat
     write_batch(db, [meter_rec("M1", at(5), kwh=7.0)])
     assert db.execute(text("SELECT kwh_consumed_ac FROM meter_readings")).scalar_one() == 1
     assert db.execute(text("SELECT kwh_consumed_ac FROM meter_current_state")).scalar_one() == 1
+
+
+def test_every_batch_takes_current_state_locks_in_one_kind_order(clean_db):
+    """Two consumers whose batches start with different kinds must not lock current-state rows
+    in opposite orders (PostgreSQL would kill one as a deadlock, a second later). A batch that
+    starts with a vehicle reading still takes its meter rows first: while the meter's row is held
+    elsewhere, the writer waits there without having locked the vehicle's row."""
+    with clean_db.begin() as conn:
+        write_batch(conn, [meter_rec("M1", at(0)), vehicle_rec("V1", "M1", at(0))])
+    holder = clean_db.connect()
+    holder_tx = holder.begin()
+    holder.execute(text("SELECT 1 FROM meter_current_state WHERE meter_id = 'M1' FOR UPDATE"))
+    writer = clean_db.connect()
+    writer_tx = writer.begin()
+    writer_pid = writer.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            write_batch(writer, [vehicle_rec("V1", "M1", at(1)), meter_rec("M1", at(1))])
+        except BaseException as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        with clean_db.connect() as probe:
+            deadline = time.monotonic() + 10
+            while not probe.execute(
+                text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
+                {"p": writer_pid},
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the writer never waited on the meter's row"
+                time.sleep(0.05)
+            probe.rollback()
+            with probe.begin():
+                free = probe.execute(
+                    text(
+                        "SELECT vehicle_id FROM vehicle_current_state WHERE vehicle_id = 'V1' "
+                        "FOR UPDATE SKIP LOCKED"
+                    )
+                ).all()
+        assert free == [("V1",)], "the writer locked the vehicle's row before the meter's"
+    finally:
+        holder_tx.rollback()
+        holder.close()
+        thread.join(10)
+        writer_tx.rollback()
+        writer.close()
+    assert not failed
