@@ -105,15 +105,13 @@ def _upsert_sql(kind: Kind) -> str:
 
 @dataclass(frozen=True)
 class _Statements:
-    kind: Kind
     copy: str
     insert: str
     upsert: str
 
 
 _STATEMENTS = {
-    kind.code: _Statements(kind, _copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
-    for kind in KINDS
+    kind.code: _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind)) for kind in KINDS
 }
 _STAGE = "\n".join(_stage_sql(kind) for kind in KINDS)
 # Tells the refresh which minutes to recompute. Appended, never updated, so a worker never

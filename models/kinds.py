@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Integer, Numeric, SmallInteger
@@ -63,50 +64,53 @@ class Quantity:
 
 @dataclass(frozen=True)
 class Kind:
+    """A kind of reading. What is derived from the declaration is worked out once (cached):
+    validation and the writer ask for it per reading."""
+
     name: str  # on the wire (`type`), in metrics' labels, in credentials
     code: str  # in the stream's records
     quantities: tuple[Quantity, ...]
     # Other kinds whose ID a reading of this kind names (a vehicle names its meter).
     refs: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def title(self) -> str:
         return self.name.capitalize()
 
-    @property
+    @cached_property
     def plural(self) -> str:
         return f"{self.name}s"
 
-    @property
+    @cached_property
     def id_wire(self) -> str:
         return f"{self.name}Id"
 
-    @property
+    @cached_property
     def id_column(self) -> str:
         return f"{self.name}_id"
 
-    @property
+    @cached_property
     def ref_wires(self) -> tuple[str, ...]:
         return tuple(f"{ref}Id" for ref in self.refs)
 
-    @property
+    @cached_property
     def ref_columns(self) -> tuple[str, ...]:
         return tuple(f"{ref}_id" for ref in self.refs)
 
-    @property
+    @cached_property
     def history_table(self) -> str:
         return f"{self.name}_readings"
 
-    @property
+    @cached_property
     def current_table(self) -> str:
         return f"{self.name}_current_state"
 
-    @property
+    @cached_property
     def wire_fields(self) -> tuple[str, ...]:
         """Every field of a reading but `type` and `timestamp`."""
         return (self.id_wire, *self.ref_wires, *(q.wire for q in self.quantities))
 
-    @property
+    @cached_property
     def record_length(self) -> int:
         # [code, recorded_at, id, *refs, *quantities]
         return 3 + len(self.refs) + len(self.quantities)
@@ -118,12 +122,12 @@ class Kind:
     def record(self, recorded_at: str, values: dict[str, Any]) -> list[Any]:
         return [self.code, recorded_at, *(values[name] for name in self.wire_fields)]
 
-    @property
+    @cached_property
     def stored_columns(self) -> tuple[str, ...]:
         """Refs then quantities, as history and current state hold them."""
         return (*self.ref_columns, *(q.column for q in self.quantities))
 
-    @property
+    @cached_property
     def least_first(self) -> tuple[str, ...]:
         """Of two different readings with one identity the least is kept (docs/DESIGN.md,
         "The wire contract"): compared by energy first, then the rest in record order."""

@@ -24,9 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, text
 
 from models import db
-from models.db import execute_prepared
 from models.efficiency import contributions
-from models.efficiency.contributions import runs
 from models.efficiency.formula import SUMMED, sums
 from models.schema import vehicle_performance_24h
 
@@ -187,7 +185,7 @@ def refresh(
         if sums is not None:
             in_place = [m for m in minutes if not new_start <= m < new_end]
     conn.execute(text(contributions.WORK_MEM))
-    for lo, hi in runs(in_place, CHUNK_MINUTES):
+    for lo, hi in contributions.runs(in_place, CHUNK_MINUTES):
         conn.execute(text(_NEXT_CHUNK))
         conn.execute(text(_RECOMPUTE), {"lo": lo, "hi": hi})
         if incremental:
@@ -235,7 +233,7 @@ def _run(conn: Connection, script: str, params: dict[str, Any] | None = None) ->
 
 def read(conn: Connection, vehicle_id: str) -> Any:
     """The vehicle's row of the 24 h table with its window, or None without a kept minute."""
-    row = execute_prepared(conn, "ev_vehicle_performance", _READ, (vehicle_id,)).first()
+    row = db.execute_prepared(conn, "ev_vehicle_performance", _READ, (vehicle_id,)).first()
     if row is None or row.readings <= 0:
         return None
     return row._mapping

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from models.efficiency import performance
+from models.efficiency import contributions, performance
 from models.efficiency.reference import efficiency
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
@@ -111,13 +111,13 @@ def test_only_one_refresh_runs_at_a_time(clean_db):
 
 def test_minutes_are_recomputed_in_runs_of_consecutive_minutes():
     minutes = [at(m, 0) for m in (0, 1, 2, 3, 4, 9, 11, 12)]
-    assert performance.runs(minutes, 3) == [
+    assert contributions.runs(minutes, 3) == [
         (at(0, 0), at(3, 0)),
         (at(3, 0), at(5, 0)),
         (at(9, 0), at(10, 0)),
         (at(11, 0), at(13, 0)),
     ]
-    assert performance.runs([], 3) == []
+    assert contributions.runs([], 3) == []
 
 
 def test_window_slides_by_the_minutes_entering_and_leaving_only():
