@@ -157,6 +157,9 @@ class Settings:
     max_future_skew_seconds: int = 300
     retention_days: int = 30
     max_kwh_per_reading: float = 1000.0
+    # A register reading's interval is taken against the device's previous reading only when
+    # that is at most this much earlier (docs/DESIGN.md, "Registers").
+    register_max_gap_seconds: float = 90.0
     max_voltage: float = 2000.0
     battery_temp_min_c: float = -60.0
     battery_temp_max_c: float = 150.0
@@ -251,6 +254,9 @@ class Settings:
             max_future_skew_seconds=_int(e, "MAX_FUTURE_SKEW_SECONDS", d.max_future_skew_seconds),
             retention_days=_int(e, "RETENTION_DAYS", d.retention_days, minimum=2),
             max_kwh_per_reading=_float(e, "MAX_KWH_PER_READING", d.max_kwh_per_reading),
+            register_max_gap_seconds=_float(
+                e, "REGISTER_MAX_GAP_SECONDS", d.register_max_gap_seconds, minimum=1.0
+            ),
             max_voltage=_float(e, "MAX_VOLTAGE", d.max_voltage),
             battery_temp_min_c=_float(e, "BATTERY_TEMP_MIN_C", d.battery_temp_min_c, -273.15),
             battery_temp_max_c=_float(e, "BATTERY_TEMP_MAX_C", d.battery_temp_max_c, -273.15),

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
+from models import registers
 from models.efficiency.formula import minute_of
-from models.kinds import BY_CODE, KINDS, Kind
+from models.kinds import BY_CODE, ENERGY_PLACES, KINDS, REGISTER_DIGITS, Kind
 from models.readings import KIND, Record
+from models.registers import RegisterRule
+from settings import get_settings
 
 
 def _staging(kind: Kind) -> str:
@@ -30,6 +34,7 @@ def _stage_sql(kind: Kind) -> str:
         f"{kind.id_column} text",
         *(f"{column} text" for column in kind.ref_columns),
         *(f"{q.name} numeric" for q in kind.quantities),
+        *(f"{column} numeric" for column in kind.register_columns),
     ]
     return (
         f"CREATE TEMP TABLE IF NOT EXISTS {_staging(kind)} ({', '.join(columns)}) "
@@ -37,43 +42,55 @@ def _stage_sql(kind: Kind) -> str:
     )
 
 
+def _staged_columns(kind: Kind) -> list[str]:
+    return [
+        "recorded_at",
+        kind.id_column,
+        *kind.ref_columns,
+        *(q.name for q in kind.quantities),
+        *kind.register_columns,
+    ]
+
+
 def _copy_sql(kind: Kind) -> str:
-    columns = ["recorded_at", kind.id_column, *kind.ref_columns, *(q.name for q in kind.quantities)]
-    return f"COPY {_staging(kind)} ({', '.join(columns)}) FROM STDIN"
+    return f"COPY {_staging(kind)} ({', '.join(_staged_columns(kind))}) FROM STDIN"
 
 
-def _least_first(kind: Kind, prefix: str) -> str:
-    """The kind's columns in the order that tells the least of two readings, as a row value."""
-    return "(" + ", ".join(f"{prefix}.{column}" for column in kind.least_first) + ")"
+def _staged_values(kind: Kind) -> list[str]:
+    """The staged columns as history stores them."""
+    return [
+        kind.id_column,
+        *kind.ref_columns,
+        *(q.stored(q.name) for q in kind.quantities),
+        *kind.register_columns,
+    ]
 
 
 def _staged_least_first(kind: Kind) -> str:
     staged = {q.column: q.stored(q.name) for q in kind.quantities}
-    return ", ".join(staged.get(column, column) for column in kind.least_first)
+    return kind.least_first_sql(lambda column: staged.get(column, column))
+
+
+def _least_first(kind: Kind, prefix: str) -> str:
+    return kind.least_first_sql(lambda column: f"{prefix}.{column}")
 
 
 # Two different readings with one identity (device, timestamp), a device's fault, are settled by
-# their values, not by which arrived first: the one kept is the least (energy first, then the
-# other fields in record order), in history and current state alike. Arrival order cannot settle
-# it: entries are written by several consumers, and one that dies hands its entries to another
-# later, so the first received is not always the first written. Values settle it the same way
-# in any order, on any consumer, however often each is delivered.
+# their values, not by which arrived first: the one kept is the least (the register, energy,
+# then the other fields in record order), in history and current state alike. Arrival order
+# cannot settle it: entries are written by several consumers, and one that dies hands its
+# entries to another later, so the first received is not always the first written. Values
+# settle it the same way in any order, on any consumer, however often each is delivered.
 # Rows go in key order so that two workers writing overlapping readings (a redelivery, a
 # device's retry) take row locks in the same order and cannot deadlock. The row count is of
 # readings new to history and of those that replaced a greater one (rare: a device's fault).
 def _insert_sql(kind: Kind) -> str:
     columns = ["recorded_at", kind.id_column, *kind.stored_columns]
-    values = [
-        "recorded_at",
-        kind.id_column,
-        *kind.ref_columns,
-        *(q.stored(q.name) for q in kind.quantities),
-    ]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in kind.stored_columns)
     return (
         f"INSERT INTO {kind.history_table} AS h ({', '.join(columns)}) "
-        f"SELECT DISTINCT ON (recorded_at, {kind.id_column}) {', '.join(values)} "
-        f"FROM {_staging(kind)} "
+        f"SELECT DISTINCT ON (recorded_at, {kind.id_column}) "
+        f"recorded_at, {', '.join(_staged_values(kind))} FROM {_staging(kind)} "
         f"ORDER BY recorded_at, {kind.id_column}, {_staged_least_first(kind)} "
         f"ON CONFLICT (recorded_at, {kind.id_column}) DO UPDATE SET {updates} "
         f"WHERE {_least_first(kind, 'EXCLUDED')} < {_least_first(kind, 'h')}"
@@ -82,20 +99,17 @@ def _insert_sql(kind: Kind) -> str:
 
 # One row per device (the newest in the batch, the least of equals), and only over an older
 # stored reading or a greater one of the same moment: late and redelivered readings never move
-# current state backwards, and it keeps the reading history keeps.
+# current state backwards, and it keeps the reading history keeps. It also locks every device
+# of the batch (ON CONFLICT locks the row it meets even when it leaves it as it is), which is
+# what lets the register rule derive a device's intervals alone (models/registers.py).
 def _upsert_sql(kind: Kind) -> str:
     columns = [kind.id_column, "recorded_at", *kind.stored_columns, "updated_at"]
-    values = [
-        kind.id_column,
-        "recorded_at",
-        *kind.ref_columns,
-        *(q.stored(q.name) for q in kind.quantities),
-        "now()",
-    ]
+    values = [kind.id_column, "recorded_at", *_staged_values(kind)[1:], "now()"]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
     return (
         f"INSERT INTO {kind.current_table} AS s ({', '.join(columns)}) "
-        f"SELECT DISTINCT ON ({kind.id_column}) {', '.join(values)} FROM {_staging(kind)} "
+        f"SELECT DISTINCT ON ({kind.id_column}) {', '.join(values)} "
+        f"FROM {_staging(kind)} "
         f"ORDER BY {kind.id_column}, recorded_at DESC, {_staged_least_first(kind)} "
         f"ON CONFLICT ({kind.id_column}) DO UPDATE SET {updates} "
         "WHERE s.recorded_at < EXCLUDED.recorded_at OR (s.recorded_at = EXCLUDED.recorded_at "
@@ -108,12 +122,25 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
+    # The register rule's: derive, then set on staged, stored and current readings.
+    derive: tuple[str, ...] = ()
+    after_insert: tuple[str, ...] = ()
 
 
-_STATEMENTS = {
-    kind.code: _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind)) for kind in KINDS
-}
-_STAGE = "\n".join(_stage_sql(kind) for kind in KINDS)
+def _statements(kind: Kind) -> _Statements:
+    statements = _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
+    if kind.register is None:
+        return statements
+    staged, stored, current = registers.apply_sql(kind, _staging(kind))
+    derive = (registers.derive_sql(kind, _staging(kind)), staged, stored)
+    return replace(statements, derive=derive, after_insert=(current,))
+
+
+_STATEMENTS = {kind.code: _statements(kind) for kind in KINDS}
+_STAGE = "\n".join(
+    [_stage_sql(kind) for kind in KINDS]
+    + [registers.create_sql(kind) for kind in KINDS if kind.register]
+)
 # Tells the refresh which minutes to recompute. Appended, never updated, so a worker never
 # waits for a refresh that is consuming these rows.
 _MARK_DIRTY = (
@@ -121,7 +148,10 @@ _MARK_DIRTY = (
     + " UNION ALL ".join(f"SELECT recorded_at FROM {_staging(kind)}" for kind in KINDS)
     + ") staged"
 )
-_EMPTY_STAGING = "TRUNCATE " + ", ".join(_staging(kind) for kind in KINDS)
+_EMPTY_STAGING = "TRUNCATE " + ", ".join(
+    [_staging(kind) for kind in KINDS]
+    + [registers.derived_table(kind) for kind in KINDS if kind.register]
+)
 
 
 class MalformedRecord(ValueError):
@@ -144,8 +174,12 @@ class WriteResult:
         self.inserted += other.inserted
 
 
-def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
-    """Store a batch of normalised readings in the caller's transaction."""
+def write_batch(
+    conn: Connection, records: Sequence[Record], rule: RegisterRule | None = None
+) -> WriteResult:
+    """Store a batch of normalised readings in the caller's transaction; register readings'
+    intervals by `rule` (the settings' by default)."""
+    params = (rule or RegisterRule.of(get_settings())).params()
     rows = _copy_rows(records)
     result = WriteResult(readings=len(records))
     if not records:
@@ -161,9 +195,13 @@ def write_batch(conn: Connection, records: Sequence[Record]) -> WriteResult:
                 continue
             statements = _STATEMENTS[kind.code]
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
+            cursor.execute(statements.upsert)
+            for statement in statements.derive:
+                cursor.execute(statement, params)
             cursor.execute(statements.insert)
             result.inserted += cursor.rowcount
-            cursor.execute(statements.upsert)
+            for statement in statements.after_insert:
+                cursor.execute(statement)
         cursor.execute(_MARK_DIRTY)
         # Staging empties at commit; a savepoint that retries part of a batch must start clean.
         cursor.execute(_EMPTY_STAGING)
@@ -180,10 +218,16 @@ def _copy_rows(records: Iterable[Record]) -> dict[str, list[str]]:
         try:
             kind = BY_CODE.get(record[KIND])
             if kind is None or len(record) != kind.record_length:
-                raise MalformedRecord(f"not a reading of a known kind: {record!r:.200}")
+                # An interval reading's record ends before the register (Kind.record).
+                if kind is None or not kind.register or len(record) != kind.record_length - 1:
+                    raise MalformedRecord(f"not a reading of a known kind: {record!r:.200}")
+                record = [*record, None]
             texts = 3 + len(kind.refs)
+            numbers = texts + len(kind.quantities)
             line = "\t".join(
-                [_field(v) for v in record[1:texts]] + [_number(v) for v in record[texts:]]
+                [_field(v) for v in record[1:texts]]
+                + [_number(v) for v in record[texts:numbers]]
+                + [_register(v) for v in record[numbers:]]
             )
             rows.setdefault(kind.code, []).append(line + "\n")
         except (TypeError, KeyError, IndexError) as exc:
@@ -204,8 +248,22 @@ def _field(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "\\N"
     if value is True or value is False or not isinstance(value, int | float):
         raise MalformedRecord(f"expected a number, got {value!r:.100}")
     if not math.isfinite(value):
         raise MalformedRecord(f"expected a finite number, got {value!r}")
     return repr(value)
+
+
+_REGISTER = re.compile(rf"\d{{1,{REGISTER_DIGITS}}}(\.\d{{1,{ENERGY_PLACES}}})?")
+
+
+def _register(value: Any) -> str:
+    """A register travels as the exact decimal's text (models/readings.py)."""
+    if value is None:
+        return "\\N"
+    if not isinstance(value, str) or not _REGISTER.fullmatch(value):
+        raise MalformedRecord(f"expected a register's decimal text, got {value!r:.100}")
+    return value

@@ -39,6 +39,34 @@ def vehicle_record(
     return [VEHICLE.code, utc_iso(recorded_at), vehicle_id, meter_id, kwh, soc, battery_temp]
 
 
+def meter_register_record(
+    meter_id: str, recorded_at: datetime, register: str, voltage: float | None = None
+) -> Record:
+    """A meter reading carrying its cumulative register (exact decimal text, kWh)."""
+    return [METER.code, utc_iso(recorded_at), meter_id, None, voltage, register]
+
+
+def vehicle_register_record(
+    vehicle_id: str,
+    meter_id: str,
+    recorded_at: datetime,
+    register: str,
+    soc: float,
+    battery_temp: float,
+) -> Record:
+    """A vehicle reading carrying its battery's cumulative register (exact decimal text, kWh)."""
+    return [
+        VEHICLE.code,
+        utc_iso(recorded_at),
+        vehicle_id,
+        meter_id,
+        None,
+        soc,
+        battery_temp,
+        register,
+    ]
+
+
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 
-from models.kinds import KINDS, Kind
+from models.kinds import KINDS, REGISTER, Kind
 
 metadata = MetaData()
 
@@ -45,11 +45,24 @@ def _history(kind: Kind) -> Table:
         kind.history_table,
         metadata,
         Column("recorded_at", DateTime(timezone=True), nullable=False),
-        *(Column(q.column, q.sql_type, nullable=False) for q in hundredths),
+        *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in hundredths),
         Column(kind.id_column, Text, nullable=False),
         *(Column(column, Text, nullable=False) for column in kind.ref_columns),
-        *(Column(q.column, q.sql_type, nullable=False) for q in energy),
+        *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in energy),
+        *(Column(column, REGISTER) for column in kind.register_columns),
         PrimaryKeyConstraint("recorded_at", kind.id_column),
+        # A register reading's interval needs the device's neighbours: found through this
+        # index, device first, which holds register readings only (interval fleets pay nothing).
+        *(
+            Index(
+                f"{kind.history_table}_register",
+                kind.id_column,
+                "recorded_at",
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                postgresql_include=[column],
+            )
+            for column in kind.register_columns
+        ),
         postgresql_partition_by="RANGE (recorded_at)",
     )
 
@@ -62,7 +75,8 @@ def _current(kind: Kind) -> Table:
         Column(kind.id_column, Text, primary_key=True),
         *(Column(column, Text, nullable=False) for column in kind.ref_columns),
         Column("recorded_at", DateTime(timezone=True), nullable=False),
-        *(Column(q.column, q.sql_type, nullable=False) for q in kind.quantities),
+        *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in kind.quantities),
+        *(Column(column, REGISTER) for column in kind.register_columns),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
 

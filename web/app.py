@@ -23,12 +23,13 @@ from web import (
     requests_log,
     security,
 )
+from web.responses import json_default
 from web.services import build
 
 
 class OrjsonProvider(JSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj).decode()
+        return orjson.dumps(obj, default=json_default).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)

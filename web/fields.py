@@ -57,6 +57,8 @@ class Number(_DirectValidators, fields.Float):
 
     def _validated(self, value: Any) -> float:
         # The common case, a finite float as JSON parsing gives it, without Float's chain.
+        if type(value) is Decimal:  # a body parsed exactly, for its registers (web/ingest.py)
+            value = float(value)
         if type(value) is not float or not math.isfinite(value):
             if value is True or value is False or not isinstance(value, int | float):
                 raise self.make_error("invalid", input=value)
@@ -72,6 +74,39 @@ class Number(_DirectValidators, fields.Float):
             return value
         exact = Decimal(text).quantize(self.quantum, ROUND_HALF_UP)
         return float(exact) + 0.0  # + 0.0: no negative zero
+
+
+class Register(_DirectValidators, fields.Field):
+    """A cumulative energy register (docs/DESIGN.md, "Registers"): a JSON number kept as an
+    exact decimal, rounded half up to the kWh places history keeps, and carried through the
+    stream as its text so that no float ever holds it."""
+
+    default_error_messages = {
+        "invalid": "Not a number.",
+        "range": "Must be at least 0 and below {limit:,} kWh.",
+    }
+
+    def __init__(self, places: int, digits: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.quantum = Decimal(1).scaleb(-places)
+        self.limit = 10**digits
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> str:
+        if type(value) is Decimal or type(value) is int:
+            exact = Decimal(value)
+        elif type(value) is float and math.isfinite(value):
+            # Only when the body hid the field's name from the exact parser (an escaped key).
+            exact = Decimal(repr(value))
+        else:
+            raise self.make_error("invalid")
+        if not exact.is_finite():
+            raise self.make_error("invalid")
+        if exact < 0 or exact >= self.limit:
+            raise self.make_error("range", limit=self.limit)
+        exact = exact.quantize(self.quantum, ROUND_HALF_UP)
+        if exact >= self.limit:
+            raise self.make_error("range", limit=self.limit)
+        return f"{exact:f}"
 
 
 _FRACTION = re.compile(r"[.,](\d+)")

@@ -36,7 +36,7 @@ CSV_PAGE = 5_000
 
 def csv_columns(kind: Kind) -> tuple[str, ...]:
     """The device's ID, then a reading as the JSON pages show it."""
-    return (kind.id_wire, "timestamp", *kind.ref_wires, *(q.wire for q in kind.quantities))
+    return (kind.id_wire, "timestamp", *kind.ref_wires, *kind.wire_fields[1 + len(kind.refs) :])
 
 
 class HistoryQuery(Schema):

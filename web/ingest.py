@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -63,8 +65,8 @@ def _ingest(ev: Services) -> Any:
     except BodyRefused as exc:
         return error(exc.code, exc.message, exc.status)
     try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        body = parse_json(data)
+    except (ValueError, RecursionError) as exc:
         return error("malformed_json", f"The body is not valid JSON: {exc}.", 400)
     if isinstance(body, dict):
         items = [body]
@@ -134,6 +136,22 @@ def _ingest(ev: Services) -> Any:
     for code, count in Counter(r[KIND] for r in records).items():
         _ACCEPTED[code].inc(count)
     return _outcome(len(records), rejected), 202
+
+
+def parse_json(data: bytes) -> Any:
+    """The body's JSON. A body with registers is parsed with its numbers as exact decimals
+    (docs/DESIGN.md, "Registers": never through a float); the rest by orjson, several times
+    faster. Both refuse NaN and Infinity."""
+    if _REGISTERS in data:
+        return json.loads(data, parse_float=Decimal, parse_constant=_not_json)
+    return orjson.loads(data)
+
+
+_REGISTERS = b'"kwhRegister'
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _outcome(accepted: int, rejected: list[Rejection]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -120,9 +121,27 @@ class Hourly(Window):
 
 
 def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
+    unknown = "; null when not known (a register reading's interval: docs/DESIGN.md, Registers)"
     return {
         **{wire: fields.String(required=True) for wire in kind.ref_wires},
-        **{q.wire: fields.Float(required=True) for q in kind.quantities},
+        **{
+            q.wire: fields.Float(
+                required=True,
+                allow_none=kind.nullable(q),
+                metadata={"description": q.description + unknown} if kind.nullable(q) else {},
+            )
+            for q in kind.quantities
+        },
+        **{
+            wire: fields.Decimal(
+                required=True,
+                allow_none=True,
+                metadata={
+                    "description": "The register as sent, exactly; null for an interval reading."
+                },
+            )
+            for wire in kind.register_wires
+        },
     }
 
 
@@ -227,6 +246,10 @@ def reading(kind: Kind, row: Any) -> dict[str, Any]:
             wire: row[column] for wire, column in zip(kind.ref_wires, kind.ref_columns, strict=True)
         },
         **{q.wire: q.shown(row[q.column]) for q in kind.quantities},
+        **{
+            wire: exact(row[column])
+            for wire, column in zip(kind.register_wires, kind.register_columns, strict=True)
+        },
     }
 
 
@@ -243,7 +266,21 @@ def no_data(kind: Kind, device_id: str, message: str) -> tuple[dict[str, str], i
     return {kind.id_wire: device_id, "message": message}, 404
 
 
+def exact(value: Decimal | None) -> Decimal | None:
+    """An exact decimal as the API shows it: without trailing zeros; JSON writes it as a number
+    digit for digit (json_default)."""
+    return None if value is None else value.normalize() + 0
+
+
+def json_default(value: Any) -> Any:
+    """orjson's hook for what it cannot write: an exact decimal, written as a number, digit for
+    digit, never through a float."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(f"{value:f}")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def encode(body: Any) -> tuple[bytes, str]:
     """An answer's JSON body and its ETag."""
-    payload = orjson.dumps(body)
+    payload = orjson.dumps(body, default=json_default)
     return payload, hashlib.blake2b(payload, digest_size=12).hexdigest()

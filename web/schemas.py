@@ -13,10 +13,10 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from models.kinds import BY_NAME, KINDS, Kind, Quantity
+from models.kinds import BY_NAME, ENERGY_PLACES, KINDS, REGISTER_DIGITS, Kind, Quantity
 from models.readings import Record, utc_iso
 from settings import Settings
-from web.fields import Number, String, Timestamp, device_id
+from web.fields import Number, Register, String, Timestamp, device_id
 
 # Every field name an error can be reported under (metrics label them, so the set is closed).
 FIELDS = frozenset(
@@ -49,11 +49,23 @@ class _Reading(Schema):
         unknown = RAISE
 
 
-def _number(quantity: Quantity, settings: Settings) -> Number:
+def _number(quantity: Quantity, settings: Settings, kind: Kind) -> Number:
     bounds = quantity.bounds(settings)
+    # One a register reading stands in for or may leave out is checked after loading
+    # (_Alternatives); the document says when it is needed.
+    required = not kind.nullable(quantity)
+    about = {"description": quantity.description} if quantity.description else {}
+    if kind.register and not required:
+        register, interval = kind.register.wire, kind.register.interval
+        when = (
+            f"Required unless {register} is given; never both."
+            if quantity.wire == interval
+            else f"Required with {interval}; may be left out with {register}."
+        )
+        about = {"description": " ".join((quantity.description, when)).strip()}
     if bounds.low_inclusive:
         check = validate.Range(min=bounds.low, max=bounds.high)
-        return Number(quantity.places, required=True, validate=check)
+        return Number(quantity.places, required=required, validate=check, metadata=about)
     check = validate.Range(
         min=bounds.low,
         min_inclusive=False,
@@ -62,8 +74,18 @@ def _number(quantity: Quantity, settings: Settings) -> Number:
     )
     # exclusiveMinimum: for the OpenAPI document.
     return Number(
-        quantity.places, required=True, validate=check, metadata={"exclusiveMinimum": True}
+        quantity.places,
+        required=required,
+        validate=check,
+        metadata={"exclusiveMinimum": True, **about},
     )
+
+
+def _register(kind: Kind) -> dict[str, fields.Field]:
+    if kind.register is None:
+        return {}
+    about = {"description": kind.register.description}
+    return {kind.register.wire: Register(ENERGY_PLACES, REGISTER_DIGITS, metadata=about)}
 
 
 def _schema(kind: Kind, settings: Settings, clock: Callable[[], datetime]) -> Schema:
@@ -73,7 +95,10 @@ def _schema(kind: Kind, settings: Settings, clock: Callable[[], datetime]) -> Sc
         "type": String(load_default=None, validate=validate.Equal(kind.name)),
         kind.id_wire: device_id(),
         **{wire: device_id() for wire in kind.ref_wires},
-        **{q.wire: _number(q, settings) for q in kind.quantities},
+        # A kind with a register takes it or the interval: which, and what a register reading
+        # may leave out, is checked after loading (_Alternatives).
+        **{q.wire: _number(q, settings, kind) for q in kind.quantities},
+        **_register(kind),
         "timestamp": Timestamp(clock, skew, retention),
     }
     schema: type[Schema] = type(f"{kind.title}Reading", (_Reading,), declared)
@@ -86,6 +111,35 @@ def build_schemas(settings: Settings, clock: Callable[[], datetime]) -> dict[str
 
 
 Rejection = dict[str, Any]
+
+
+class _Alternatives:
+    """A kind with a register: a reading carries its interval's energy or its register, exactly
+    one; an interval reading carries what the seed's contract requires."""
+
+    def __init__(self, kind: Kind) -> None:
+        register = kind.register
+        assert register is not None
+        self.interval, self.register = register.interval, register.wire
+        self.both = f"Give {self.interval} or {self.register}, not both."
+        self.neither = (
+            f"Missing: give {self.interval} (the energy since the last reading) or "
+            f"{self.register} (the cumulative register)."
+        )
+        self.optional = register.optional
+
+    def errors(self, reading: dict[str, Any]) -> dict[str, list[str]] | None:
+        if self.register in reading:
+            if self.interval in reading:
+                return {self.register: [self.both]}
+            return None
+        if self.interval not in reading:
+            return {self.interval: [self.neither]}
+        missing = [name for name in self.optional if name not in reading]
+        return {name: ["Missing data for required field."] for name in missing} or None
+
+
+_ALTERNATIVES = {kind.name: _Alternatives(kind) for kind in KINDS if kind.register}
 
 
 class ReadingValidator:
@@ -112,12 +166,16 @@ class ReadingValidator:
                 errors: dict[int, Any] = {}
             except ValidationError as exc:
                 loaded, errors = exc.valid_data, exc.messages  # type: ignore[assignment]
-            kind = BY_NAME[name]
+            kind, alternatives = BY_NAME[name], _ALTERNATIVES.get(name)
             for position, index in enumerate(indexes):
                 if position in errors:
                     rejected[index] = errors[position]
+                    continue
+                reading = loaded[position]
+                wrong = alternatives.errors(reading) if alternatives else None
+                if wrong:
+                    rejected[index] = wrong
                 else:
-                    reading = loaded[position]
                     records[index] = kind.record(utc_iso(reading["timestamp"]), reading)
 
         ordered = [records[i] for i in sorted(records)]

@@ -30,9 +30,11 @@ _MINUTE = timedelta(minutes=1)
 # The contributions of the minutes [lo, hi), as rows of TABLE. Per (meter, minute), a vehicle's
 # readings are kept when exactly one vehicle reported that meter in that minute (the min and max
 # vehicle id agree) and the meter itself reported in it (count(ac) > 0). Both streams go through
-# one hash aggregate: no join and no sort. Energy is summed as integer micro-kWh (history keeps
-# six decimals, so the sums are exact) and turned back into kWh once per row; ids compare
-# bytewise (COLLATE "C") as only equality matters.
+# one hash aggregate: no join and no sort. A register reading whose interval is not known has
+# neither ac nor dc, and its (meter, minute) is not kept (count(*) tells it: docs/DESIGN.md,
+# "Registers"). Energy is summed as integer micro-kWh (history keeps six decimals, so the sums
+# are exact) and turned back into kWh once per row; ids compare bytewise (COLLATE "C") as only
+# equality matters.
 RECOMPUTE = f"""
 WITH readings AS (
     SELECT {minute_of("recorded_at")} AS minute,
@@ -50,6 +52,7 @@ WITH readings AS (
            sum(soc) AS soc, sum(temp) AS temp, count(vehicle_id) AS readings
     FROM readings GROUP BY minute, meter_id
     HAVING min(vehicle_id) = max(vehicle_id) AND count(ac) > 0
+       AND count(*) = count(ac) + count(dc)
 )
 SELECT minute, vehicle_id, sum(ac) * 0.000001, sum(dc) * 0.000001, sum(soc), sum(temp),
        sum(readings)

@@ -1,8 +1,10 @@
-"""docs/DESIGN.md's efficiency rule written naively, to check the real one against.
+"""docs/DESIGN.md's efficiency rule and register rule written naively, to check the real ones
+against.
 
-It works on the raw readings in memory, with none of the refresh's incremental machinery. Values
-are rounded the way the history columns store them (energy to 6 decimals, SOC and temperature
-to hundredths, half away from zero), so both sides see the same numbers.
+It works on the raw readings in memory, with none of the refresh's incremental machinery nor
+the writer's neighbourhoods. Values are rounded the way the history columns store them (energy
+to 6 decimals, SOC and temperature to hundredths, half away from zero), so both sides see the
+same numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from models.kinds import METER, VEHICLE
 from models.readings import AT, DEVICE_ID, KIND, Record
 
 WINDOW = timedelta(hours=24)
+REGISTER_GAP = timedelta(seconds=90)
+MAX_KWH = Decimal(1000)
 METER_KWH = METER.position("kwhConsumedAc")
 VEHICLE_METER = VEHICLE.position("meterId")
 VEHICLE_KWH = VEHICLE.position("kwhDeliveredDc")
@@ -31,15 +35,111 @@ def _hundredths(x: float) -> int:
     return int((Decimal(repr(x)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
 
+def _register(r: Record) -> Decimal | None:
+    kind = METER if r[KIND] == METER.code else VEHICLE
+    value = kind.register_of(r)
+    return None if value is None else Decimal(value)
+
+
+def _or_below(value: Any) -> Any:
+    """A missing value compares below every stored one."""
+    return -1 if value is None else value
+
+
 def _order(r: Record) -> tuple[Any, ...]:
+    """Rule 5's order: the register, the interval's energy when sent, then the rest."""
+    register = _register(r)
     if r[KIND] == METER.code:
-        return (_energy(r[METER_KWH]), _hundredths(r[METER_KWH + 1]))
+        sent = r[METER_KWH] if register is None else None
+        voltage = r[METER_KWH + 1]
+        return (
+            _or_below(register),
+            _or_below(None if sent is None else _energy(sent)),
+            _or_below(None if voltage is None else _hundredths(voltage)),
+        )
+    sent = r[VEHICLE_KWH] if register is None else None
     return (
-        _energy(r[VEHICLE_KWH]),
+        _or_below(register),
+        _or_below(None if sent is None else _energy(sent)),
         r[VEHICLE_METER],
         _hundredths(r[VEHICLE_SOC]),
         _hundredths(r[VEHICLE_TEMP]),
     )
+
+
+Identity = tuple[str, str, datetime]
+
+
+def kept_readings(records: list[Record]) -> dict[Identity, Record]:
+    """Rule 5: a reading counts once however often it arrived; of two different ones with one
+    identity, the least is kept."""
+    seen: dict[Identity, Record] = {}
+    for r in records:
+        identity = (r[KIND], r[DEVICE_ID], datetime.fromisoformat(r[AT]))
+        kept = seen.get(identity)
+        if kept is None or _order(r) < _order(kept):
+            seen[identity] = r
+    return seen
+
+
+def intervals(
+    seen: dict[Identity, Record], gap: timedelta = REGISTER_GAP, max_kwh: Decimal = MAX_KWH
+) -> dict[Identity, Decimal | None]:
+    """Every kept reading's interval energy: as sent, or derived from its register by
+    docs/DESIGN.md's "Registers" (None: not known)."""
+    by_device: dict[tuple[str, str], list[tuple[datetime, Record]]] = defaultdict(list)
+    for (kind, device, moment), r in seen.items():
+        by_device[(kind, device)].append((moment, r))
+    out: dict[Identity, Decimal | None] = {}
+    for (kind, device), readings in by_device.items():
+        readings.sort(key=lambda pair: pair[0])
+        timeline = _Timeline([m for m, _ in readings], [_register(r) for _, r in readings], gap)
+        for i, (moment, r) in enumerate(readings):
+            if timeline.registers[i] is None:
+                out[(kind, device, moment)] = _energy(
+                    r[METER_KWH if kind == METER.code else VEHICLE_KWH]
+                )
+            else:
+                value = timeline.interval(i)
+                out[(kind, device, moment)] = value if value is None or value <= max_kwh else None
+    return out
+
+
+class _Timeline:
+    """One device's readings in time order: their moments and registers (None: interval-style)."""
+
+    def __init__(self, times: list[datetime], registers: list[Decimal | None], gap: timedelta):
+        self.times, self.registers, self.gap = times, registers, gap
+
+    def register(self, i: int) -> Decimal:
+        value = self.registers[i]
+        assert value is not None
+        return value
+
+    def near(self, i: int, j: int) -> bool:
+        """Both readings exist, both carry a register, and they are within the gap."""
+        if min(i, j) < 0 or max(i, j) >= len(self.times):
+            return False
+        if self.registers[i] is None or self.registers[j] is None:
+            return False
+        return abs(self.times[j] - self.times[i]) <= self.gap
+
+    def drop(self, i: int) -> bool:
+        return self.near(i - 1, i) and self.register(i) < self.register(i - 1)
+
+    def glitch(self, i: int) -> bool:
+        return self.drop(i) and self.near(i, i + 1) and self.register(i + 1) >= self.register(i - 1)
+
+    def interval(self, i: int) -> Decimal | None:
+        if not self.near(i - 1, i) or self.glitch(i):
+            return None  # rules 1 to 3: nothing in reach before it, or a glitch itself
+        if self.glitch(i - 1):  # against the reading before the glitch
+            if self.times[i] - self.times[i - 2] > self.gap:
+                return None
+            return self.register(i) - self.register(i - 2)
+        if self.drop(i):
+            return self.register(i)  # a reset
+        return self.register(i) - self.register(i - 1)
 
 
 def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
@@ -47,25 +147,26 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
     end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
     start = end - WINDOW
 
-    # Rule 5: a reading counts once however often it arrived; of two different ones with one
-    # identity, the least is kept (energy first, then the rest in record order).
-    seen: dict[tuple[str, str, datetime], Record] = {}
-    for r in records:
-        identity = (r[KIND], r[DEVICE_ID], datetime.fromisoformat(r[AT]))
-        kept = seen.get(identity)
-        if kept is None or _order(r) < _order(kept):
-            seen[identity] = r
+    seen = kept_readings(records)
+    energy = intervals(seen)
 
     meter_ac: dict[tuple[str, datetime], Decimal] = defaultdict(Decimal)
+    # Rule 5 of "Registers": a minute is kept only when every reading it sums is known.
+    unknown: set[tuple[str, ...] | tuple[Any, ...]] = set()
     vehicle_rows: dict[tuple[str, str, datetime], list[Record]] = defaultdict(list)
     for (kind, device, moment), r in seen.items():
         if not start <= moment < end:
             continue
         minute = moment.replace(second=0, microsecond=0)
+        kwh = energy[(kind, device, moment)]
         if kind == METER.code:
-            meter_ac[(device, minute)] += _energy(r[METER_KWH])
+            meter_ac[(device, minute)] += kwh or 0
+            if kwh is None:
+                unknown.add((device, minute))
         else:
             vehicle_rows[(device, r[VEHICLE_METER], minute)].append(r)
+            if kwh is None:
+                unknown.add((device, r[VEHICLE_METER], minute))
 
     vehicles_on: dict[tuple[str, datetime], set[str]] = defaultdict(set)
     for vehicle_id, meter_id, minute in vehicle_rows:
@@ -76,11 +177,15 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
         exclusive = vehicles_on[(meter_id, minute)] == {vehicle_id}
         if not exclusive or (meter_id, minute) not in meter_ac:
             continue
+        if (meter_id, minute) in unknown or (vehicle_id, meter_id, minute) in unknown:
+            continue
         t = totals.setdefault(
             vehicle_id, {"ac": Decimal(0), "dc": Decimal(0), "soc": 0, "temp": 0, "n": 0}
         )
         t["ac"] += meter_ac[(meter_id, minute)]
-        t["dc"] += sum(_energy(r[VEHICLE_KWH]) for r in rows)
+        t["dc"] += sum(
+            energy[(VEHICLE.code, vehicle_id, datetime.fromisoformat(r[AT]))] or 0 for r in rows
+        )
         t["soc"] += sum(_hundredths(r[VEHICLE_SOC]) for r in rows)
         t["temp"] += sum(_hundredths(r[VEHICLE_TEMP]) for r in rows)
         t["n"] += len(rows)

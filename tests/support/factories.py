@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from models.readings import Record, meter_record, vehicle_record
+from models.readings import (
+    Record,
+    meter_record,
+    meter_register_record,
+    vehicle_record,
+    vehicle_register_record,
+)
 
 T0 = datetime(2026, 2, 10, 14, 0, tzinfo=UTC)
 
@@ -68,3 +75,29 @@ def vehicle_rec(
     battery_temp: float = 30.0,
 ) -> Record:
     return vehicle_record(vehicle_id, meter_id, when or at(0), kwh, soc, battery_temp)
+
+
+def meter_reg(
+    meter_id: str = "M1", when: datetime | None = None, register: Any = "100", voltage: Any = None
+) -> Record:
+    """A meter reading with its cumulative register (kWh, as decimal text or a number)."""
+    return meter_register_record(meter_id, when or at(0), _decimal_text(register), voltage)
+
+
+def vehicle_reg(
+    vehicle_id: str = "V1",
+    meter_id: str = "M1",
+    when: datetime | None = None,
+    register: Any = "50",
+    soc: float = 50.0,
+    battery_temp: float = 30.0,
+) -> Record:
+    """A vehicle reading with its battery's cumulative register."""
+    return vehicle_register_record(
+        vehicle_id, meter_id, when or at(0), _decimal_text(register), soc, battery_temp
+    )
+
+
+def _decimal_text(value: Any) -> str:
+    """A register as the web tier queues it: fixed-point text with six places."""
+    return f"{Decimal(str(value)).quantize(Decimal('0.000001')):f}"

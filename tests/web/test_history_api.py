@@ -55,6 +55,7 @@ def test_pages_joined_by_their_cursors_are_the_device_history_in_order(client, h
         "timestamp": at(2).isoformat().replace("+00:00", "Z"),
         "kwhConsumedAc": pytest.approx(0.3),
         "voltage": 232.0,
+        "kwhRegisterAc": None,
     }
 
 
@@ -96,7 +97,7 @@ def test_csv_over_many_pages_is_whole(client, clean_db, monkeypatch):
         "/v1/vehicles/V9/readings", query_string=ALL, headers={**ANALYST, "Accept": "text/csv"}
     )
     lines = reply.get_data(as_text=True).splitlines()
-    assert lines[0] == "vehicleId,timestamp,meterId,kwhDeliveredDc,soc,batteryTemp"
+    assert lines[0] == "vehicleId,timestamp,meterId,kwhDeliveredDc,soc,batteryTemp,kwhRegisterDc"
     assert len(lines) == 12
     assert len(set(lines[1:])) == 11
 

@@ -46,7 +46,10 @@ def test_openapi_document_describes_every_endpoint_and_error(client):
     schemes = spec["components"]["securitySchemes"]
     assert schemes["device"]["scheme"] == schemes["analyst"]["scheme"] == "bearer"
     meter = spec["components"]["schemas"]["MeterReading"]
-    assert set(meter["required"]) == {"meterId", "kwhConsumedAc", "voltage", "timestamp"}
+    assert set(meter["required"]) == {"meterId", "timestamp"}
+    # The energy comes as the interval's or as the register, one of the two.
+    assert "kwhRegisterAc" in meter["properties"]
+    assert "unless kwhRegisterAc" in meter["properties"]["kwhConsumedAc"]["description"]
     assert meter["properties"]["meterId"]["pattern"].endswith("$")  # ECMA, not Python's \Z
 
 

@@ -109,7 +109,7 @@ def test_unknown_fields_are_rejected(validator):
     assert errors_of(validator, meter(colour="red")) == {"colour": ["Unknown field."]}
 
 
-@pytest.mark.parametrize("field", ["meterId", "kwhConsumedAc", "voltage", "timestamp"])
+@pytest.mark.parametrize("field", ["meterId", "voltage", "timestamp"])
 def test_missing_meter_fields_are_named(validator, field):
     item = meter()
     del item[field]
@@ -117,8 +117,21 @@ def test_missing_meter_fields_are_named(validator, field):
 
 
 @pytest.mark.parametrize(
-    "field", ["vehicleId", "meterId", "kwhDeliveredDc", "soc", "batteryTemp", "timestamp"]
+    ("reading", "interval", "register"),
+    [(meter, "kwhConsumedAc", "kwhRegisterAc"), (vehicle, "kwhDeliveredDc", "kwhRegisterDc")],
 )
+def test_a_reading_without_its_energy_is_told_of_both_ways_to_give_it(
+    validator, reading, interval, register
+):
+    item = reading()
+    del item[interval]
+    errors = errors_of(validator, item)
+    assert list(errors) == [interval]
+    assert interval in errors[interval][0]
+    assert register in errors[interval][0]
+
+
+@pytest.mark.parametrize("field", ["vehicleId", "meterId", "soc", "batteryTemp", "timestamp"])
 def test_missing_vehicle_fields_are_named(validator, field):
     item = vehicle()
     del item[field]
