@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from sqlalchemy import text
 
-from bench import capacity, data, load, report, sweep
+from bench import capacity, data, load, registers, report, sweep
 from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models.efficiency import performance
@@ -44,8 +44,12 @@ def copy_limit(service: Service, rows: tuple[str, str, int]) -> dict[str, Any]:
                 f"CREATE TEMP TABLE copy_{table} (LIKE {table} INCLUDING ALL) ON COMMIT DROP"
             )
         started = time.perf_counter()
-        cursor.copy_expert("COPY copy_meter_readings FROM STDIN", io.StringIO(meters))
-        cursor.copy_expert("COPY copy_vehicle_readings FROM STDIN", io.StringIO(vehicles))
+        cursor.copy_expert(
+            f"COPY copy_meter_readings {data.METER_COLUMNS} FROM STDIN", io.StringIO(meters)
+        )
+        cursor.copy_expert(
+            f"COPY copy_vehicle_readings {data.VEHICLE_COLUMNS} FROM STDIN", io.StringIO(vehicles)
+        )
         seconds = time.perf_counter() - started
     return {"rows": count, "seconds": seconds, "rows_per_s": count / seconds}
 
@@ -294,6 +298,9 @@ def main(argv: list[str]) -> int:
         paced = 3333
         small = data.bodies(fleet, PACED_BATCH, limit=round(paced * args.seconds * 1.2))
         copy_rows = data.copy_rows(fleet)
+        register_bodies = registers.bodies(fleet, 500)
+        # The writer alone: ten minutes of the fleet, as intervals and as registers.
+        writer_minutes = fleet[:10]
         del fleet  # millions of dicts at fleet scale; the bodies and COPY text are all we need
 
         steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
@@ -306,6 +313,16 @@ def main(argv: list[str]) -> int:
                 )
                 for c in (1, 2)
             ],
+            (
+                "batched_registers_c1",
+                "batched ingest of registers, worker concurrency 1",
+                lambda: batched_ingest(service, register_bodies, 1, args.seconds, args.clients),
+            ),
+            (
+                "writer_registers",
+                "history writer alone: interval and register batches of 5,000",
+                lambda: registers.writer(service, writer_minutes, 5000),
+            ),
             (
                 "paced",
                 f"lag at {paced:,} readings/s",

@@ -46,6 +46,13 @@ def bodies(minutes: list[list[dict]], size: int, limit: int | None = None) -> li
     return [orjson.dumps(flat[i : i + size]) for i in range(0, len(flat), size)]
 
 
+# The columns of copy_rows' lines (history also has the register, which they leave empty).
+METER_COLUMNS = "(recorded_at, voltage_hundredths, meter_id, kwh_consumed_ac)"
+VEHICLE_COLUMNS = (
+    "(recorded_at, soc_hundredths, battery_temp_hundredths, vehicle_id, meter_id, kwh_delivered_dc)"
+)
+
+
 def copy_rows(minutes: list[list[dict]]) -> tuple[str, str, int]:
     """The readings as COPY text for tables shaped like meter_readings and vehicle_readings."""
     meters, vehicles = io.StringIO(), io.StringIO()

@@ -114,6 +114,37 @@ def _single_cpu(s: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _registers(r: dict[str, Any], ratio: Any) -> list[Row]:
+    """Register readings beside interval readings of the same fleet (bench/registers.py)."""
+    b, w = r.get("batched_registers_c1"), r.get("writer_registers")
+    if not b or not w:  # results kept by an older bench
+        return []
+    interval = r["batched_c1"]
+    label = "batched ingest of registers (arrays of 500), worker concurrency 1"
+    out: list[Row] = []
+    for what in ("accepted", "committed"):
+        value, base = b[f"{what}_per_s"], interval[f"{what}_per_s"]
+        out.append(
+            (
+                f"{label}: {what}; ratio to intervals",
+                f"{value:,.0f} readings/s; {value / base:.2f}",
+                ratio(value),
+                "≥ 0.85 of intervals",
+                _met(value / base >= 0.85),
+            )
+        )
+    out.append(
+        (
+            f"history writer alone, batches of {w['batch']:,}: intervals / registers; ratio",
+            f"{w['interval_per_s']:,.0f} / {w['register_per_s']:,.0f} readings/s; {w['ratio']:.2f}",
+            ratio(w["register_per_s"]),
+            "≥ 0.85",
+            _met(w["ratio"] >= 0.85),
+        )
+    )
+    return out
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     """(measure, result, ratio to COPY, target, met) for each line of the table."""
     limit = r["copy"]["rows_per_s"]
@@ -146,6 +177,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
                 "",
             ),
         ]
+    out += _registers(r, ratio)
     p, s, a = r["paced"], r["single"], r["reads"]
     out += [
         (
