@@ -122,18 +122,19 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
-    # The register rule's: derive, then set on staged, stored and current readings.
+    # The register rule's: derive, then set on the staged and the stored readings.
     derive: tuple[str, ...] = ()
-    after_insert: tuple[str, ...] = ()
 
 
 def _statements(kind: Kind) -> _Statements:
     statements = _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
     if kind.register is None:
         return statements
-    staged, stored, current = registers.apply_sql(kind, _staging(kind))
-    derive = (registers.derive_sql(kind, _staging(kind)), staged, stored)
-    return replace(statements, derive=derive, after_insert=(current,))
+    derive = (
+        registers.derive_sql(kind, _staging(kind)),
+        *registers.apply_sql(kind, _staging(kind)),
+    )
+    return replace(statements, derive=derive)
 
 
 _STATEMENTS = {kind.code: _statements(kind) for kind in KINDS}
@@ -200,8 +201,6 @@ def write_batch(
                 cursor.execute(statement, params)
             cursor.execute(statements.insert)
             result.inserted += cursor.rowcount
-            for statement in statements.after_insert:
-                cursor.execute(statement)
         cursor.execute(_MARK_DIRTY)
         # Staging empties at commit; a savepoint that retries part of a batch must start clean.
         cursor.execute(_EMPTY_STAGING)

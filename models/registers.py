@@ -10,7 +10,8 @@ window functions, and writes back only those that changed, marking their minutes
 refresh. The batch holds the devices' current-state row locks meanwhile (the writer upserts
 current state first), so two consumers never derive one device's intervals at once: whatever
 order readings arrive in, the stored intervals are the ones the readings in timestamp order
-give.
+give. Most readings arrive in order, and then no stored reading changes: only the few that do
+are written again.
 
 Rules, for a register reading r at t with predecessors r1 at t1 and r2 at t2, and successor rn
 at tn (each a neighbour only within the gap limit):
@@ -55,7 +56,8 @@ def derived_table(kind: Kind) -> str:
 def create_sql(kind: Kind) -> str:
     return (
         f"CREATE TEMP TABLE IF NOT EXISTS {derived_table(kind)} "
-        "(device text, recorded_at timestamptz, interval numeric) ON COMMIT DELETE ROWS;"
+        "(device text, recorded_at timestamptz, interval numeric, staged boolean) "
+        "ON COMMIT DELETE ROWS;"
     )
 
 
@@ -63,31 +65,40 @@ def derive_sql(kind: Kind, staging: str) -> str:
     """The intervals of the staged devices' register readings whose neighbourhood the batch
     touches, into derived_table(kind). psycopg2 parameters: RegisterRule.params()."""
     assert kind.register is not None
+    assert kind.interval is not None
     device, register, table = kind.id_column, kind.register.column, kind.history_table
+    interval = kind.interval.column
     return f"""
-INSERT INTO {derived_table(kind)} (device, recorded_at, interval)
+INSERT INTO {derived_table(kind)} (device, recorded_at, interval, staged)
 WITH touched AS (
     SELECT {device} AS device, min(recorded_at) AS first, max(recorded_at) AS last
     FROM {staging} WHERE {register} IS NOT NULL GROUP BY {device}
 ), nearby AS (
     -- Of two readings with one identity history keeps the least register (models/kinds.py).
-    SELECT device, recorded_at, min(r) AS r FROM (
-        SELECT t.device, h.recorded_at, h.r FROM touched t CROSS JOIN LATERAL (
-            SELECT recorded_at, {register} AS r FROM {table}
+    -- Sorted once: the window below reads them in this order.
+    -- A stored reading of equal register comes first: its interval is updated in place.
+    SELECT DISTINCT ON (device, recorded_at) device, recorded_at, r, old, staged FROM (
+        SELECT t.device, h.recorded_at, h.r, h.old, false AS staged
+        FROM touched t CROSS JOIN LATERAL (
+            SELECT recorded_at, {register} AS r, {interval} AS old FROM {table}
             WHERE {device} = t.device AND {register} IS NOT NULL
               AND recorded_at >= t.first - 3 * {_GAP} AND recorded_at <= t.last + 3 * {_GAP}
+            -- Kept a subquery (the planner would join it by scanning the whole day instead):
+            -- a probe of the index of register readings per device.
+            OFFSET 0
         ) h
         UNION ALL
-        SELECT {device}, recorded_at, {register} FROM {staging} WHERE {register} IS NOT NULL
-    ) readings GROUP BY device, recorded_at
+        SELECT {device}, recorded_at, {register}, NULL, true FROM {staging}
+        WHERE {register} IS NOT NULL
+    ) readings ORDER BY device, recorded_at, r, staged
 ), neighbours AS (
-    SELECT device, recorded_at AS t, r,
+    SELECT device, recorded_at AS t, r, old, staged,
            lag(r) OVER w AS r1, lag(recorded_at) OVER w AS t1,
            lag(r, 2) OVER w AS r2, lag(recorded_at, 2) OVER w AS t2,
            lead(r) OVER w AS rn, lead(recorded_at) OVER w AS tn
     FROM nearby WINDOW w AS (PARTITION BY device ORDER BY recorded_at)
 ), derived AS (
-    SELECT n.device, n.t, CASE
+    SELECT n.device, n.t, n.old, n.staged, CASE
         WHEN n.t1 IS NULL OR n.t - n.t1 > {_GAP} THEN NULL
         WHEN n.r < n.r1 AND n.tn - n.t <= {_GAP} AND n.rn >= n.r1 THEN NULL
         WHEN n.r1 < n.r2 AND n.t1 - n.t2 <= {_GAP} AND n.r >= n.r2
@@ -99,13 +110,17 @@ WITH touched AS (
     -- The readings whose interval the batch can change, each with all it depends on in view.
     WHERE n.t >= t.first - {_GAP} AND n.t <= t.last + 2 * {_GAP}
 )
-SELECT device, t, CASE WHEN interval <= %(max_kwh)s THEN interval END FROM derived
+SELECT device, t, kept, staged FROM derived
+CROSS JOIN LATERAL (SELECT CASE WHEN interval <= %(max_kwh)s THEN interval END AS kept) k
+-- The staged readings, and the stored ones whose interval changes.
+WHERE staged OR kept IS DISTINCT FROM old
 """
 
 
-def apply_sql(kind: Kind, staging: str) -> tuple[str, str, str]:
-    """SQL setting the derived intervals on the staged readings, on stored ones whose interval
-    changed (marking their minutes for the refresh), and on current state."""
+def apply_sql(kind: Kind, staging: str) -> tuple[str, str]:
+    """SQL setting the derived intervals on the staged readings, and on stored ones whose
+    interval changed (marking their minutes for the refresh). Current state keeps a register
+    reading as sent: its interval is read from history (models/current_state.py)."""
     assert kind.register is not None
     assert kind.interval is not None
     device, register = kind.id_column, kind.register.column
@@ -116,17 +131,16 @@ def apply_sql(kind: Kind, staging: str) -> tuple[str, str, str]:
         f"WHERE s.{device} = d.device AND s.recorded_at = d.recorded_at "
         f"AND s.{register} IS NOT NULL"
     )
+    # By the primary key, a probe per derived reading: joined any other way, the planner may
+    # scan the day's history (it cannot know that the derived readings are few).
     stored = (
+        "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
         f"WITH changed AS (UPDATE {kind.history_table} h SET {interval} = d.interval "
-        f"FROM {derived} d WHERE h.{device} = d.device AND h.recorded_at = d.recorded_at "
-        f"AND h.{register} IS NOT NULL AND h.{interval} IS DISTINCT FROM d.interval "
+        f"FROM {derived} d WHERE NOT d.staged AND h.{device} = d.device "
+        f"AND h.recorded_at = d.recorded_at AND h.{register} IS NOT NULL "
         "RETURNING h.recorded_at) "
         f"INSERT INTO dirty_minutes (minute) SELECT DISTINCT {minute_of('recorded_at')} "
-        "FROM changed"
+        "FROM changed; "
+        "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on"
     )
-    current = (
-        f"UPDATE {kind.current_table} c SET {interval} = d.interval FROM {derived} d "
-        f"WHERE c.{device} = d.device AND c.recorded_at = d.recorded_at "
-        f"AND c.{register} IS NOT NULL AND c.{interval} IS DISTINCT FROM d.interval"
-    )
-    return staged, stored, current
+    return staged, stored

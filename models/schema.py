@@ -51,20 +51,27 @@ def _history(kind: Kind) -> Table:
         *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in energy),
         *(Column(column, REGISTER) for column in kind.register_columns),
         PrimaryKeyConstraint("recorded_at", kind.id_column),
-        # A register reading's interval needs the device's neighbours: found through this
-        # index, device first, which holds register readings only (interval fleets pay nothing).
-        *(
-            Index(
-                f"{kind.history_table}_register",
-                kind.id_column,
-                "recorded_at",
-                postgresql_where=text(f"{column} IS NOT NULL"),
-                postgresql_include=[column],
-            )
-            for column in kind.register_columns
-        ),
+        *_register_index(kind),
         postgresql_partition_by="RANGE (recorded_at)",
     )
+
+
+def _register_index(kind: Kind) -> list[Index]:
+    """A register reading's interval needs its device's neighbours: found through this index,
+    device first, which holds register readings only (interval fleets pay nothing for it) and
+    their intervals (models/registers.py reads it alone)."""
+    if kind.register is None or kind.interval is None:
+        return []
+    register = kind.register.column
+    return [
+        Index(
+            f"{kind.history_table}_register",
+            kind.id_column,
+            "recorded_at",
+            postgresql_where=text(f"{register} IS NOT NULL"),
+            postgresql_include=[register, kind.interval.column],
+        )
+    ]
 
 
 def _current(kind: Kind) -> Table:

@@ -36,7 +36,7 @@ def upgrade() -> None:
             f"{kind}_readings",
             [device, "recorded_at"],
             postgresql_where=sa.text(f"{register} IS NOT NULL"),
-            postgresql_include=[register],
+            postgresql_include=[register, interval],
         )
 
 

@@ -10,8 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from models import current_state
 from models.efficiency.reference import intervals, kept_readings
 from models.history import write_batch
+from models.kinds import METER
 from models.registers import RegisterRule
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_reg
 
@@ -108,11 +110,15 @@ def test_a_resent_reading_is_stored_once_and_a_different_one_keeps_the_least(db)
 
 def test_current_state_shows_the_register_and_its_derived_interval(db):
     write_batch(db, [meter_reg("M1", s(60), "101", voltage=231.5)])
+    assert current_state.newest(db, METER, "M1")["kwh_consumed_ac"] is None
     write_batch(db, [meter_reg("M1", s(0), "100")])  # late: the newest's interval is now known
-    row = db.execute(
-        text("SELECT kwh_register_ac, kwh_consumed_ac, voltage_hundredths FROM meter_current_state")
-    ).one()
-    assert row == (Decimal("101"), Decimal("1"), 23150)
+    row = current_state.newest(db, METER, "M1")
+    assert (row["kwh_register_ac"], row["kwh_consumed_ac"], row["voltage_hundredths"]) == (
+        Decimal("101"),
+        Decimal("1"),
+        23150,
+    )
+    assert row["recorded_at"] == s(60)
 
 
 def test_a_register_reading_without_voltage_keeps_it_unknown_not_zero(db):
