@@ -51,7 +51,7 @@ def require_shared_dir() -> None:
         )
 
 
-from prometheus_client import Counter, Histogram, values  # noqa: E402
+from prometheus_client import Counter, Gauge, Histogram, values  # noqa: E402
 
 # Someone may have imported prometheus_client before us (Celery's command line loads Flower's
 # plugin, which does), and its value class is chosen at import: choose again, now that the
@@ -125,4 +125,19 @@ REQUEST_SECONDS = Histogram(
     "to its last.",
     ["method", "endpoint", "status"],
     buckets=HTTP_BUCKETS,
+)
+
+OCPP_MESSAGES = Counter(
+    "ev_ocpp_messages_total",
+    "OCPP calls from chargers, by protocol, action and outcome (confirmed, error).",
+    ["protocol", "action", "outcome"],
+)
+OCPP_VALUES_REFUSED = Counter(
+    "ev_ocpp_values_refused_total",
+    "Meter values no charger can mean (a clock before retention, a negative register...): "
+    "not stored, not confirmed.",
+    ["protocol"],
+)
+OCPP_CONNECTIONS = Gauge(
+    "ev_ocpp_connections", "Chargers connected over WebSocket.", multiprocess_mode="livesum"
 )

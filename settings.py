@@ -137,6 +137,10 @@ class Settings:
     # Processes
     host: str = "127.0.0.1"
     port: int = 8000
+    # The OCPP central system (chargers/): ws://HOST:OCPP_PORT/ocpp/<chargePointId>.
+    ocpp_port: int = 9000
+    # The heartbeat interval a BootNotification's answer gives chargers.
+    ocpp_heartbeat_seconds: int = 300
     web_concurrency: int = 2
     # Threads per web process for the requests that wait on PostgreSQL (web/rsgi.py); ingest and
     # /healthz run on the process's event loop. Each thread may hold a database connection.
@@ -254,6 +258,10 @@ class Settings:
             max_future_skew_seconds=_int(e, "MAX_FUTURE_SKEW_SECONDS", d.max_future_skew_seconds),
             retention_days=_int(e, "RETENTION_DAYS", d.retention_days, minimum=2),
             max_kwh_per_reading=_float(e, "MAX_KWH_PER_READING", d.max_kwh_per_reading),
+            ocpp_port=_int(e, "OCPP_PORT", d.ocpp_port, minimum=1),
+            ocpp_heartbeat_seconds=_int(
+                e, "OCPP_HEARTBEAT_SECONDS", d.ocpp_heartbeat_seconds, minimum=1
+            ),
             register_max_gap_seconds=_float(
                 e, "REGISTER_MAX_GAP_SECONDS", d.register_max_gap_seconds, minimum=1.0
             ),

@@ -22,7 +22,9 @@ from sqlalchemy import Connection, text
 
 from models import kinds
 
-KINDS = tuple(kind.name for kind in kinds.KINDS)
+# A charger's token writes its connectors' meters (docs/OCPP.md).
+CHARGER = "charger"
+KINDS = (*(kind.name for kind in kinds.KINDS), CHARGER)
 # Tells a device token from a role token at a glance, and lets the web tier skip the database
 # for anything else.
 PREFIX = "evd_"
@@ -42,6 +44,36 @@ class Device:
     id: str
     # A vehicle's bound meters: the only ones its readings may name.
     meters: frozenset[str] = field(default=frozenset(), compare=True)
+
+
+def writes(device: Device, kind: str, device_id: Any) -> bool:
+    """Whether the device's token may write a reading of this kind for this device: its own,
+    and a charger's, the meters `<chargePointId>` and `<chargePointId>:<connector>`."""
+    if device.kind == CHARGER:
+        return kind == kinds.METER.name and _of_charger(device.id, device_id)
+    return kind == device.kind and device_id == device.id
+
+
+def _of_charger(charge_point_id: str, meter_id: Any) -> bool:
+    if not isinstance(meter_id, str):
+        return False
+    rest = meter_id.removeprefix(charge_point_id)
+    return meter_id.startswith(charge_point_id) and (
+        rest == "" or (rest[:1] == ":" and rest[1:].isdigit() and rest[1:].isascii())
+    )
+
+
+def may_only(device: Device) -> str:
+    """What the device's token may write, said to a client that tried something else."""
+    if device.kind == CHARGER:
+        return (
+            f"This token belongs to charger {device.id}: it may only write meter readings "
+            f"with meterId {device.id} or {device.id}:<connector>."
+        )
+    return (
+        f"This token belongs to {device.kind} {device.id}: it may only write "
+        f"{device.kind} readings with {device.kind}Id {device.id}."
+    )
 
 
 def well_formed(token: str) -> bool:

@@ -168,7 +168,7 @@ device_credentials = Table(
     Column("token_prefix", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
-    CheckConstraint("device_kind IN ('meter', 'vehicle')", name="device_kind_known"),
+    CheckConstraint("device_kind IN ('meter', 'vehicle', 'charger')", name="device_kind_known"),
     Index(
         "device_credentials_one_live",
         "device_kind",
@@ -186,6 +186,41 @@ vehicle_meter_bindings = Table(
     Column("meter_id", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("vehicle_id", "meter_id"),
+)
+
+# Chargers' transactions as OCPP reports them (chargers/). A 1.6 transaction's ID is `id`, which
+# this service hands out (StartTransaction); a 2.0.1 transaction's is the charger's own, `ref`.
+# A resent StartTransaction finds its row again by (charger, connector, start).
+charging_transactions = Table(
+    "charging_transactions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("charge_point_id", Text, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("ref", Text),
+    Column("protocol", Text, nullable=False),
+    Column("id_tag", Text),
+    Column("started_at", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("meter_start_kwh", Numeric(18, 6)),
+    Column("meter_stop_kwh", Numeric(18, 6)),
+    Column("stop_reason", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(
+        "charging_transactions_ref",
+        "charge_point_id",
+        "ref",
+        unique=True,
+        postgresql_where=text("ref IS NOT NULL"),
+    ),
+    Index(
+        "charging_transactions_start",
+        "charge_point_id",
+        "connector_id",
+        "started_at",
+        unique=True,
+        postgresql_where=text("ref IS NULL"),
+    ),
 )
 
 # The tables kept in day partitions (models/partitions.py), each with the column it is split by.

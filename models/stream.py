@@ -22,6 +22,7 @@ import redis
 from models import stream_scripts
 from models.readings import Record, decode, encode
 from models.redis_client import key
+from settings import Settings
 
 GROUP = "writers"
 # The most readings one entry holds: a device's flushed buffer of 10,000 readings is 20 entries,
@@ -291,3 +292,9 @@ def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries:
 
 def _raw(fields: dict[bytes, bytes]) -> bytes:
     return b" ".join(k + b"=" + v for k, v in fields.items())
+
+
+def replica_wait_ms(settings: Settings) -> int:
+    """How long a write waits for REDIS_REPLICA_ACKS replicas: half the Redis timeout, so the
+    WAIT answers before the connection gives up on it."""
+    return max(1, int(settings.redis_timeout_seconds * 500))

@@ -19,6 +19,7 @@ from web import (
     history,
     ingest,
     monitoring,
+    ocpp,
     openapi,
     requests_log,
     security,
@@ -43,7 +44,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     # instead, one byte past the limit, so that ingest can tell it was too large.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["ev"] = build(settings)
-    for module in (ingest, analytics, devices, history, health, monitoring, openapi, dashboard):
+    for module in (
+        ingest,
+        ocpp,
+        analytics,
+        devices,
+        history,
+        health,
+        monitoring,
+        openapi,
+        dashboard,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(openapi.docs)
     errors.register(app)

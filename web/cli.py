@@ -14,11 +14,11 @@ from flask.cli import AppGroup
 from sqlalchemy import Connection
 
 from models import credentials, dead_letters, partitions
+from models.credential_cache import KnownCredentials
 from models.credentials import CredentialError, Device
 from models.db import make_engine
 from models.efficiency import performance
 from models.stream import BufferFull
-from web.credentials import KnownCredentials
 from web.fields import ID_RE, ID_RULE
 from web.services import services
 
@@ -141,7 +141,8 @@ def _issued(device: Device, token: str) -> None:
 @click.argument("kind", type=KIND)
 @click.argument("device_id")
 def add_device(kind: str, device_id: str) -> None:
-    """Issue a token for a meter or vehicle (printed once, on stdout)."""
+    """Issue a token for a meter, vehicle or charger (printed once, on stdout). A charger's token
+    is its OCPP Basic password and writes its connectors' meters."""
     _check_id(device_id)
     device = Device(kind, device_id)
     _issued(device, _in_one_transaction(lambda conn: credentials.add(conn, device)))

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from web.credentials import CredentialsUnavailable
+from models.credential_cache import CredentialsUnavailable
 from web.fields import ID_RE, ID_RULE
 from web.services import services
 

@@ -12,11 +12,11 @@ import redis
 from flask import Blueprint, g, make_response, request
 
 import metrics
+from models import credentials
 from models.credentials import Device
 from models.kinds import BY_NAME, KINDS
 from models.readings import KIND, Record
-from models.stream import BufferFull, NotReplicated
-from settings import Settings
+from models.stream import BufferFull, NotReplicated, replica_wait_ms
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
 from web.errors import error
@@ -190,13 +190,8 @@ def _foreign(items: list[Any], device: Device) -> dict[int, dict[str, list[str]]
         if not isinstance(kind, str):
             continue  # not a reading at all: the validator says why
         field = BY_NAME[kind].id_wire
-        if kind != device.kind or item.get(field) != device.id:
-            foreign[index] = {
-                field: [
-                    f"This token belongs to {device.kind} {device.id}: it may only write "
-                    f"{device.kind} readings with {device.kind}Id {device.id}."
-                ]
-            }
+        if not credentials.writes(device, kind, item.get(field)):
+            foreign[index] = {field: [credentials.may_only(device)]}
         else:
             # The meters a reading names (a vehicle's meterId) must be bound to the device.
             unbound = [w for w in BY_NAME[kind].ref_wires if item.get(w) not in device.meters]
@@ -212,12 +207,6 @@ def _unbound(device: Device, meter_id: Any) -> str:
         f"(bound: {bound}). An operator binds it with `flask devices bind {device.id} "
         f"{meter_id}`."
     )
-
-
-def replica_wait_ms(settings: Settings) -> int:
-    """How long a request waits for REDIS_REPLICA_ACKS replicas: half the Redis timeout, so the
-    WAIT answers before the connection gives up on it."""
-    return max(1, int(settings.redis_timeout_seconds * 500))
 
 
 def _count_rejected(items: list[Any], rejected: list[dict[str, Any]]) -> None:

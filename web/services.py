@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from sqlalchemy import Engine
 
-from models.db import make_reader
+from chargers.backend import Backend
+from chargers.mapping import Limits
+from models.credential_cache import CredentialCache, KnownCredentials
+from models.db import make_engine, make_reader
 from models.redis_client import client_for
 from models.stream import EvictionGuard, IngestStream
 from settings import Settings
-from web.credentials import CredentialCache, KnownCredentials
 from web.performance_cache import PerformanceCache
 from web.rate_limit import RateLimiter
 from web.schemas import ReadingValidator
@@ -28,6 +30,8 @@ class Services:
     credentials: CredentialCache
     rate_limiter: RateLimiter
     performance_cache: PerformanceCache
+    # OCPP frames forwarded over HTTP (web/ocpp.py): the stream, and the primary for transactions.
+    ocpp: Backend
 
 
 def build(settings: Settings) -> Services:
@@ -55,6 +59,12 @@ def build(settings: Settings) -> Services:
             settings.gateway_rate_per_minute,
         ),
         performance_cache=PerformanceCache(engine, settings.read_cache_seconds),
+        ocpp=Backend(
+            settings,
+            stream,
+            make_engine(settings, pool_size=1, application_name="ev-web-ocpp"),
+            Limits.of(settings),
+        ),
     )
 
 

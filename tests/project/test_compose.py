@@ -12,7 +12,7 @@ from tests.support.constants import ROOT
 
 def test_compose_lists_the_services():
     services = compose()["services"]
-    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat", "ocpp"} <= set(services)
 
 
 def test_compose_runs_the_procfile_commands():
@@ -21,8 +21,8 @@ def test_compose_runs_the_procfile_commands():
         assert shlex.split(services[name]["command"]) == shlex.split(command), name
 
 
-def test_procfile_has_web_worker_and_beat():
-    assert set(procfile()) == {"web", "worker", "beat"}
+def test_procfile_has_web_worker_beat_and_ocpp():
+    assert set(procfile()) == {"web", "worker", "beat", "ocpp"}
 
 
 def test_databases_are_not_published_beyond_loopback():

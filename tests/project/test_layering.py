@@ -41,7 +41,8 @@ LAYERS = {
     "settings": 0,
     "logs": 1, "metrics": 1, "celeryconfig": 1,
     "models": 2,
-    "web": 3, "workers": 3,
+    "chargers": 3, "workers": 3,
+    "web": 4,
 }  # fmt: skip
 
 

@@ -9,12 +9,12 @@ import orjson
 import pytest
 from sqlalchemy import event, text
 
+from models import credential_cache as credentials_cache
 from models.credentials import digest
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.credentials import cli, issue, post, queued
 from tests.support.factories import meter, vehicle
 from web import create_app, services
-from web import credentials as credentials_cache
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_revoke_and_rotate(app, stream):
 
 
 def test_bad_arguments_are_refused_with_a_reason(app):
-    assert "Invalid value" in cli(app, "add", "charger", "C1", ok=False).output
+    assert "Invalid value" in cli(app, "add", "router", "C1", ok=False).output
     assert "device id must be" in cli(app, "add", "meter", "M 1", ok=False).output
 
 

@@ -1,5 +1,5 @@
-"""Per-device tokens as the web tier sees them: looked up in PostgreSQL's primary, remembered for
-a while, and still known while PostgreSQL is away.
+"""Per-device tokens as the web tier and the OCPP server see them: looked up in PostgreSQL's
+primary, remembered for a while, and still known while PostgreSQL is away.
 
 - Only a token of the shape `flask devices` issues is looked up; anything else is refused
   without a query and without a place in memory, however long it is.

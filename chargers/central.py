@@ -1,0 +1,285 @@
+"""The central system's side of OCPP 1.6J and 2.0.1, for one charger: validation and routing by
+mobilityhouse's `ocpp` package, the handlers here (docs/OCPP.md says what each answers).
+
+We monitor, we do not control: every ID tag is Accepted, and nothing is ever sent to a charger
+unasked. A message carrying readings (MeterValues, StartTransaction, StopTransaction,
+TransactionEvent) is confirmed only once its readings are durably queued, as a 202 is; when the
+buffer cannot take them the charger gets a CALLERROR instead, keeps the message and sends it
+again, and the resend is stored once (a reading's identity is its meter and timestamp).
+
+A charger's frame is parsed with its numbers as exact decimals: 2.0.1 sends meter values as
+JSON numbers, and a register must never pass through a float (docs/DESIGN.md, "Registers").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import redis
+from ocpp.exceptions import (
+    InternalError,
+    OCPPError,
+    PropertyConstraintViolationError,
+)
+from ocpp.messages import Call, MessageType
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+from sqlalchemy.exc import SQLAlchemyError
+
+import metrics
+from chargers import mapping
+from chargers.backend import Backend
+from models.kinds import METER
+from models.readings import Record
+from models.stream import BufferFull, NotReplicated
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+ACCEPTED = {"status": "Accepted"}
+
+
+class Connection(Protocol):
+    async def send(self, message: str) -> None: ...
+
+    async def recv(self) -> str: ...
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Central:
+    """What both versions' handlers share: exact parsing, storing, and the metrics."""
+
+    _ocpp_version: str
+    _action = ""
+    id: str
+    backend: Backend
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        try:
+            frame = json.loads(raw_msg, parse_float=Decimal)
+        except ValueError:
+            frame = None
+        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == MessageType.Call):
+            # Not a CALL (or not one we can read): the library answers what is answerable.
+            await super().route_message(raw_msg)  # type: ignore[misc]
+            return
+        call = Call(*frame[1:])
+        self._action = str(call.action)
+        try:
+            await self._handle_call(call)  # type: ignore[attr-defined]
+        except OCPPError as error:
+            await self._send(call.create_call_error(error).to_json())
+
+    async def _send(self, message: str) -> None:
+        """Every answer goes out here: counted by the call it answers and how."""
+        outcome = "confirmed" if message.startswith(f"[{MessageType.CallResult},") else "error"
+        metrics.OCPP_MESSAGES.labels(self._ocpp_version, self._action, outcome).inc()
+        await super()._send(message)  # type: ignore[misc]
+
+    async def _blocking(self, work: Callable[..., T], *args: Any) -> T:
+        """A backend call, off the event loop; what goes wrong becomes the CALLERROR the
+        charger retries on."""
+        try:
+            return await asyncio.to_thread(work, *args)
+        except (BufferFull, NotReplicated, redis.RedisError) as exc:
+            raise InternalError(
+                description=f"The readings could not be queued ({type(exc).__name__}); "
+                "send the message again later."
+            ) from exc
+        except SQLAlchemyError as exc:
+            log.warning("event=ocpp_database_unavailable charger=%s error=%r", self.id, str(exc))
+            raise InternalError(
+                description="The database is not reachable; send the message again later."
+            ) from exc
+
+    async def _store(self, action: str, mapped: mapping.Mapped) -> None:
+        """Queue the readings; then, if some values were refused, say so (a CALLERROR), so
+        that they are never confirmed as stored."""
+        await self._blocking(self.backend.queue, mapped.records)
+        if mapped.refused:
+            metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc(len(mapped.refused))
+            log.warning(
+                "event=ocpp_values_refused charger=%s action=%s refused=%r",
+                self.id,
+                action,
+                mapped.refused[:5],
+            )
+            raise PropertyConstraintViolationError(
+                description="Values no meter can mean were refused: "
+                + "; ".join(f"{what}: {why}" for what, why in mapped.refused[:5])
+            )
+
+    def _values(self, meter: str, values: list[dict[str, Any]] | None) -> mapping.Mapped:
+        return mapping.meter_values(
+            meter, values or [], self.backend.limits, v201=self._ocpp_version != "1.6"
+        )
+
+    def _moment(self, value: Any) -> datetime:
+        try:
+            return mapping.moment(value, self.backend.limits)
+        except ValueError as exc:
+            metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc()
+            raise PropertyConstraintViolationError(description=f"timestamp: {exc}") from exc
+
+
+class Central16(_Central, ChargePoint16):
+    def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
+        super().__init__(charge_point_id, connection)
+        self.backend = backend
+
+    @on("BootNotification")
+    def boot_notification(self, **_: Any) -> result16.BootNotification:
+        interval = self.backend.settings.ocpp_heartbeat_seconds
+        return result16.BootNotification(current_time=now(), interval=interval, status="Accepted")
+
+    @on("Heartbeat")
+    def heartbeat(self) -> result16.Heartbeat:
+        return result16.Heartbeat(current_time=now())
+
+    @on("StatusNotification")
+    def status_notification(self, **_: Any) -> result16.StatusNotification:
+        return result16.StatusNotification()
+
+    @on("Authorize")
+    def authorize(self, id_tag: str) -> result16.Authorize:
+        return result16.Authorize(id_tag_info=ACCEPTED)
+
+    @on("DataTransfer")
+    def data_transfer(self, vendor_id: str, **_: Any) -> result16.DataTransfer:
+        return result16.DataTransfer(status="UnknownVendorId")
+
+    @on("MeterValues")
+    async def meter_values(
+        self, connector_id: int, meter_value: list[dict[str, Any]], **_: Any
+    ) -> result16.MeterValues:
+        meter = mapping.meter_id(self.id, connector_id)
+        await self._store("MeterValues", self._values(meter, meter_value))
+        return result16.MeterValues()
+
+    @on("StartTransaction")
+    async def start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
+    ) -> result16.StartTransaction:
+        at = self._moment(timestamp)
+        meter = mapping.meter_id(self.id, connector_id)
+        reading = self._register(meter, at, meter_start)
+        await self._store("StartTransaction", mapping.Mapped([reading]))
+        kwh = Decimal(meter_start) / 1000
+        transaction = await self._blocking(
+            self.backend.start, self.id, connector_id, id_tag, at, kwh
+        )
+        return result16.StartTransaction(transaction_id=transaction, id_tag_info=ACCEPTED)
+
+    @on("StopTransaction")
+    async def stop_transaction(
+        self,
+        meter_stop: int,
+        timestamp: str,
+        transaction_id: int,
+        reason: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> result16.StopTransaction:
+        at = self._moment(timestamp)
+        connector = await self._blocking(self.backend.connector_of_16, self.id, transaction_id)
+        if connector is None:
+            raise PropertyConstraintViolationError(
+                description=f"No transaction {transaction_id} of this charger is known."
+            )
+        meter = mapping.meter_id(self.id, connector)
+        mapped = self._values(meter, transaction_data)
+        mapped.records.append(self._register(meter, at, meter_stop))
+        await self._store("StopTransaction", mapped)
+        kwh = Decimal(meter_stop) / 1000
+        await self._blocking(self.backend.stop, self.id, transaction_id, at, kwh, reason)
+        return result16.StopTransaction(id_tag_info=ACCEPTED)
+
+    def _register(self, meter: str, at: datetime, wh: Any) -> Record:
+        try:
+            return mapping.register_reading(meter, at, wh, self.backend.limits)
+        except ValueError as exc:
+            metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc()
+            raise PropertyConstraintViolationError(description=str(exc)) from exc
+
+
+class Central201(_Central, ChargePoint201):
+    def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
+        super().__init__(charge_point_id, connection)
+        self.backend = backend
+
+    @on("BootNotification")
+    def boot_notification(self, **_: Any) -> result201.BootNotification:
+        interval = self.backend.settings.ocpp_heartbeat_seconds
+        return result201.BootNotification(current_time=now(), interval=interval, status="Accepted")
+
+    @on("Heartbeat")
+    def heartbeat(self) -> result201.Heartbeat:
+        return result201.Heartbeat(current_time=now())
+
+    @on("StatusNotification")
+    def status_notification(self, **_: Any) -> result201.StatusNotification:
+        return result201.StatusNotification()
+
+    @on("Authorize")
+    def authorize(self, id_token: dict[str, Any], **_: Any) -> result201.Authorize:
+        return result201.Authorize(id_token_info=ACCEPTED)
+
+    @on("MeterValues")
+    async def meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any
+    ) -> result201.MeterValues:
+        meter = mapping.meter_id(self.id, evse_id)
+        await self._store("MeterValues", self._values(meter, meter_value))
+        return result201.MeterValues()
+
+    @on("TransactionEvent")
+    async def transaction_event(
+        self,
+        event_type: str,
+        timestamp: str,
+        transaction_info: dict[str, Any],
+        evse: dict[str, Any] | None = None,
+        id_token: dict[str, Any] | None = None,
+        meter_value: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> result201.TransactionEvent:
+        at = self._moment(timestamp)
+        ref = str(transaction_info["transaction_id"])
+        evse_id = evse["id"] if evse else None
+        if evse_id is None:
+            evse_id = await self._blocking(self.backend.connector_of_201, self.id, ref)
+        if evse_id is None:
+            raise PropertyConstraintViolationError(
+                description=f"Transaction {ref} is new to this central system and names no EVSE."
+            )
+        mapped = self._values(mapping.meter_id(self.id, evse_id), meter_value)
+        await self._store("TransactionEvent", mapped)
+        registers = [METER.register_of(r) for r in mapped.records]
+        known = [Decimal(r) for r in registers if r is not None]
+        register = known[-1 if event_type == "Ended" else 0] if known else None
+        tag = id_token.get("id_token") if id_token else None
+        reason = transaction_info.get("stopped_reason")
+        await self._blocking(
+            self.backend.event, self.id, ref, evse_id, event_type, at, tag, register, reason
+        )
+        if id_token:
+            return result201.TransactionEvent(id_token_info=ACCEPTED)
+        return result201.TransactionEvent()
+
+
+CENTRALS: dict[str, type[Central16] | type[Central201]] = {
+    "ocpp1.6": Central16,
+    "ocpp2.0.1": Central201,
+}

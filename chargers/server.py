@@ -1,0 +1,154 @@
+"""The chargers' WebSocket endpoint: ws://HOST:OCPP_PORT/ocpp/<chargePointId>, subprotocols
+ocpp1.6 and ocpp2.0.1, OCPP security profile 1 (HTTP Basic on the upgrade: the charge point's
+ID and its token). Everything else is refused at the upgrade: a wrong path (404), missing or
+wrong credentials (401), an unknown subprotocol (400, by `websockets` itself), credentials
+that cannot be judged now (503, while PostgreSQL is away and the token was never seen).
+
+One event loop serves every charger; what blocks (the stream, PostgreSQL, a token's lookup)
+runs on worker threads. Compression is off: its buffers would cost each of thousands of idle
+connections far more memory than their rare, small messages save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import logging
+import re
+import signal
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+import metrics
+from chargers.backend import Backend
+from chargers.central import CENTRALS
+from chargers.mapping import Limits
+from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
+from models.db import make_engine
+from models.redis_client import client_for
+from models.stream import IngestStream
+from settings import Settings
+
+log = logging.getLogger(__name__)
+PATH = re.compile(r"/ocpp/([A-Za-z0-9._:-]{1,64})")
+CHARGER = "charger"
+_GIVE_BASIC = (
+    "Give HTTP Basic credentials: the charge point's ID as the user, its token as the password.\n"
+)
+
+
+def charge_point_of(path: str) -> str | None:
+    found = PATH.fullmatch(path.split("?", 1)[0])
+    return found[1] if found else None
+
+
+def basic(header: str | None) -> tuple[str, str] | None:
+    """The user and password of an `Authorization: Basic ...` header."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class Gate:
+    """Who may connect as a charge point: its own token (`flask devices add charger <id>`) or a
+    gateway token of DEVICE_TOKENS, given as the password with the charge point's ID."""
+
+    def __init__(self, settings: Settings, credentials: CredentialCache) -> None:
+        self.settings, self.credentials = settings, credentials
+
+    async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        charge_point = charge_point_of(request.path)
+        if charge_point is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Connect to /ocpp/<chargePointId>.\n")
+        if self.settings.auth_disabled:
+            return None
+        given = basic(request.headers.get("Authorization"))
+        if given is None or given[0] != charge_point:
+            return self._unauthorized(connection, _GIVE_BASIC)
+        try:
+            allowed = await asyncio.to_thread(self._allows, charge_point, given[1])
+        except CredentialsUnavailable:
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "Credentials cannot be checked now; retry.\n"
+            )
+        if not allowed:
+            return self._unauthorized(connection, "Unknown credentials for this charge point.\n")
+        return None
+
+    def _allows(self, charge_point: str, password: str) -> bool:
+        gateway = False
+        for token in self.settings.device_tokens:
+            gateway |= hmac.compare_digest(password.encode(), token.encode())
+        if gateway:
+            return True
+        device = self.credentials.device(password)
+        return device is not None and device.kind == CHARGER and device.id == charge_point
+
+    @staticmethod
+    def _unauthorized(connection: ServerConnection, message: str) -> Response:
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, message)
+        response.headers["WWW-Authenticate"] = 'Basic realm="ev-telemetry ocpp"'
+        return response
+
+
+def build_backend(settings: Settings) -> tuple[Backend, CredentialCache]:
+    stream = IngestStream(client_for(settings), settings.redis_key_prefix)
+    engine = make_engine(settings, pool_size=4, application_name="ev-ocpp")
+    backend = Backend(settings, stream, engine, Limits.of(settings))
+    known = KnownCredentials(stream.redis, settings.redis_key_prefix)
+    return backend, CredentialCache(engine, known, settings.device_token_cache_seconds)
+
+
+async def handle(connection: ServerConnection, backend: Backend) -> None:
+    charge_point = charge_point_of(connection.request.path if connection.request else "")
+    central_class = CENTRALS.get(connection.subprotocol or "")
+    if charge_point is None or central_class is None:  # the upgrade let neither through
+        await connection.close(1002)
+        return
+    central = central_class(charge_point, connection, backend)  # type: ignore[arg-type]
+    metrics.OCPP_CONNECTIONS.inc()
+    log.info("event=charger_connected charger=%s protocol=%s", charge_point, connection.subprotocol)
+    try:
+        await central.start()
+    except ConnectionClosed:
+        pass
+    finally:
+        metrics.OCPP_CONNECTIONS.dec()
+        log.info("event=charger_disconnected charger=%s", charge_point)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve chargers until SIGTERM or SIGINT (or `stop` is set)."""
+    backend, credentials = build_backend(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    server: Server
+    async with serve(
+        lambda connection: handle(connection, backend),
+        settings.host,
+        settings.ocpp_port,
+        subprotocols=[Subprotocol(name) for name in CENTRALS],
+        process_request=Gate(settings, credentials),
+        compression=None,
+        max_size=1024 * 1024,
+    ) as server:
+        log.info("event=ocpp_listening host=%s port=%s", settings.host, settings.ocpp_port)
+        await stop.wait()
+        server.close()
+    backend.engine.dispose()

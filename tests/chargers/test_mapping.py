@@ -1,0 +1,102 @@
+"""What a charger's sampled values mean as meter readings (docs/OCPP.md, "Mapping"): one case
+per rule, on the values as the handlers receive them (snake_case keys, exact values)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from chargers import mapping
+from chargers.mapping import Limits
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LIMITS = Limits(Decimal(1000), Decimal(2000), timedelta(minutes=5), timedelta(days=30), lambda: NOW)
+AT = "2026-06-01T11:59:00Z"
+
+
+def reading(*samples: dict, v201: bool = False) -> list:
+    mapped = mapping.meter_values(
+        "CP:1", [{"timestamp": AT, "sampled_value": list(samples)}], LIMITS, v201=v201
+    )
+    assert mapped.refused == []
+    [record] = mapped.records
+    return record[3:]  # interval, voltage, register (absent for an interval reading)
+
+
+def test_connector_zero_is_the_whole_charger():
+    assert mapping.meter_id("CP", 0) == "CP"
+    assert mapping.meter_id("CP", 2) == "CP:2"
+
+
+def test_a_bare_value_is_an_import_register_in_wh():
+    assert reading({"value": "1234567.8"}) == [None, None, "1234.567800"]
+
+
+def test_kwh_and_2_0_1_multipliers():
+    assert reading({"value": "12.5", "unit": "kWh"}) == [None, None, "12.500000"]
+    kilo = {"value": Decimal("12.5"), "unit_of_measure": {"unit": "Wh", "multiplier": 3}}
+    assert reading(kilo, v201=True) == [None, None, "12.500000"]
+
+
+def test_the_inlet_is_the_grid_side_then_no_location_or_outlet_never_the_ev():
+    inlet = {"value": "2000", "location": "Inlet"}
+    outlet = {"value": "1000", "location": "Outlet"}
+    ev = {"value": "9000", "location": "EV"}
+    assert reading(outlet, inlet, ev)[-1] == "2.000000"
+    assert reading(ev, outlet)[-1] == "1.000000"
+
+
+def test_the_total_wins_over_phases_and_phases_alone_are_summed():
+    phases = [{"value": "1000", "phase": p} for p in ("L1", "L2", "L3")]
+    assert reading(*phases)[-1] == "3.000000"
+    assert reading(*phases, {"value": "2999"})[-1] == "2.999000"
+
+
+def test_voltage_is_the_phase_to_neutral_mean_when_no_total_is_given():
+    volts = [
+        {"value": v, "measurand": "Voltage", "phase": p}
+        for v, p in (("231", "L1-N"), ("229", "L2-N"), ("230", "L3-N"), ("400", "L1-L2"))
+    ]
+    assert reading({"value": "1000"}, *volts)[1] == 230.0
+
+
+def test_one_value_under_two_contexts_is_one_reading():
+    begin = {"value": "1000", "context": "Transaction.Begin"}
+    periodic = {"value": "1000", "context": "Sample.Periodic"}
+    assert reading(begin, periodic)[-1] == "1.000000"
+
+
+def test_an_interval_without_a_register_is_the_interval():
+    interval = {"value": "250", "measurand": "Energy.Active.Import.Interval"}
+    assert reading(interval, {"value": "231", "measurand": "Voltage"}) == [0.25, 231.0]
+
+
+def test_signed_values_and_other_measurands_make_no_reading():
+    signed = {"value": "abcdef", "format": "SignedData"}
+    power = {"value": "7000", "measurand": "Power.Active.Import"}
+    mapped = mapping.meter_values(
+        "CP:1", [{"timestamp": AT, "sampled_value": [signed, power]}], LIMITS, v201=False
+    )
+    assert mapped.records == []
+    assert mapped.refused == []
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"timestamp": "1970-01-01T00:00:00Z", "sampled_value": [{"value": "1"}]}, "retention"),
+        ({"timestamp": "2026-06-01T13:00:00Z", "sampled_value": [{"value": "1"}]}, "ahead"),
+        ({"timestamp": "2026-06-01T11:00:00", "sampled_value": [{"value": "1"}]}, "zone"),
+        ({"timestamp": AT, "sampled_value": [{"value": "-1"}]}, "negative"),
+        ({"timestamp": AT, "sampled_value": [{"value": "1e18"}]}, "12 digits"),
+        ({"timestamp": AT, "sampled_value": [{"value": "x"}]}, "not a number"),
+        ({"timestamp": AT, "sampled_value": [{"value": "1", "unit": "W"}]}, "neither Wh nor kWh"),
+    ],
+)
+def test_values_no_meter_can_mean_are_refused_saying_why(value, why):
+    mapped = mapping.meter_values("CP:1", [value], LIMITS, v201=False)
+    assert mapped.records == []
+    [(_, reason)] = mapped.refused
+    assert why in reason

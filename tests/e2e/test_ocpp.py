@@ -1,0 +1,238 @@
+"""Chargers over OCPP-J through the real processes (the Procfile's web, worker and ocpp): a
+charger simulated with the `ocpp` package's own ChargePoint client, 1.6J and 2.0.1, its vehicle
+posting DC registers naming the charger's connector, and the efficiency the API serves equal to
+the register rule's on the same readings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+from ocpp.v16 import ChargePoint as Client16
+from ocpp.v16 import call as call16
+from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call as call201
+from sqlalchemy import text
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
+
+from models import transactions
+from models.efficiency.reference import efficiency
+from tests.support.constants import DEVICE_TOKEN
+from tests.support.factories import meter_reg, vehicle_reg
+from tests.support.helpers import stored_readings, wait_until
+from tools.local import free_port
+
+START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+
+def at(seconds: float) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+def iso(seconds: float) -> str:
+    return at(seconds).isoformat().replace("+00:00", "Z")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def chargers(service) -> str:
+    """web, worker and ocpp running; the ocpp process's ws:// base URL."""
+    port = free_port()
+    service.env["OCPP_PORT"] = str(port)
+    service.start("web")
+    service.start("worker")
+    service.start("ocpp")
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    wait_until(lambda: _listening(port), what="ocpp to listen")
+    return url
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _session(url: str, cp: str, protocol: str, client_class, script, password=DEVICE_TOKEN):
+    """Connect as charge point `cp`, run `script(client)` while the client serves, return what
+    the script returns."""
+    async with connect(
+        f"{url}/{cp}", subprotocols=[Subprotocol(protocol)], additional_headers=basic(cp, password)
+    ) as ws:
+        client = client_class(cp, ws)
+        serving = asyncio.create_task(client.start())
+        try:
+            return await script(client)
+        finally:
+            serving.cancel()
+
+
+def sampled(value: str, **extra) -> dict:
+    return {"value": value, **extra}
+
+
+def test_a_1_6_charger_and_its_vehicle_give_the_register_rules_efficiency(
+    service, chargers, clean_db
+):
+    async def script(cp):
+        boot = await cp.call(
+            call16.BootNotification(charge_point_model="M", charge_point_vendor="V")
+        )
+        assert boot.status == "Accepted"
+        started = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG", meter_start=10_000_000, timestamp=iso(0)
+            )
+        )
+        values = [
+            # Wh, per phase only (summed), under two contexts at one timestamp (one reading).
+            (30, [sampled("3333500", phase=p) for p in ("L1", "L2", "L3")]
+                 + [sampled("3333500", phase="L1", context="Transaction.Begin")]),
+            (60, [sampled("10001.5", unit="kWh")]),  # kWh
+            (90, [sampled("10002000")]),
+            (120, [sampled("0")]),  # a glitch to 0 ...
+            (150, [sampled("10003000")]),  # ... the register goes on from before it
+            (180, [sampled("500")]),  # a reset: the counter restarted
+            (210, [sampled("1500")]),
+        ]  # fmt: skip
+        for seconds, samples in values:
+            message = call16.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[{"timestamp": iso(seconds), "sampledValue": samples}],
+            )
+            await cp.call(message)
+            if seconds == 90:
+                await cp.call(message)  # a resend: stored once
+        await cp.call(
+            call16.StopTransaction(
+                meter_stop=2500, timestamp=iso(240), transaction_id=started.transaction_id
+            )
+        )
+        return started.transaction_id
+
+    transaction = asyncio.run(_session(chargers, "CP1", "ocpp1.6", Client16, script))
+
+    # The vehicle charging there posts its battery register, naming the connector's meter.
+    dc = [(5, "100"), (35, "100.9"), (65, "101.8"), (95, "102.7"), (125, "103.6"),
+          (155, "104.5"), (185, "105.4"), (215, "106.3"), (245, "107.2")]  # fmt: skip
+    body = [
+        {"vehicleId": "V1", "meterId": "CP1:1", "kwhRegisterDc": Decimal(r), "soc": 50,
+         "batteryTemp": 30, "timestamp": iso(s)}
+        for s, r in dc
+    ]  # fmt: skip
+    from web.responses import json_default
+
+    reply = service.post(orjson.loads(orjson.dumps(body, default=json_default)))
+    assert reply.status == 202
+
+    meters = [(0, "10000"), (30, "10000.5"), (60, "10001.5"), (90, "10002"), (120, "0"),
+              (150, "10003"), (180, "0.5"), (210, "1.5"), (240, "2.5")]  # fmt: skip
+    expected_records = [meter_reg("CP1:1", at(s), r) for s, r in meters] + [
+        vehicle_reg("V1", "CP1:1", at(s), r, 50, 30) for s, r in dc
+    ]
+    wait_until(lambda: stored_readings(clean_db) == len(expected_records), what="all stored")
+    with clean_db.connect() as conn:
+        stored = conn.execute(
+            text("SELECT recorded_at, kwh_register_ac FROM meter_readings ORDER BY 1")
+        ).all()
+        [kept] = transactions.listing(conn, "CP1")
+    assert [(r[0], r[1]) for r in stored] == [(at(s), Decimal(r)) for s, r in meters]
+    assert kept["id"] == transaction
+    assert kept["meter_stop_kwh"] == Decimal("2.5")
+
+    as_of = at(300)
+    out = service.flask("refresh-performance", "--as-of", as_of.isoformat())
+    assert out.returncode == 0, out.stderr
+    served = orjson.loads(service.get("/v1/analytics/performance/V1").data)
+    want = efficiency(expected_records, as_of)["V1"]
+    for field in ("totalAcConsumedKwh", "totalDcDeliveredKwh", "chargingEfficiency"):
+        assert served[field] == pytest.approx(want[field], abs=1e-9), field
+
+
+def test_a_2_0_1_charger_reports_a_transaction(service, chargers, clean_db):
+    async def script(cp):
+        boot = await cp.call(
+            call201.BootNotification(
+                charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"
+            )
+        )
+        assert boot.status == "Accepted"
+        for seq, (event, seconds, wh) in enumerate(
+            [("Started", 0, 5000), ("Updated", 60, 6000), ("Ended", 120, 7000)]
+        ):
+            await cp.call(
+                call201.TransactionEvent(
+                    event_type=event,
+                    timestamp=iso(seconds),
+                    trigger_reason="MeterValuePeriodic",
+                    seq_no=seq,
+                    transaction_info={"transaction_id": "T-1"},
+                    evse={"id": 1, "connector_id": 1} if event == "Started" else None,
+                    meter_value=[{"timestamp": iso(seconds), "sampled_value": [{"value": wh}]}],
+                )
+            )
+
+    asyncio.run(_session(chargers, "CP2", "ocpp2.0.1", Client201, script))
+    wait_until(lambda: stored_readings(clean_db) == 3, what="the three registers stored")
+    with clean_db.connect() as conn:
+        [kept] = transactions.listing(conn, "CP2")
+        registers = conn.execute(
+            text("SELECT kwh_register_ac FROM meter_readings WHERE meter_id = 'CP2:1' ORDER BY 1")
+        ).scalars()
+        assert list(registers) == [Decimal(5), Decimal(6), Decimal(7)]
+    assert (kept["ref"], kept["meter_start_kwh"], kept["meter_stop_kwh"]) == (
+        "T-1",
+        Decimal(5),
+        Decimal(7),
+    )
+
+
+def test_a_disconnect_before_the_confirmation_then_the_resend_stores_once(
+    service, chargers, clean_db
+):
+    message = call16.MeterValues(
+        connector_id=0, meter_value=[{"timestamp": iso(0), "sampledValue": [sampled("1000")]}]
+    )
+
+    async def unconfirmed(cp):
+        # Sent, and the connection dropped before the answer is read.
+        await cp._send(orjson.dumps([2, "m-1", "MeterValues", {"connectorId": 0, "meterValue": [
+            {"timestamp": iso(0), "sampledValue": [sampled("1000")]}]}]).decode())  # fmt: skip
+
+    async def resend(cp):
+        await cp.call(message)
+
+    asyncio.run(_session(chargers, "CP3", "ocpp1.6", Client16, unconfirmed))
+    asyncio.run(_session(chargers, "CP3", "ocpp1.6", Client16, resend))
+    wait_until(lambda: stored_readings(clean_db) >= 1, what="the reading stored")
+    with clean_db.connect() as conn:
+        rows = conn.execute(text("SELECT meter_id, kwh_register_ac FROM meter_readings")).all()
+    assert rows == [("CP3", Decimal(1))]
+
+
+def test_wrong_credentials_or_subprotocol_are_refused_at_the_upgrade(chargers):
+    async def attempt(cp: str, password: str, protocol: str) -> int:
+        try:
+            async with connect(
+                f"{chargers}/{cp}",
+                subprotocols=[Subprotocol(protocol)],
+                additional_headers=basic(cp, password),
+            ):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert asyncio.run(attempt("CP4", "not-the-token", "ocpp1.6")) == 401
+    assert asyncio.run(attempt("CP4", DEVICE_TOKEN, "ocpp1.5")) == 400
+    assert asyncio.run(attempt("CP4", DEVICE_TOKEN, "ocpp2.0.1")) == 101
