@@ -172,6 +172,47 @@ def _vehicle_analytics(spec: APISpec) -> None:
     )
 
 
+def _ocpp_forward(spec: APISpec) -> None:
+    frame = {"type": "array", "description": "An OCPP-J frame: [messageTypeId, uniqueId, ...]."}
+    spec.path(
+        path="/v1/ocpp/{version}/{chargePointId}",
+        operations={
+            "post": {
+                "summary": "A charger's OCPP CALL frame, forwarded by a central system",
+                "description": "The body is one OCPP-J CALL frame, [2, uniqueId, action, "
+                "payload], as the charger sent it; the answer is the CALLRESULT or CALLERROR "
+                "frame the charger would have got over its WebSocket (docs/OCPP.md). Readings "
+                "are confirmed (a CALLRESULT) only once durably queued; a CALLERROR means "
+                "nothing of the message is confirmed: send it again. The token is a gateway's, "
+                "or the charger's own (`flask devices add charger <chargePointId>`).",
+                "security": [{"device": []}],
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "version",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["1.6", "2.0.1"]},
+                    },
+                    _device_id("chargePointId"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": frame}},
+                },
+                "responses": {
+                    "200": _json(
+                        frame,
+                        "The charger's answer: [3, uniqueId, payload] or "
+                        "[4, uniqueId, errorCode, description, details].",
+                    ),
+                    "404": _json("Error", "An OCPP version other than 1.6 and 2.0.1."),
+                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
+                },
+            }
+        },
+    )
+
+
 @functools.cache
 def build_spec(settings: Settings) -> dict[str, Any]:
     plugin = MarshmallowPlugin()
@@ -250,6 +291,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             }
         },
     )
+    _ocpp_forward(spec)
     _vehicle_analytics(spec)
     for kind in KINDS:
         _kind_paths(spec, kind)
