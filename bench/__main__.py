@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from sqlalchemy import text
 
-from bench import capacity, data, load, registers, report, sweep
+from bench import capacity, data, load, ocpp_load, registers, report, sweep
 from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models.efficiency import performance
@@ -243,6 +243,15 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only what one Redis, one consumer and PostgreSQL carry (bench/capacity.py)",
     )
+    parser.add_argument(
+        "--ocpp",
+        action="store_true",
+        help="only chargers: connections one ocpp process holds (bench/ocpp_load.py)",
+    )
+    parser.add_argument("--connections", type=int, default=10_000, help="chargers (--ocpp)")
+    parser.add_argument(
+        "--period", type=float, default=60, help="seconds between a charger's MeterValues (--ocpp)"
+    )
     parser.add_argument("--clients", type=int, default=4, help="load client processes")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument(
@@ -259,6 +268,15 @@ def main(argv: list[str]) -> int:
     env["DATA_DIR"] = str(work_dir / "servers")
     with servers(env) as server_env:
         service = Service.create(server_env, work_dir)
+        if args.ocpp:
+            results["ocpp"] = ocpp_load.run(service, args.connections, args.seconds, args.period)
+            print(f"    ocpp: {results['ocpp']}")
+            out_dir = Path(args.out)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"ocpp-{datetime.now(UTC):%Y-%m-%d}.json"
+            path.write_text(json.dumps(results, indent=2, default=str))
+            print(f"results: {path}")
+            return 0
         # Enough readings that no client runs out at ~60,000 readings/s.
         minutes = max(2, round(60_000 * args.seconds / (2 * args.vehicles)) + 1)
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
@@ -313,11 +331,16 @@ def main(argv: list[str]) -> int:
                 )
                 for c in (1, 2)
             ],
-            (
-                "batched_registers_c1",
-                "batched ingest of registers, worker concurrency 1",
-                lambda: batched_ingest(service, register_bodies, 1, args.seconds, args.clients),
-            ),
+            *[
+                (
+                    f"batched_registers_c{c}",
+                    f"batched ingest of registers, worker concurrency {c}",
+                    lambda c=c: batched_ingest(
+                        service, register_bodies, c, args.seconds, args.clients
+                    ),
+                )
+                for c in (1, 2)
+            ],
             (
                 "writer_registers",
                 "history writer alone: interval and register batches of 5,000",

@@ -159,3 +159,15 @@ def test_servers_compares_gunicorn_and_granian_side_by_side(tmp_path: Path, benc
         for measure in ("single", "reads", "healthz"):
             assert row[measure]["requests_per_s"] > 0, (row["server"], measure)
             assert row[measure]["errors"] == "", (row["server"], measure, row[measure]["errors"])
+
+
+def test_ocpp_load_holds_chargers_and_measures_their_confirmations(tmp_path: Path, bench) -> None:
+    run = bench("--ocpp", "--connections", "40", "--seconds", "3", "--period", "1")
+    (result_file,) = tmp_path.glob("ocpp-*.json")
+    result = json.loads(result_file.read_text())["ocpp"]
+    assert result["connected"] == 40
+    assert result["errors"] == 0
+    assert result["messages"] >= 40  # each charger confirmed at least once
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["held_rss_mb"] > 0
+    assert "ocpp:" in run.stdout

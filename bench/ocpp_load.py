@@ -1,0 +1,163 @@
+"""`python -m bench --ocpp`: how many chargers one `ocpp` process holds (docs/OCPP.md).
+
+`connections` chargers connect over OCPP 1.6J (Basic auth, a gateway token), boot, and each
+sends a MeterValues with its register once every `period` seconds (staggered) for `seconds`;
+every confirmation's latency is measured from the send. The ocpp process's resident memory is
+read before the first connection and with all of them open. The load comes from one client
+process per 2,500 connections (asyncio; no compression, as the server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import multiprocessing
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psutil
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from bench.stack import DEVICE_TOKEN, Service
+from tools.local import free_port
+from tools.stack import wait_until
+
+PER_CLIENT = 2500
+BOOT = {"chargePointVendor": "bench", "chargePointModel": "bench"}
+
+
+def run(service: Service, connections: int, seconds: float, period: float) -> dict[str, Any]:
+    service.reset()
+    port = free_port()
+    with service.running("ocpp", OCPP_PORT=port) as stack:
+        stack.start("ocpp")
+        wait_until(lambda: _listening(port), 60, "ocpp to listen")
+        process = psutil.Process(stack.processes["ocpp"].pid)
+        idle_rss = process.memory_info().rss
+        clients = max(1, -(-connections // PER_CLIENT))
+        ready = multiprocessing.Barrier(clients + 1)
+        results: multiprocessing.Queue[dict[str, Any]] = multiprocessing.Queue()
+        workers = [
+            multiprocessing.Process(
+                target=_client,
+                args=(
+                    port,
+                    i,
+                    min(PER_CLIENT, connections - i * PER_CLIENT),
+                    seconds,
+                    period,
+                    ready,
+                    results,
+                ),
+            )
+            for i in range(clients)
+        ]
+        for worker in workers:
+            worker.start()
+        connect_started = time.monotonic()
+        ready.wait(timeout=600)  # every charger connected and booted
+        connect_seconds = time.monotonic() - connect_started
+        held_rss = process.memory_info().rss
+        parts = [results.get(timeout=seconds + 600) for _ in workers]
+        for worker in workers:
+            worker.join(60)
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    connected = sum(part["connected"] for part in parts)
+    return {
+        "connections": connections,
+        "connected": connected,
+        "connect_seconds": connect_seconds,
+        "period_s": period,
+        "seconds": seconds,
+        "messages": len(latencies),
+        "errors": sum(part["errors"] for part in parts),
+        "p50_ms": _quantile(latencies, 0.5) * 1000,
+        "p99_ms": _quantile(latencies, 0.99) * 1000,
+        "idle_rss_mb": idle_rss / 2**20,
+        "held_rss_mb": held_rss / 2**20,
+        "kb_per_connection": (held_rss - idle_rss) / max(1, connected) / 1024,
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _client(port: int, part: int, count: int, seconds: float, period: float,
+            ready: Any, results: Any) -> None:  # fmt: skip
+    results.put(asyncio.run(_chargers(port, part, count, seconds, period, ready)))
+
+
+async def _chargers(
+    port: int, part: int, count: int, seconds: float, period: float, ready: Any
+) -> dict[str, Any]:
+    opened: list[Any] = []
+    errors = 0
+    for i in range(count):
+        cp = f"B{part:02d}{i:05d}"
+        try:
+            ws = await connect(
+                f"ws://127.0.0.1:{port}/ocpp/{cp}",
+                subprotocols=[Subprotocol("ocpp1.6")],
+                additional_headers=_basic(cp),
+                compression=None,
+                open_timeout=60,
+                ping_interval=None,
+            )
+        except OSError:
+            errors += 1
+            continue
+        await ws.send(orjson.dumps([2, "b", "BootNotification", BOOT]).decode())
+        await ws.recv()
+        opened.append((cp, ws))
+    # Thousands of long-lived connections: the client's own collector pauses must not be
+    # measured as the server's latency.
+    gc.freeze()
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 600)
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def charger(index: int, cp: str, ws: Any) -> None:
+        nonlocal errors
+        await asyncio.sleep(period * index / max(1, len(opened)))  # staggered evenly
+        register = 1000.0
+        while time.monotonic() < deadline:
+            register += 0.25
+            at = datetime.now(UTC).isoformat()
+            sample = {"value": f"{register * 1000:.0f}"}
+            values = {"connectorId": 1, "meterValue": [{"timestamp": at, "sampledValue": [sample]}]}
+            frame = [2, f"{cp}-{register}", "MeterValues", values]
+            sent = time.monotonic()
+            await ws.send(orjson.dumps(frame).decode())
+            answer = orjson.loads(await ws.recv())
+            if answer[0] == 3:
+                latencies.append(time.monotonic() - sent)
+            else:
+                errors += 1
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - sent)))
+
+    await asyncio.gather(*(charger(i, cp, ws) for i, (cp, ws) in enumerate(opened)))
+    for _, ws in opened:
+        await ws.close()
+    return {"connected": len(opened), "errors": errors, "latencies": latencies}
+
+
+def _basic(cp: str) -> dict[str, str]:
+    token = base64.b64encode(f"{cp}:{DEVICE_TOKEN}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
