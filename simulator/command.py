@@ -15,6 +15,7 @@ from rich.table import Table
 
 from models.efficiency.reference import efficiency
 from settings import get_settings
+from simulator import ocpp as chargers
 from simulator.fleet import Fleet, FleetSpec
 from simulator.send import Sent, send
 
@@ -30,6 +31,12 @@ from simulator.send import Sent, send
 @click.option("--seed", default=1, show_default=True, help="Same seed, same fleet.")
 @click.option("--show", default=20, show_default=True, help="Vehicles listed at the end.")
 @click.option("--expected-out", type=click.Path(path_type=Path), help="All expected figures, JSON.")
+@click.option(
+    "--ocpp",
+    is_flag=True,
+    help="Meters as OCPP 1.6J chargers sending their registers (vehicles still POST).",
+)
+@click.option("--ocpp-target", help="The chargers' URL (default: ws://127.0.0.1:$OCPP_PORT/ocpp).")
 def simulate(
     meters: int,
     vehicles: int,
@@ -41,6 +48,8 @@ def simulate(
     seed: int,
     show: int,
     expected_out: Path | None,
+    ocpp: bool,
+    ocpp_target: str | None,
 ) -> None:
     """Simulate a fleet: charging sessions, vehicles moving between meters, shared meters,
     jittered clocks, retries and offline buffers flushed late; a few faulty vehicles."""
@@ -57,7 +66,8 @@ def simulate(
     )
     fleet = Fleet(spec)
     readings = [r for _, arrived in fleet.minutes() for r in arrived]
-    bodies = [[r.wire() for r in readings[i : i + batch]] for i in range(0, len(readings), batch)]
+    posted = [r for r in readings if not (ocpp and r.kind == "meter")]
+    bodies = [[r.wire() for r in posted[i : i + batch]] for i in range(0, len(posted), batch)]
 
     console = Console(stderr=True)
     columns = (
@@ -71,9 +81,7 @@ def simulate(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(
-            "send", total=len(readings), rate=0, accepted=0, errors=0, retries=0
-        )
+        task = progress.add_task("send", total=len(posted), rate=0, accepted=0, errors=0, retries=0)
 
         def update(sent: Sent, count: int) -> None:
             elapsed = progress.tasks[0].elapsed or 1e-9
@@ -89,13 +97,24 @@ def simulate(
 
         sent = send(bodies, target, token, rate, on_progress=update)
 
-    expected = efficiency([r.record() for r in readings], datetime.now(UTC))
+    stored = [r.record() for r in readings]
+    if ocpp:
+        url = ocpp_target or f"ws://127.0.0.1:{settings.ocpp_port}/ocpp"
+        charged = chargers.send(url, token, readings)
+        meters = sum(1 for r in readings if r.kind == "meter")
+        console.print(f"chargers: {charged.confirmed} of {meters} MeterValues confirmed")
+        for message in charged.errors[:10]:
+            console.print(f"[red]{message}")
+        if charged.errors:
+            raise click.ClickException(f"{len(charged.errors)} OCPP messages were not confirmed")
+        stored = chargers.records(readings, chargers.registers(readings))
+    expected = efficiency(stored, datetime.now(UTC))
     _report(console, sent, expected, fleet.efficiencies, show, settings.efficiency_alert_below)
     if expected_out:
         expected_out.write_bytes(orjson.dumps(expected, option=orjson.OPT_INDENT_2))
         console.print(f"all expected figures: {expected_out}")
-    if sent.accepted < len(readings) - sent.rejected:
-        raise click.ClickException(f"{len(readings) - sent.accepted} readings were not accepted")
+    if sent.accepted < len(posted) - sent.rejected:
+        raise click.ClickException(f"{len(posted) - sent.accepted} readings were not accepted")
 
 
 def _report(

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from tests.support.helpers import stored_readings, wait_until
+from tools.local import free_port
 
 
 def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, clean_db, tmp_path):
@@ -43,3 +44,41 @@ def service_backlog_empty(service) -> bool:
     reply = service.http.request("GET", service.url + "/metrics").data.decode()
     line = next(x for x in reply.splitlines() if x.startswith("ev_stream_backlog_readings "))
     return float(line.split()[-1]) == 0
+
+
+def test_a_fleet_whose_meters_speak_ocpp_gets_the_register_rules_figures(
+    service, clean_db, tmp_path
+):
+    port = free_port()
+    service.env["OCPP_PORT"] = str(port)
+    service.start("web")
+    service.start("worker")
+    service.start("ocpp")
+    wait_until(lambda: _listening(port), what="ocpp to listen")
+    expected_file = tmp_path / "expected.json"
+    run = service.simulator(
+        "--ocpp", "--meters", "4", "--vehicles", "5", "--minutes", "60", "--batch", "50",
+        "--target", service.url, "--ocpp-target", f"ws://127.0.0.1:{port}/ocpp",
+        "--expected-out", str(expected_file),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    confirmed = re.search(r"chargers: (\d+) of (\d+) MeterValues confirmed", run.stderr)
+    assert confirmed, run.stderr[-2000:]
+    assert confirmed[1] == confirmed[2]
+    expected = orjson.loads(expected_file.read_bytes())
+    assert len(expected) >= 2
+
+    wait_until(lambda: stored_readings(clean_db) > 0, what="the worker to start writing")
+    wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
+    service.flask("refresh-performance")
+    for vehicle_id, figures in expected.items():
+        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
+        for key, value in figures.items():
+            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
