@@ -97,6 +97,23 @@ def _insert_sql(kind: Kind) -> str:
     )
 
 
+# A newer reading makes the newest the prior one, and the prior the one before it: kept for the
+# register rule's next in-order reading (models/registers.py; other cases are set from history).
+def _priors(kind: Kind) -> list[str]:
+    if kind.register is None:
+        return []
+    advances, register = "s.recorded_at < EXCLUDED.recorded_at", kind.register.column
+    return [
+        f"{target} = CASE WHEN {advances} THEN s.{newer} ELSE s.{target} END"
+        for target, newer in (
+            ("prior_at", "recorded_at"),
+            ("prior_register", register),
+            ("prior2_at", "prior_at"),
+            ("prior2_register", "prior_register"),
+        )
+    ]
+
+
 # One row per device (the newest in the batch, the least of equals), and only over an older
 # stored reading or a greater one of the same moment: late and redelivered readings never move
 # current state backwards, and it keeps the reading history keeps. It also locks every device
@@ -105,7 +122,7 @@ def _insert_sql(kind: Kind) -> str:
 def _upsert_sql(kind: Kind) -> str:
     columns = [kind.id_column, "recorded_at", *kind.stored_columns, "updated_at"]
     values = [kind.id_column, "recorded_at", *_staged_values(kind)[1:], "now()"]
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    updates = ", ".join([f"{c} = EXCLUDED.{c}" for c in columns[1:]] + _priors(kind))
     return (
         f"INSERT INTO {kind.current_table} AS s ({', '.join(columns)}) "
         f"SELECT DISTINCT ON ({kind.id_column}) {', '.join(values)} "
@@ -122,19 +139,19 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
-    # The register rule's: derive, then set on the staged and the stored readings.
+    # The register rule's: derive, then set on the staged and the stored readings; after the
+    # insert, current state's prior readings where the upsert could not know them.
     derive: tuple[str, ...] = ()
+    after_insert: tuple[str, ...] = ()
 
 
 def _statements(kind: Kind) -> _Statements:
     statements = _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
     if kind.register is None:
         return statements
-    derive = (
-        registers.derive_sql(kind, _staging(kind)),
-        *registers.apply_sql(kind, _staging(kind)),
-    )
-    return replace(statements, derive=derive)
+    staging = _staging(kind)
+    derive = (registers.derive_sql(kind, staging), *registers.apply_sql(kind, staging))
+    return replace(statements, derive=derive, after_insert=(registers.priors_sql(kind, staging),))
 
 
 _STATEMENTS = {kind.code: _statements(kind) for kind in KINDS}
@@ -181,7 +198,7 @@ def write_batch(
     """Store a batch of normalised readings in the caller's transaction; register readings'
     intervals by `rule` (the settings' by default)."""
     params = (rule or RegisterRule.of(get_settings())).params()
-    rows = _copy_rows(records)
+    rows, registered = _copy_rows(records)
     result = WriteResult(readings=len(records))
     if not records:
         return result
@@ -197,10 +214,14 @@ def write_batch(
             statements = _STATEMENTS[kind.code]
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
             cursor.execute(statements.upsert)
-            for statement in statements.derive:
+            # The register rule's work only where the batch has register readings of the kind.
+            derives = kind.code in registered
+            for statement in statements.derive if derives else ():
                 cursor.execute(statement, params)
             cursor.execute(statements.insert)
             result.inserted += cursor.rowcount
+            for statement in statements.after_insert if derives else ():
+                cursor.execute(statement)
         cursor.execute(_MARK_DIRTY)
         # Staging empties at commit; a savepoint that retries part of a batch must start clean.
         cursor.execute(_EMPTY_STAGING)
@@ -209,10 +230,11 @@ def write_batch(
     return result
 
 
-def _copy_rows(records: Iterable[Record]) -> dict[str, list[str]]:
+def _copy_rows(records: Iterable[Record]) -> tuple[dict[str, list[str]], set[str]]:
     """COPY's lines, by kind's code: the record's fields in order, text escaped, numbers
-    checked."""
+    checked; and the codes of the kinds with register readings among them."""
     rows: dict[str, list[str]] = {}
+    registered: set[str] = set()
     for record in records:
         try:
             kind = BY_CODE.get(record[KIND])
@@ -221,6 +243,8 @@ def _copy_rows(records: Iterable[Record]) -> dict[str, list[str]]:
                 if kind is None or not kind.register or len(record) != kind.record_length - 1:
                     raise MalformedRecord(f"not a reading of a known kind: {record!r:.200}")
                 record = [*record, None]
+            elif kind.register and record[-1] is not None:
+                registered.add(kind.code)
             texts = 3 + len(kind.refs)
             numbers = texts + len(kind.quantities)
             line = "\t".join(
@@ -231,7 +255,7 @@ def _copy_rows(records: Iterable[Record]) -> dict[str, list[str]]:
             rows.setdefault(kind.code, []).append(line + "\n")
         except (TypeError, KeyError, IndexError) as exc:
             raise MalformedRecord(f"not a reading: {record!r:.200}") from exc
-    return rows
+    return rows, registered
 
 
 def _field(value: Any) -> str:

@@ -78,8 +78,17 @@ def fleets(draw):
         for r in draw(st.lists(st.sampled_from(readings), max_size=2))
         if Decimal(r[-1]) >= 1
     ]
-    arrival = draw(st.permutations(readings + duplicates + changed))
-    cuts = sorted(draw(st.lists(st.integers(0, len(arrival)), max_size=4)))
+    if draw(st.booleans()):
+        # Most fleets' readings arrive in order, a few at a time: the path that takes a
+        # device's past from current state (models/registers.py), with late ones among them.
+        arrival = sorted(readings + duplicates + changed, key=lambda r: r[1])
+        for _ in range(draw(st.integers(0, 3))):
+            late = arrival.pop(draw(st.integers(0, len(arrival) - 1)))
+            arrival.insert(draw(st.integers(0, len(arrival))), late)
+        cuts = list(range(0, len(arrival), draw(st.integers(1, 6))))
+    else:
+        arrival = draw(st.permutations(readings + duplicates + changed))
+        cuts = sorted(draw(st.lists(st.integers(0, len(arrival)), max_size=4)))
     return arrival, cuts
 
 
