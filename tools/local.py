@@ -169,6 +169,7 @@ def serve(demo: bool = False) -> int:
             )
         print(
             f"\n  ev telemetry on http://127.0.0.1:{env['PORT']}\n"
+            f"  chargers (OCPP): ws://127.0.0.1:{env.get('OCPP_PORT', '9000')}/ocpp/<id>\n"
             f"  device token:  {env.get('DEVICE_TOKENS', '(auth disabled)')}\n"
             f"  analyst token: {env.get('ANALYST_TOKENS', '(auth disabled)')}\n"
             "  Ctrl-C stops everything.\n",
