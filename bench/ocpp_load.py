@@ -63,7 +63,10 @@ def run(service: Service, connections: int, seconds: float, period: float) -> di
         ready.wait(timeout=600)  # every charger connected and booted
         connect_seconds = time.monotonic() - connect_started
         held_rss = process.memory_info().rss
+        cpu = process.cpu_times()
         parts = [results.get(timeout=seconds + 600) for _ in workers]
+        used = process.cpu_times()
+        load_cpu = used.user + used.system - cpu.user - cpu.system
         for worker in workers:
             worker.join(60)
     latencies = sorted(x for part in parts for x in part["latencies"])
@@ -81,6 +84,8 @@ def run(service: Service, connections: int, seconds: float, period: float) -> di
         "idle_rss_mb": idle_rss / 2**20,
         "held_rss_mb": held_rss / 2**20,
         "kb_per_connection": (held_rss - idle_rss) / max(1, connected) / 1024,
+        # The ocpp process's CPU (user + system) per confirmed MeterValues, under load.
+        "cpu_ms_per_message": load_cpu / max(1, len(latencies)) * 1000,
     }
 
 
