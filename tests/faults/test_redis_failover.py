@@ -50,8 +50,7 @@ def test_primary_killed_failover_keeps_every_202(
     # falls a second behind (a congested link, a far data centre), then the primary dies and
     # the link with it: what it answered 202 in that second is on no replica.
     service.stop("worker")
-    servers.lag_replica()
-    time.sleep(1)
+    servers.lag_replica_for(1)
     acked_at_kill = load.acked_count()
     servers.primary.kill()
     servers.link.cut()

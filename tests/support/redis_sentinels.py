@@ -131,6 +131,21 @@ class SentinelledRedis:
     def master_port(self) -> int:
         return self.sentinels[0].master_port()
 
+    def lag_replica_for(self, seconds: float) -> None:
+        """Let the replica fall `seconds` behind, and return only once it was behind through
+        the Link the whole time: a Sentinel that points it straight at the primary meanwhile
+        (a slow run) would have let it catch up, so the lag starts over."""
+        while True:
+            self.lag_replica()
+            time.sleep(seconds)
+            if self._through_link():
+                return
+            self.link.flowing.set()
+
+    def _through_link(self) -> bool:
+        state = self.replica.client().info("replication")
+        return int(state.get("master_port", 0)) == self.link.port
+
     def lag_replica(self) -> None:
         """From now on the replica falls behind: what the primary sends it waits in the Link.
 
