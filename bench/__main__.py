@@ -220,6 +220,15 @@ def _storage(engine: Any) -> dict[str, Any]:
     return out
 
 
+def _keep(results: dict[str, Any], out_dir: Path, mode: str) -> int:
+    """A side mode's results in out_dir/MODE-DATE.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{mode}-{datetime.now(UTC):%Y-%m-%d}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results: {path}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--vehicles", type=int, default=10_000, help="fleet size (and meters)")
@@ -271,12 +280,7 @@ def main(argv: list[str]) -> int:
         if args.ocpp:
             results["ocpp"] = ocpp_load.run(service, args.connections, args.seconds, args.period)
             print(f"    ocpp: {results['ocpp']}")
-            out_dir = Path(args.out)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path = out_dir / f"ocpp-{datetime.now(UTC):%Y-%m-%d}.json"
-            path.write_text(json.dumps(results, indent=2, default=str))
-            print(f"results: {path}")
-            return 0
+            return _keep(results, Path(args.out), "ocpp")
         # Enough readings that no client runs out at ~60,000 readings/s.
         minutes = max(2, round(60_000 * args.seconds / (2 * args.vehicles)) + 1)
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
@@ -292,12 +296,7 @@ def main(argv: list[str]) -> int:
             results["capacity"] = capacity.run(service, args.seconds, args.clients, drained)
             results["copy"] = copy_limit(service, data.copy_rows(fleet))
             print(f"    postgresql_copy: {results['copy']['rows_per_s']:,.0f} rows/s")
-            out_dir = Path(args.out)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path = out_dir / f"capacity-{datetime.now(UTC):%Y-%m-%d}.json"
-            path.write_text(json.dumps(results, indent=2, default=str))
-            print(f"results: {path}")
-            return 0
+            return _keep(results, Path(args.out), "capacity")
         if args.sweep:
             del fleet
             out = Path(args.out)

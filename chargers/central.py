@@ -64,7 +64,10 @@ class _Central:
     _ocpp_version: str
     _action = ""
     id: str
-    backend: Backend
+
+    def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
+        super().__init__(charge_point_id, connection)  # type: ignore[call-arg]
+        self.backend = backend
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         try:
@@ -135,10 +138,6 @@ class _Central:
 
 
 class Central16(_Central, ChargePoint16):
-    def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
-        super().__init__(charge_point_id, connection)
-        self.backend = backend
-
     @on("BootNotification")
     def boot_notification(self, **_: Any) -> result16.BootNotification:
         interval = self.backend.settings.ocpp_heartbeat_seconds
@@ -215,10 +214,6 @@ class Central16(_Central, ChargePoint16):
 
 
 class Central201(_Central, ChargePoint201):
-    def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
-        super().__init__(charge_point_id, connection)
-        self.backend = backend
-
     @on("BootNotification")
     def boot_notification(self, **_: Any) -> result201.BootNotification:
         interval = self.backend.settings.ocpp_heartbeat_seconds

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from models.efficiency import performance
+from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from web import responses
 
@@ -29,6 +30,16 @@ def close(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
         actual[k] == pytest.approx(v, abs=1e-9) if isinstance(v, float) else actual[k] == v
         for k, v in expected.items()
     )
+
+
+def write_in_parts(conn, arrival: list, cuts: list[int], as_of: datetime) -> None:
+    """Readings arriving in parts (batches ending at `cuts`), refreshed as they come."""
+    done = 0
+    for cut in [*cuts, len(arrival)]:
+        if cut > done:
+            write_batch(conn, arrival[done:cut])
+            done = cut
+        performance.refresh(conn, as_of)
 
 
 def served(conn) -> dict[str, dict]:

@@ -9,10 +9,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.efficiency import performance
 from models.efficiency.reference import efficiency
-from models.history import write_batch
-from tests.support.efficiency import assert_same, served
+from tests.support.efficiency import assert_same, served, write_in_parts
 from tests.support.factories import T0, meter_rec, vehicle_rec
 
 AS_OF = T0 + timedelta(hours=25)
@@ -55,12 +53,7 @@ def test_postgres_matches_the_reference_on_random_fleets(db, fleet):
     arrival, cuts = fleet
     savepoint = db.begin_nested()
     try:
-        done = 0
-        for cut in [*cuts, len(arrival)]:  # data arrives in parts, refreshed as it comes
-            if cut > done:
-                write_batch(db, arrival[done:cut])
-                done = cut
-            performance.refresh(db, AS_OF)
+        write_in_parts(db, arrival, cuts, AS_OF)
         assert_same(served(db), efficiency(arrival, AS_OF))
     finally:
         savepoint.rollback()

@@ -13,10 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from models.efficiency import performance
 from models.efficiency.reference import efficiency, intervals, kept_readings
-from models.history import write_batch
-from tests.support.efficiency import assert_same, served
+from tests.support.efficiency import assert_same, served, write_in_parts
 from tests.support.factories import T0, meter_reg, vehicle_reg
 
 AS_OF = T0 + timedelta(hours=25)  # the window starts an hour after T0
@@ -113,12 +111,7 @@ def test_postgres_matches_the_register_reference_on_random_fleets(db, fleet):
     arrival, cuts = fleet
     savepoint = db.begin_nested()
     try:
-        done = 0
-        for cut in [*cuts, len(arrival)]:  # data arrives in parts, refreshed as it comes
-            if cut > done:
-                write_batch(db, arrival[done:cut])
-                done = cut
-            performance.refresh(db, AS_OF)
+        write_in_parts(db, arrival, cuts, AS_OF)
         derived = intervals(kept_readings(arrival))
         assert history_intervals(db) == derived
         expected = efficiency(arrival, AS_OF)

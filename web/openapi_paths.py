@@ -1,0 +1,252 @@
+"""The paths of the OpenAPI document (web/openapi.py assembles it): each operation's
+parameters, bodies and answers, from the schemas the views use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+
+from models.kinds import KINDS, Kind
+from settings import Settings
+from web import responses
+from web.analytics import ListQuery, WindowQuery
+from web.fields import ID_PATTERN, ID_RULE
+from web.history import HistoryQuery
+
+
+def json_answer(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+        **extra,
+    }
+
+
+def _device_id(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": ID_RULE,
+        "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"},
+    }
+
+
+def _query(schema: type[Any]) -> dict[str, Any]:
+    """The parameters a view loads with this marshmallow schema (the plugin lists its fields)."""
+    return {"in": "query", "schema": schema}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    meaning = {
+        400: "Malformed request: bad JSON or gzip, body shape or id.",
+        401: "No token, or an unknown one.",
+        403: "A token of the other role.",
+        408: "The body did not arrive within BODY_TIMEOUT_SECONDS; nothing of it was kept.",
+        413: "Body over the byte limit (uncompressed), or too many readings.",
+        415: "Not Content-Type: application/json, or a Content-Encoding other than gzip.",
+        429: "More requests a minute than this token may send; nothing of this one was queued.",
+        503: "A backing service is unavailable, the ingest buffer is full, unsafe or not "
+        "replicated, or a history query ran past HISTORY_TIMEOUT_SECONDS.",
+    }
+    out = {str(s): json_answer("Error", meaning[s]) for s in statuses}
+    for status in (429, 503):
+        if status in statuses:
+            out[str(status)]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
+    # The HTTP server answers this itself, before the app, for a request line too long.
+    out["414"] = {"description": "Request line too long (answered by the HTTP server)."}
+    return out
+
+
+_NOT_MODIFIED = {"304": {"description": "Unchanged since the ETag given in If-None-Match."}}
+_NO_DATA = json_answer(
+    {"anyOf": [{"$ref": "#/components/schemas/NoData"}, {"$ref": "#/components/schemas/Error"}]},
+    "No data for this device (or no such path).",
+)
+
+
+def _get(summary: str, parameters: list[Any], ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An analyst's GET: `extra` are its answers besides 200 and the common errors."""
+    return {
+        "get": {
+            "summary": summary,
+            "security": [{"analyst": []}],
+            "parameters": parameters,
+            "responses": {"200": ok, **extra, **_errors(400, 401, 403, 503)},
+        }
+    }
+
+
+def _history_description() -> str:
+    return (
+        "With Accept: text/csv, every reading in [from, to) as one streamed CSV (no limit, no "
+        "cursor; a text cell starting with =, +, -, @, a tab or a carriage return gets a leading "
+        "'). History is indexed by time: a page reads the readings of every device in the time "
+        "it spans, so [from, to) spans at most HISTORY_MAX_DAYS (400 window_too_long past it) "
+        "and a query runs at most HISTORY_TIMEOUT_SECONDS (503 query_timeout)."
+    )
+
+
+def kind_paths(spec: APISpec, kind: Kind) -> None:
+    """A kind's routes: its devices' newest reading and their history."""
+    spec.components.schema(f"{kind.title}State", schema=responses.state_schema(kind))
+    row = f"{kind.title}ReadingRow"
+    row_schema = responses.reading_row_schema(kind)
+    spec.components.schema(row, schema=row_schema)
+    page = f"{kind.title}History"
+    spec.components.schema(page, schema=responses.history_schema(kind, row_schema))
+    device = f"/v1/{kind.plural}/{{{kind.id_wire}}}"
+    summary = f"A {kind.name}'s newest reading"
+    spec.path(
+        path=device,
+        operations=_get(
+            summary,
+            [_device_id(kind.id_wire)],
+            json_answer(f"{kind.title}State", summary),
+            **{"404": _NO_DATA},
+        ),
+    )
+    history = _get(
+        f"A {kind.name}'s raw readings, oldest first: JSON pages, or CSV streamed",
+        [_device_id(kind.id_wire), _query(HistoryQuery)],
+        {
+            "description": f"The {kind.name}'s readings ({row} items).",
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{page}"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+    )
+    history["get"]["description"] = _history_description()
+    spec.path(path=f"{device}/readings", operations=history)
+
+
+def vehicle_analytics(spec: APISpec) -> None:
+    one = "/v1/analytics/performance/{vehicleId}"
+    summary = "A vehicle's charging efficiency over the last 24 hours, or any window"
+    spec.path(
+        path=one,
+        operations=_get(
+            summary,
+            [_device_id("vehicleId"), _query(WindowQuery)],
+            json_answer("Performance", summary),
+            **_NOT_MODIFIED,
+            **{"404": _NO_DATA},
+        ),
+    )
+    summary = "A vehicle's charging efficiency by hour over the last 24 hours"
+    spec.path(
+        path=f"{one}/hourly",
+        operations=_get(
+            summary,
+            [_device_id("vehicleId")],
+            json_answer("Hourly", summary),
+            **_NOT_MODIFIED,
+            **{"404": _NO_DATA},
+        ),
+    )
+    spec.path(
+        path="/v1/analytics/performance",
+        operations=_get(
+            "The fleet's 24 h efficiency, page by page",
+            [_query(ListQuery)],
+            json_answer("FleetPage", "A page of vehicles."),
+            **_NOT_MODIFIED,
+            **{"404": json_answer("Error", "The table has not been refreshed yet.")},
+        ),
+    )
+
+
+def ocpp_forward(spec: APISpec) -> None:
+    frame = {"type": "array", "description": "An OCPP-J frame: [messageTypeId, uniqueId, ...]."}
+    spec.path(
+        path="/v1/ocpp/{version}/{chargePointId}",
+        operations={
+            "post": {
+                "summary": "A charger's OCPP CALL frame, forwarded by a central system",
+                "description": "The body is one OCPP-J CALL frame, [2, uniqueId, action, "
+                "payload], as the charger sent it; the answer is the CALLRESULT or CALLERROR "
+                "frame the charger would have got over its WebSocket (docs/OCPP.md). Readings "
+                "are confirmed (a CALLRESULT) only once durably queued; a CALLERROR means "
+                "nothing of the message is confirmed: send it again. The token is a gateway's, "
+                "or the charger's own (`flask devices add charger <chargePointId>`).",
+                "security": [{"device": []}],
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "version",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["1.6", "2.0.1"]},
+                    },
+                    _device_id("chargePointId"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": frame}},
+                },
+                "responses": {
+                    "200": json_answer(
+                        frame,
+                        "The charger's answer: [3, uniqueId, payload] or "
+                        "[4, uniqueId, errorCode, description, details].",
+                    ),
+                    "404": json_answer("Error", "An OCPP version other than 1.6 and 2.0.1."),
+                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
+                },
+            }
+        },
+    )
+
+
+def ingest(spec: APISpec, settings: Settings) -> None:
+    reading = {"oneOf": [{"$ref": f"#/components/schemas/{kind.title}Reading"} for kind in KINDS]}
+    spec.path(
+        path="/v1/ingest",
+        operations={
+            "post": {
+                "summary": "Ingest one reading or an array of readings",
+                "description": f"At most {settings.max_readings_per_request} readings and "
+                f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
+                "rejected; 202 means they are durably queued. The body may be gzipped "
+                "(Content-Encoding: gzip); the byte limit holds for it uncompressed too. With a "
+                "device's own token, readings of other devices are rejected by index, and a "
+                "vehicle's readings may name only the meters it is bound to. Values are rounded "
+                "to what is stored (energy to 6 decimals, the rest to hundredths) before their "
+                "bounds are checked. A timestamp must carry a zone offset in whole minutes and at "
+                "most 6 fractional digits, be at most "
+                f"{settings.max_future_skew_seconds} s in the future and at most "
+                f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
+                "may evict what it holds (Redis maxmemory-policy), or (with REDIS_REPLICA_ACKS) "
+                "not enough replicas confirmed the readings in time.",
+                "security": [{"device": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    reading,
+                                    {
+                                        "type": "array",
+                                        "items": reading,
+                                        "minItems": 1,
+                                        "maxItems": settings.max_readings_per_request,
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": json_answer(
+                        "IngestResult", "Queued; rejected readings listed by index."
+                    ),
+                    "422": json_answer("IngestResult", "No valid reading in the body."),
+                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
+                },
+            }
+        },
+    )
