@@ -32,14 +32,21 @@ def close(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
     )
 
 
-def write_in_parts(conn, arrival: list, cuts: list[int], as_of: datetime) -> None:
-    """Readings arriving in parts (batches ending at `cuts`), refreshed as they come."""
+def write_in_parts(
+    conn, arrival: list, cuts: list[int], as_of: datetime, refreshes: int | None = None
+) -> None:
+    """Readings arriving in parts (batches ending at `cuts`), refreshed as they come: after
+    every part, or after `refreshes` parts spread over them and after the last (a refresh
+    costs twice a batch's write: a hundred of them per example outlast the test's timeout)."""
+    parts = [*cuts, len(arrival)]
+    every = 1 if refreshes is None else max(1, len(parts) // (refreshes + 1))
     done = 0
-    for cut in [*cuts, len(arrival)]:
+    for number, cut in enumerate(parts, start=1):
         if cut > done:
             write_batch(conn, arrival[done:cut])
             done = cut
-        performance.refresh(conn, as_of)
+        if number % every == 0 or number == len(parts):
+            performance.refresh(conn, as_of)
 
 
 def served(conn) -> dict[str, dict]:

@@ -111,7 +111,7 @@ def test_postgres_matches_the_register_reference_on_random_fleets(db, fleet):
     arrival, cuts = fleet
     savepoint = db.begin_nested()
     try:
-        write_in_parts(db, arrival, cuts, AS_OF)
+        write_in_parts(db, arrival, cuts, AS_OF, refreshes=4)
         derived = intervals(kept_readings(arrival))
         assert history_intervals(db) == derived
         expected = efficiency(arrival, AS_OF)
