@@ -8,20 +8,20 @@ text in Python and the rest happens inside PostgreSQL.
 from __future__ import annotations
 
 import io
-import math
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import Connection
 
 from models import registers
+from models.copy_lines import MalformedRecord, copy_lines
 from models.efficiency.formula import minute_of
-from models.kinds import BY_CODE, ENERGY_PLACES, KINDS, REGISTER_DIGITS, Kind
-from models.readings import KIND, Record
+from models.kinds import KINDS, Kind
+from models.readings import Record
 from models.registers import RegisterRule
 from settings import get_settings
+
+__all__ = ["MalformedRecord", "WriteResult", "write_batch"]
 
 
 def _staging(kind: Kind) -> str:
@@ -84,34 +84,17 @@ def _least_first(kind: Kind, prefix: str) -> str:
 # Rows go in key order so that two workers writing overlapping readings (a redelivery, a
 # device's retry) take row locks in the same order and cannot deadlock. The row count is of
 # readings new to history and of those that replaced a greater one (rare: a device's fault).
-def _insert_sql(kind: Kind) -> str:
+def _insert_sql(kind: Kind, source: str | None = None) -> str:
     columns = ["recorded_at", kind.id_column, *kind.stored_columns]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in kind.stored_columns)
     return (
         f"INSERT INTO {kind.history_table} AS h ({', '.join(columns)}) "
         f"SELECT DISTINCT ON (recorded_at, {kind.id_column}) "
-        f"recorded_at, {', '.join(_staged_values(kind))} FROM {_staging(kind)} "
+        f"recorded_at, {', '.join(_staged_values(kind))} FROM {source or _staging(kind)} "
         f"ORDER BY recorded_at, {kind.id_column}, {_staged_least_first(kind)} "
         f"ON CONFLICT (recorded_at, {kind.id_column}) DO UPDATE SET {updates} "
         f"WHERE {_least_first(kind, 'EXCLUDED')} < {_least_first(kind, 'h')}"
     )
-
-
-# A newer reading makes the newest the prior one, and the prior the one before it: kept for the
-# register rule's next in-order reading (models/registers.py; other cases are set from history).
-def _priors(kind: Kind) -> list[str]:
-    if kind.register is None:
-        return []
-    advances, register = "s.recorded_at < EXCLUDED.recorded_at", kind.register.column
-    return [
-        f"{target} = CASE WHEN {advances} THEN s.{newer} ELSE s.{target} END"
-        for target, newer in (
-            ("prior_at", "recorded_at"),
-            ("prior_register", register),
-            ("prior2_at", "prior_at"),
-            ("prior2_register", "prior_register"),
-        )
-    ]
 
 
 # One row per device (the newest in the batch, the least of equals), and only over an older
@@ -119,16 +102,27 @@ def _priors(kind: Kind) -> list[str]:
 # current state backwards, and it keeps the reading history keeps. It also locks every device
 # of the batch (ON CONFLICT locks the row it meets even when it leaves it as it is), which is
 # what lets the register rule derive a device's intervals alone (models/registers.py).
-def _upsert_sql(kind: Kind) -> str:
+# With registers_in_batch, it also moves the batch's register readings into current state's
+# chain of recent ones (models/registers.py). Without, the chain is left as it is: an interval
+# reading that became the newest enters it with the next register reading, its register
+# unknown, and a chain with an unknown register is read from history instead.
+def _upsert_sql(kind: Kind, registers_in_batch: bool = False) -> str:
+    staging = _staging(kind)
     columns = [kind.id_column, "recorded_at", *kind.stored_columns, "updated_at"]
-    values = [kind.id_column, "recorded_at", *_staged_values(kind)[1:], "now()"]
-    updates = ", ".join([f"{c} = EXCLUDED.{c}" for c in columns[1:]] + _priors(kind))
+    values = [f"{staging}.{kind.id_column}", "recorded_at", *_staged_values(kind)[1:], "now()"]
+    updates = [f"{c} = EXCLUDED.{c}" for c in columns[1:]]
+    source = staging
+    if registers_in_batch:
+        source, recent = registers.upsert_source(kind, staging)
+        columns += ["recent_at", "recent_register"]
+        values += recent
+        updates += registers.recent_updates(kind)
     return (
         f"INSERT INTO {kind.current_table} AS s ({', '.join(columns)}) "
-        f"SELECT DISTINCT ON ({kind.id_column}) {', '.join(values)} "
-        f"FROM {_staging(kind)} "
-        f"ORDER BY {kind.id_column}, recorded_at DESC, {_staged_least_first(kind)} "
-        f"ON CONFLICT ({kind.id_column}) DO UPDATE SET {updates} "
+        f"SELECT DISTINCT ON ({staging}.{kind.id_column}) {', '.join(values)} "
+        f"FROM {source} "
+        f"ORDER BY {staging}.{kind.id_column}, recorded_at DESC, {_staged_least_first(kind)} "
+        f"ON CONFLICT ({kind.id_column}) DO UPDATE SET {', '.join(updates)} "
         "WHERE s.recorded_at < EXCLUDED.recorded_at OR (s.recorded_at = EXCLUDED.recorded_at "
         f"AND {_least_first(kind, 'EXCLUDED')} < {_least_first(kind, 's')})"
     )
@@ -139,10 +133,11 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
-    # The register rule's: derive, then set on the staged and the stored readings; after the
-    # insert, current state's prior readings where the upsert could not know them.
-    derive: tuple[str, ...] = ()
-    after_insert: tuple[str, ...] = ()
+    # For a batch with register readings (models/registers.py), in this order: before the
+    # upsert, the touched devices; the upsert that moves their chains along; the derivation and
+    # the stored intervals it changed; history's insert with the derived intervals; and, after
+    # it, the chains the upsert could not extend.
+    registers: tuple[str, ...] = ()
 
 
 def _statements(kind: Kind) -> _Statements:
@@ -150,8 +145,18 @@ def _statements(kind: Kind) -> _Statements:
     if kind.register is None:
         return statements
     staging = _staging(kind)
-    derive = (registers.derive_sql(kind, staging), *registers.apply_sql(kind, staging))
-    return replace(statements, derive=derive, after_insert=(registers.priors_sql(kind, staging),))
+    source = registers.staged_source(kind, staging, _staged_columns(kind))
+    return replace(
+        statements,
+        registers=(
+            registers.touched_sql(kind, staging),
+            _upsert_sql(kind, registers_in_batch=True),
+            registers.derive_sql(kind, staging),
+            registers.apply_sql(kind),
+            _insert_sql(kind, source),
+            registers.history_recent_sql(kind),
+        ),
+    )
 
 
 _STATEMENTS = {kind.code: _statements(kind) for kind in KINDS}
@@ -169,11 +174,8 @@ _MARK_DIRTY = (
 _EMPTY_STAGING = "TRUNCATE " + ", ".join(
     [_staging(kind) for kind in KINDS]
     + [registers.derived_table(kind) for kind in KINDS if kind.register]
+    + [registers.touched_table(kind) for kind in KINDS if kind.register]
 )
-
-
-class MalformedRecord(ValueError):
-    """A record in the stream that is not a reading (it could only come from outside the API)."""
 
 
 @dataclass
@@ -198,7 +200,7 @@ def write_batch(
     """Store a batch of normalised readings in the caller's transaction; register readings'
     intervals by `rule` (the settings' by default)."""
     params = (rule or RegisterRule.of(get_settings())).params()
-    rows, registered = _copy_rows(records)
+    rows, registered = copy_lines(records)
     result = WriteResult(readings=len(records))
     if not records:
         return result
@@ -213,80 +215,23 @@ def write_batch(
                 continue
             statements = _STATEMENTS[kind.code]
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
-            cursor.execute(statements.upsert)
             # The register rule's work only where the batch has register readings of the kind.
-            derives = kind.code in registered
-            for statement in statements.derive if derives else ():
-                cursor.execute(statement, params)
-            cursor.execute(statements.insert)
+            if kind.code not in registered:
+                cursor.execute(statements.upsert)
+                cursor.execute(statements.insert)
+                result.inserted += cursor.rowcount
+                continue
+            touched, upsert, derive, apply, insert, recent = statements.registers
+            cursor.execute(touched)
+            cursor.execute(upsert)
+            cursor.execute(derive, params)
+            cursor.execute(apply)
+            cursor.execute(insert)
             result.inserted += cursor.rowcount
-            for statement in statements.after_insert if derives else ():
-                cursor.execute(statement)
+            cursor.execute(recent)
         cursor.execute(_MARK_DIRTY)
         # Staging empties at commit; a savepoint that retries part of a batch must start clean.
         cursor.execute(_EMPTY_STAGING)
     finally:
         cursor.close()
     return result
-
-
-def _copy_rows(records: Iterable[Record]) -> tuple[dict[str, list[str]], set[str]]:
-    """COPY's lines, by kind's code: the record's fields in order, text escaped, numbers
-    checked; and the codes of the kinds with register readings among them."""
-    rows: dict[str, list[str]] = {}
-    registered: set[str] = set()
-    for record in records:
-        try:
-            kind = BY_CODE.get(record[KIND])
-            if kind is None or len(record) != kind.record_length:
-                # An interval reading's record ends before the register (Kind.record).
-                if kind is None or not kind.register or len(record) != kind.record_length - 1:
-                    raise MalformedRecord(f"not a reading of a known kind: {record!r:.200}")
-                record = [*record, None]
-            elif kind.register and record[-1] is not None:
-                registered.add(kind.code)
-            texts = 3 + len(kind.refs)
-            numbers = texts + len(kind.quantities)
-            line = "\t".join(
-                [_field(v) for v in record[1:texts]]
-                + [_number(v) for v in record[texts:numbers]]
-                + [_register(v) for v in record[numbers:]]
-            )
-            rows.setdefault(kind.code, []).append(line + "\n")
-        except (TypeError, KeyError, IndexError) as exc:
-            raise MalformedRecord(f"not a reading: {record!r:.200}") from exc
-    return rows, registered
-
-
-def _field(value: Any) -> str:
-    if not isinstance(value, str):
-        raise MalformedRecord(f"expected a string, got {value!r:.100}")
-    # IDs are validated at the API to a charset without these; escape anyway so that nothing
-    # in a stream entry can ever shift COPY's columns.
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        value = (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")).replace(
-            "\r", "\\r"
-        )
-    return value
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True or value is False or not isinstance(value, int | float):
-        raise MalformedRecord(f"expected a number, got {value!r:.100}")
-    if not math.isfinite(value):
-        raise MalformedRecord(f"expected a finite number, got {value!r}")
-    return repr(value)
-
-
-_REGISTER = re.compile(rf"\d{{1,{REGISTER_DIGITS}}}(\.\d{{1,{ENERGY_PLACES}}})?")
-
-
-def _register(value: Any) -> str:
-    """A register travels as the exact decimal's text (models/readings.py)."""
-    if value is None:
-        return "\\N"
-    if not isinstance(value, str) or not _REGISTER.fullmatch(value):
-        raise MalformedRecord(f"expected a register's decimal text, got {value!r:.100}")
-    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Column,
@@ -74,12 +75,7 @@ def _register_index(kind: Kind) -> list[Index]:
     ]
 
 
-PRIORS = (
-    ("prior_at", DateTime(timezone=True)),
-    ("prior_register", REGISTER),
-    ("prior2_at", DateTime(timezone=True)),
-    ("prior2_register", REGISTER),
-)
+RECENT = (("recent_at", ARRAY(DateTime(timezone=True))), ("recent_register", ARRAY(REGISTER)))
 
 
 def _current(kind: Kind) -> Table:
@@ -92,9 +88,9 @@ def _current(kind: Kind) -> Table:
         Column("recorded_at", DateTime(timezone=True), nullable=False),
         *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in kind.quantities),
         *(Column(column, REGISTER) for column in kind.register_columns),
-        # The two register readings before the newest: what the register rule needs of the
-        # past when a device's next reading arrives in order (models/registers.py).
-        *(Column(name, type_) for name, type_ in PRIORS if kind.register is not None),
+        # The register readings before the newest, newest first: what the register rule needs
+        # of the past when a device's next readings arrive in order (models/registers.py).
+        *(Column(name, type_) for name, type_ in RECENT if kind.register is not None),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
 

@@ -31,12 +31,10 @@ def upgrade() -> None:
             op.add_column(table, sa.Column(register, sa.Numeric(18, 6), nullable=True))
             for column in (interval, *optional):
                 op.alter_column(table, column, nullable=True)
-        # The two register readings before the newest (models/registers.py).
+        # The register readings before the newest, newest first (models/registers.py).
         for column, type_ in (
-            ("prior_at", sa.DateTime(timezone=True)),
-            ("prior_register", sa.Numeric(18, 6)),
-            ("prior2_at", sa.DateTime(timezone=True)),
-            ("prior2_register", sa.Numeric(18, 6)),
+            ("recent_at", sa.ARRAY(sa.DateTime(timezone=True))),
+            ("recent_register", sa.ARRAY(sa.Numeric(18, 6))),
         ):
             op.add_column(f"{kind}_current_state", sa.Column(column, type_, nullable=True))
         op.create_index(
@@ -51,7 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for kind, _device, register, interval, optional in KINDS:
         op.drop_index(f"{kind}_readings_register", table_name=f"{kind}_readings")
-        for column in ("prior_at", "prior_register", "prior2_at", "prior2_register"):
+        for column in ("recent_at", "recent_register"):
             op.drop_column(f"{kind}_current_state", column)
         for table in (f"{kind}_readings", f"{kind}_current_state"):
             # Register readings have no place in the older schema.

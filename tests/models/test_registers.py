@@ -14,7 +14,7 @@ from models import current_state
 from models.efficiency.reference import intervals, kept_readings
 from models.history import write_batch
 from models.kinds import METER
-from models.registers import RegisterRule
+from models.registers import RECENT, RegisterRule
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_reg
 
 
@@ -55,6 +55,53 @@ def test_in_order_every_interval_is_the_rules(db, name):
     records = [meter_reg("M1", s(t), register) for t, register in CASES[name]]
     write_batch(db, records)
     assert stored(db) == expected(records)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+@pytest.mark.parametrize("name", CASES)
+def test_in_order_a_few_at_a_time_every_interval_is_the_rules(db, name, size):
+    """Batches of up to RECENT - 1 readings of a device in order take its past from current
+    state's chain (models/registers.py); four at a time, from history."""
+    records = [meter_reg("M1", s(t), register) for t, register in CASES[name]]
+    for i in range(0, len(records), size):
+        write_batch(db, records[i : i + size])
+    assert stored(db) == expected(records)
+    chain = db.execute(
+        text("SELECT recent_at, recent_register FROM meter_current_state WHERE meter_id = 'M1'")
+    ).one()
+    before = sorted(records, key=lambda r: r[1], reverse=True)[1 : 1 + RECENT]
+    assert [t.isoformat() for t in chain.recent_at] == [r[1] for r in before]
+    assert list(chain.recent_register) == [Decimal(r[-1]) for r in before]
+
+
+def test_in_order_readings_take_their_past_from_current_state_not_history(db):
+    """History hidden after the first batch: the next readings, in order, still get their
+    intervals, from the chain current state keeps; a late one finds no neighbours."""
+    write_batch(db, [meter_reg("M1", s(0), "100"), meter_reg("M1", s(60), "101")])
+    db.execute(text("DELETE FROM meter_readings"))
+    write_batch(db, [meter_reg("M1", s(120), "103"), meter_reg("M1", s(180), "104")])
+    assert stored(db) == {120: 2, 180: 1}
+    write_batch(db, [meter_reg("M1", s(90), "102")])
+    assert stored(db)[90] is None
+
+
+def test_a_resend_of_the_newest_with_the_next_reading_still_settles_its_glitch(db):
+    """The stored newest, a drop, sent again beside its successor (back above the value before
+    the drop): a glitch. The chain cannot take the resend as new (found by the property test)."""
+    write_batch(db, [meter_reg("M1", s(t), r) for t, r in [(0, "100"), (30, "101"), (60, "0")]])
+    write_batch(db, [meter_reg("M1", s(60), "0"), meter_reg("M1", s(90), "101.5")])
+    assert stored(db) == {0: None, 30: 1, 60: None, 90: Decimal("0.5")}
+
+
+def test_the_newest_replaced_by_a_lesser_reading_of_its_identity_rederives_its_predecessor(db):
+    """A second reading of the newest's identity with a lesser register (kept: the least) turns
+    its predecessor from a glitch back into a reset."""
+    write_batch(db, [meter_reg("M1", s(t), r) for t, r in [(0, "100"), (30, "101"), (60, "0")]])
+    write_batch(db, [meter_reg("M1", s(90), "101.5")])
+    write_batch(db, [meter_reg("M1", s(90), "0.5")])
+    records = [meter_reg("M1", s(t), r) for t, r in [(0, "100"), (30, "101"), (60, "0")]]
+    assert stored(db) == expected([*records, meter_reg("M1", s(90), "0.5")])
+    assert stored(db)[60] == 0
 
 
 def test_the_cases_mean_what_design_says(db):
