@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, request
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from models import db
 from models.efficiency import fleet, performance
@@ -33,9 +34,12 @@ class ListQuery(Schema):
     """The fleet listing's query; the OpenAPI document shows these fields as its parameters."""
 
     sort = fields.String(
-        load_default="efficiency",
-        validate=validate.OneOf(list(fleet.SORTS)),
-        **_about("Sort key; ties broken by vehicleId."),
+        load_default="chargingEfficiency",
+        validate=validate.OneOf([*fleet.SORTS, *fleet.SORT_ALIASES]),
+        **_about(
+            "The field to sort by; ties broken by vehicleId. efficiency, acConsumedKwh and "
+            "dcDeliveredKwh, the older names of the first three, still work."
+        ),
     )
     order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
     limit = fields.Integer(
@@ -44,6 +48,10 @@ class ListQuery(Schema):
     maxEfficiency = fields.Float(validate=validate.Range(min=0), **_about("Only at or under."))
     minEfficiency = fields.Float(validate=validate.Range(min=0), **_about("Only at or over."))
     cursor = fields.String(**_about("nextCursor of the previous page."))
+
+    @post_load
+    def canonical_sort(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**data, "sort": fleet.SORT_ALIASES.get(data["sort"], data["sort"])}
 
 
 LIST_QUERY = ListQuery()
@@ -114,19 +122,45 @@ def _over_window(vehicle_id: str) -> Any:
 @bp.get("/v1/analytics/performance/<vehicle_id>/hourly")
 @require(ANALYST)
 def vehicle_hourly(vehicle_id: str) -> Any:
+    return _by_period(vehicle_id, "hour", lambda conn: fleet.hourly(conn, vehicle_id))
+
+
+class DailyQuery(Schema):
+    days = fields.Integer(
+        load_default=7,
+        validate=validate.Range(min=1, max=366),
+        **_about("UTC days, ending with the day of the last refresh."),
+    )
+
+
+DAILY_QUERY = DailyQuery()
+
+
+@bp.get("/v1/analytics/performance/<vehicle_id>/daily")
+@require(ANALYST)
+def vehicle_daily(vehicle_id: str) -> Any:
+    try:
+        days = DAILY_QUERY.load(request.args.to_dict())["days"]
+    except ValidationError as exc:
+        return invalid_query(exc.messages)
+    return _by_period(vehicle_id, "day", lambda conn: fleet.daily(conn, vehicle_id, days))
+
+
+def _by_period(vehicle_id: str, period: str, rows_of: Callable[[Any], list[Any]]) -> Any:
+    """A vehicle's figures by hour or day: 404 when it has no kept minute in them."""
     if (bad := invalid_id("vehicleId", vehicle_id)) is not None:
         return bad
 
     def query(conn: Any) -> tuple[Any, list[Any]]:
-        return fleet.window(conn), fleet.hourly(conn, vehicle_id)
+        return fleet.window(conn), rows_of(conn)
 
-    window, hours = db.read(_engine(), query)
-    if window is None or not hours:
+    window, rows = db.read(_engine(), query)
+    if window is None or not rows:
         return responses.no_data(VEHICLE, vehicle_id, NO_DATA)
     body = {
         "vehicleId": vehicle_id,
         **responses.window(window._mapping),
-        "hours": [responses.hour_figures(row) for row in hours],
+        f"{period}s": [responses.period_figures(row, period) for row in rows],
     }
     return conditional(body, window.refreshed_at)
 
@@ -178,6 +212,8 @@ def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str]
     if not isinstance(held, list) or len(held) != 4:
         return None
     c_sort, c_order, value, vehicle_id = held
+    # A cursor written under a sort's older name goes on under its new one.
+    c_sort = fleet.SORT_ALIASES.get(c_sort, c_sort) if isinstance(c_sort, str) else c_sort
     if (c_sort, c_order) != (sort, order) or not isinstance(vehicle_id, str):
         return None
     if not ID_RE.fullmatch(vehicle_id):

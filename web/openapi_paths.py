@@ -10,7 +10,7 @@ from apispec import APISpec
 from models.kinds import KINDS, Kind
 from settings import Settings
 from web import responses
-from web.analytics import ListQuery, WindowQuery
+from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
 
@@ -144,6 +144,17 @@ def vehicle_analytics(spec: APISpec) -> None:
             summary,
             [_device_id("vehicleId")],
             json_answer("Hourly", summary),
+            **_NOT_MODIFIED,
+            **{"404": _NO_DATA},
+        ),
+    )
+    summary = "A vehicle's charging efficiency by UTC day, over the last `days` days"
+    spec.path(
+        path=f"{one}/daily",
+        operations=_get(
+            summary,
+            [_device_id("vehicleId"), _query(DailyQuery)],
+            json_answer("Daily", summary),
             **_NOT_MODIFIED,
             **{"404": _NO_DATA},
         ),

@@ -26,6 +26,8 @@ DOCUMENTED = (
     "FleetPage",
     "HourFigures",
     "Hourly",
+    "DayFigures",
+    "Daily",
     "Readiness",
 )
 
@@ -104,8 +106,7 @@ class FleetPage(Window):
     )
 
 
-class HourFigures(Schema):
-    hour = _moment()
+class _PeriodFigures(Schema):
     acConsumedKwh = fields.Float(required=True)
     dcDeliveredKwh = fields.Float(required=True)
     chargingEfficiency = fields.Float(required=True, allow_none=True)
@@ -115,9 +116,29 @@ class HourFigures(Schema):
     readingsCounted = fields.Integer(required=True)
 
 
+class HourFigures(_PeriodFigures):
+    hour = _moment()
+
+
+class DayFigures(_PeriodFigures):
+    day = _moment()
+
+
 class Hourly(Window):
     vehicleId = fields.String(required=True)
     hours = fields.List(fields.Nested(HourFigures), required=True)
+
+
+class Daily(Window):
+    vehicleId = fields.String(required=True)
+    days = fields.List(
+        fields.Nested(DayFigures),
+        required=True,
+        metadata={
+            "description": "UTC days with kept minutes, oldest first; the last one ends "
+            "at windowEnd."
+        },
+    )
 
 
 def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
@@ -227,9 +248,10 @@ def performance(row: Any) -> dict[str, Any]:
     return {**fleet_item(row), **window(row)}
 
 
-def hour_figures(row: Any) -> dict[str, Any]:
+def period_figures(row: Any, period: str) -> dict[str, Any]:
+    """A row of fleet.hourly or fleet.daily, its start under `period` ("hour", "day")."""
     return {
-        "hour": iso_z(row["hour"]),
+        period: iso_z(row["start"]),
         "acConsumedKwh": float(row["ac_kwh"]),
         "dcDeliveredKwh": float(row["dc_kwh"]),
         **figures(row),

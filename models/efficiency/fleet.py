@@ -15,22 +15,29 @@ from sqlalchemy import Connection, text
 
 from models.efficiency.formula import ratio_sql, sums
 
-# API sort names to SQL over vehicle_performance_24h p; a vehicle with no AC has no efficiency
-# and sorts after every vehicle that has one.
+# The listing's fields it sorts by, to SQL over vehicle_performance_24h p; a vehicle with no AC
+# has no efficiency and sorts after every vehicle that has one.
 SORTS = {
-    "efficiency": f"coalesce({ratio_sql('p')}, 'Infinity'::numeric)",
-    "acConsumedKwh": "p.ac_kwh",
-    "dcDeliveredKwh": "p.dc_kwh",
+    "chargingEfficiency": f"coalesce({ratio_sql('p')}, 'Infinity'::numeric)",
+    "totalAcConsumedKwh": "p.ac_kwh",
+    "totalDcDeliveredKwh": "p.dc_kwh",
     "averageSoc": "p.soc_hundredths_sum::numeric / p.readings",
     "averageBatteryTemp": "p.battery_temp_hundredths_sum::numeric / p.readings",
     "minutesCounted": "p.minutes::numeric",
+    "readingsCounted": "p.readings::numeric",
     "vehicleId": "NULL::numeric",
+}
+# Names the listing sorted by before its sort keys were its field names: still accepted.
+SORT_ALIASES = {
+    "efficiency": "chargingEfficiency",
+    "acConsumedKwh": "totalAcConsumedKwh",
+    "dcDeliveredKwh": "totalDcDeliveredKwh",
 }
 
 
 @dataclass(frozen=True)
 class Page:
-    sort: str = "efficiency"
+    sort: str = "chargingEfficiency"
     descending: bool = False
     limit: int = 100
     max_efficiency: float | None = None
@@ -86,17 +93,31 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
 
 
 def hourly(conn: Connection, vehicle_id: str) -> list[Any]:
-    """The vehicle's kept minutes in the current window, summed by hour."""
+    """The vehicle's kept minutes in the current window, summed by hour (`start`)."""
+    return _summed_by(conn, vehicle_id, "1 hour", "w.window_start", {})
+
+
+def daily(conn: Connection, vehicle_id: str, days: int) -> list[Any]:
+    """The vehicle's kept minutes summed by UTC day (`start`), over the `days` days that end
+    with the day of the last refreshed minute (that one cut at the refresh)."""
+    last_day = "date_bin('1 day', w.window_end - interval '1 microsecond', timestamptz 'epoch')"
+    since = f"{last_day} - make_interval(days => :days - 1)"
+    return _summed_by(conn, vehicle_id, "1 day", since, {"days": days})
+
+
+def _summed_by(
+    conn: Connection, vehicle_id: str, width: str, since: str, params: dict[str, Any]
+) -> list[Any]:
     rows = conn.execute(
         text(
-            # An hour is 60 whole minutes since the epoch, in UTC whatever the session's zone.
-            "SELECT date_bin('1 hour', c.minute, timestamptz 'epoch') AS hour, "
+            # Periods since the epoch, in UTC whatever the session's zone.
+            f"SELECT date_bin('{width}', c.minute, timestamptz 'epoch') AS start, "
             f"{sums('c')}, count(*) AS minutes "
             "FROM vehicle_minute_contributions c, performance_window w "
-            "WHERE c.vehicle_id = :v AND c.minute >= w.window_start AND c.minute < w.window_end "
+            f"WHERE c.vehicle_id = :v AND c.minute >= {since} AND c.minute < w.window_end "
             "AND c.readings > 0 GROUP BY 1 ORDER BY 1"
         ),
-        {"v": vehicle_id},
+        {"v": vehicle_id, **params},
     ).all()
     return [row._mapping for row in rows]
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from models.efficiency import performance
+from models.efficiency.fleet import SORT_ALIASES, SORTS
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
@@ -53,6 +54,17 @@ def _pages(client, query: str) -> list[list[str]]:
         url = f"/v1/analytics/performance?{query}&cursor={cursor}"
 
 
+def _items(client, query: str) -> list[dict]:
+    items, url = [], f"/v1/analytics/performance?{query}"
+    while url:
+        reply = client.get(url, headers=ANALYST)
+        assert reply.status_code == 200, reply.json
+        items += reply.json["items"]
+        cursor = reply.json["nextCursor"]
+        url = cursor and f"/v1/analytics/performance?{query}&cursor={cursor}"
+    return items
+
+
 def _ids(pages: list[list[str]]) -> list[str]:
     return [vehicle_id for page in pages for vehicle_id in page]
 
@@ -83,6 +95,33 @@ def test_listing_sorts_by_every_documented_field(client, fleet):
         ids = _ids(_pages(client, f"sort={sort}&limit=4"))
         assert sorted(ids) == sorted(f"V{k}" for k in range(FLEET)), sort
     assert _ids(_pages(client, "sort=averageSoc&order=desc&limit=4"))[0] == "V6"
+
+
+def test_each_sort_key_is_the_name_of_the_field_it_sorts_by(client, fleet, clean_db):
+    # V9: the most AC, the least DC, minutes and readings, the highest SoC: apart by each.
+    moment = AS_OF - timedelta(minutes=30, seconds=-5)
+    with clean_db.begin() as conn:
+        write_batch(
+            conn,
+            [meter_rec("M9", moment, kwh=9.0), vehicle_rec("V9", "M9", moment, kwh=0.1, soc=99)],
+        )
+        performance.refresh(conn, AS_OF)
+    for sort in SORTS:
+        for order in ("asc", "desc"):
+            items = _items(client, f"sort={sort}&order={order}&limit=3")
+            assert sorted(i["vehicleId"] for i in items) == [f"V{k}" for k in [*range(FLEET), 9]]
+            values = [item[sort] for item in items]
+            assert values == sorted(values, reverse=order == "desc"), (sort, order)
+
+
+def test_the_older_sort_names_still_work_and_their_cursors_go_on(client, fleet):
+    for old, new in SORT_ALIASES.items():
+        assert _pages(client, f"sort={old}&limit=3") == _pages(client, f"sort={new}&limit=3")
+    first = client.get("/v1/analytics/performance?sort=efficiency&limit=2", headers=ANALYST)
+    cursor = _cursor("efficiency", "asc", "0.75", "V1")  # as a listing wrote it before
+    for query in (f"cursor={first.json['nextCursor']}", f"sort=chargingEfficiency&cursor={cursor}"):
+        reply = client.get(f"/v1/analytics/performance?limit=2&{query}", headers=ANALYST)
+        assert [i["vehicleId"] for i in reply.json["items"]] == ["V2", "V3"]
 
 
 def test_listing_rejects_bad_queries_and_foreign_cursors(client, fleet):

@@ -37,7 +37,7 @@ async function loadFleet() {
   let cursor = null, page = null;
   try {
     do {
-      const query = "sort=efficiency&limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+      const query = "sort=chargingEfficiency&limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
       page = await api("/v1/analytics/performance?" + query);
       if (page === null) { status("The performance table has not been refreshed yet."); return; }
       vehicles.push(...page.items);
