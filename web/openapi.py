@@ -1,6 +1,6 @@
 """The OpenAPI 3 document, generated from what the service itself uses: the ingest schemas
 (with this deployment's bounds), the query schemas the views load their parameters with, the
-response schemas of web/responses.py, and for every kind of reading its routes
+response schemas of web/answer_schemas.py, and for every kind of reading its routes
 (web/openapi_paths.py describes the paths). Served open at /openapi.json.
 """
 
@@ -17,7 +17,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 
 from models.kinds import KINDS
 from settings import Settings
-from web import responses
+from web import answer_schemas
 from web.fields import Timestamp, UtcMoment
 from web.openapi_paths import (
     ingest,
@@ -61,8 +61,8 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     schemas = build_schemas(settings, clock=lambda: datetime.now(UTC))
     for kind in KINDS:
         spec.components.schema(f"{kind.title}Reading", schema=schemas[kind.name])
-    for name in responses.DOCUMENTED:
-        spec.components.schema(name, schema=getattr(responses, name))
+    for name in answer_schemas.DOCUMENTED:
+        spec.components.schema(name, schema=getattr(answer_schemas, name))
 
     ingest(spec, settings)
     ocpp_forward(spec)

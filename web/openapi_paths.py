@@ -9,7 +9,7 @@ from apispec import APISpec
 
 from models.kinds import KINDS, Kind
 from settings import Settings
-from web import responses
+from web import answer_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
@@ -92,12 +92,12 @@ def _history_description() -> str:
 
 def kind_paths(spec: APISpec, kind: Kind) -> None:
     """A kind's routes: its devices' newest reading and their history."""
-    spec.components.schema(f"{kind.title}State", schema=responses.state_schema(kind))
+    spec.components.schema(f"{kind.title}State", schema=answer_schemas.state_schema(kind))
     row = f"{kind.title}ReadingRow"
-    row_schema = responses.reading_row_schema(kind)
+    row_schema = answer_schemas.reading_row_schema(kind)
     spec.components.schema(row, schema=row_schema)
     page = f"{kind.title}History"
-    spec.components.schema(page, schema=responses.history_schema(kind, row_schema))
+    spec.components.schema(page, schema=answer_schemas.history_schema(kind, row_schema))
     device = f"/v1/{kind.plural}/{{{kind.id_wire}}}"
     summary = f"A {kind.name}'s newest reading"
     spec.path(

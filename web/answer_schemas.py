@@ -1,0 +1,204 @@
+"""The shapes of the API's answers as marshmallow schemas, for the OpenAPI document: what
+web/responses.py builds, declared."""
+
+from __future__ import annotations
+
+import functools
+
+from marshmallow import Schema, fields
+
+from models.kinds import KINDS, Kind
+
+# In the order the document registers them: a nested schema before the one holding it.
+DOCUMENTED = (
+    "Error",
+    "Rejection",
+    "IngestResult",
+    "NoData",
+    "Performance",
+    "FleetItem",
+    "FleetPage",
+    "HourFigures",
+    "Hourly",
+    "DayFigures",
+    "Daily",
+    "Readiness",
+)
+
+
+class Error(Schema):
+    error = fields.String(required=True, metadata={"description": "Machine-readable code."})
+    message = fields.String(required=True, metadata={"description": "For a human."})
+    invalid = fields.Dict(
+        data_key="fields", metadata={"description": "invalid_query: messages per parameter."}
+    )
+
+
+class Rejection(Schema):
+    index = fields.Integer(required=True, metadata={"description": "Position in the body."})
+    errors = fields.Dict(required=True, metadata={"description": "Field name: messages."})
+
+
+class IngestResult(Schema):
+    accepted = fields.Integer(required=True)
+    rejected = fields.List(
+        fields.Nested(Rejection),
+        required=True,
+        metadata={"description": "The first 100 rejected readings, by index."},
+    )
+    rejectedCount = fields.Integer(required=True, metadata={"description": "All rejected."})
+    rejectedNotListed = fields.Integer(
+        metadata={"description": "Rejected readings past the first 100, counted only."}
+    )
+    message = fields.String()
+
+
+NoData = type(
+    "NoData",
+    (Schema,),
+    {
+        **{kind.id_wire: fields.String() for kind in KINDS},
+        "message": fields.String(required=True),
+    },
+)
+
+
+def _moment() -> fields.String:
+    return fields.String(required=True, metadata={"format": "date-time"})
+
+
+class Window(Schema):
+    windowStart = _moment()
+    windowEnd = _moment()
+    refreshedAt = _moment()
+
+
+class FleetItem(Schema):
+    vehicleId = fields.String(required=True)
+    timeWindowHours = fields.Float(
+        required=True, metadata={"description": "24, or the length of the window asked for."}
+    )
+    totalAcConsumedKwh = fields.Float(required=True)
+    totalDcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = fields.Float(
+        required=True, allow_none=True, metadata={"description": "DC / AC; null when AC is 0."}
+    )
+    averageSoc = fields.Float(required=True)
+    averageBatteryTemp = fields.Float(required=True)
+    minutesCounted = fields.Integer(required=True)
+    readingsCounted = fields.Integer(required=True)
+
+
+class Performance(FleetItem, Window):
+    """One vehicle: its figures and the window they cover."""
+
+
+class FleetPage(Window):
+    items = fields.List(fields.Nested(FleetItem), required=True)
+    nextCursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
+    )
+
+
+class _PeriodFigures(Schema):
+    acConsumedKwh = fields.Float(required=True)
+    dcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = fields.Float(required=True, allow_none=True)
+    averageSoc = fields.Float(required=True)
+    averageBatteryTemp = fields.Float(required=True)
+    minutesCounted = fields.Integer(required=True)
+    readingsCounted = fields.Integer(required=True)
+
+
+class HourFigures(_PeriodFigures):
+    hour = _moment()
+
+
+class DayFigures(_PeriodFigures):
+    day = _moment()
+
+
+class Hourly(Window):
+    vehicleId = fields.String(required=True)
+    hours = fields.List(fields.Nested(HourFigures), required=True)
+
+
+class Daily(Window):
+    vehicleId = fields.String(required=True)
+    days = fields.List(
+        fields.Nested(DayFigures),
+        required=True,
+        metadata={
+            "description": "UTC days with kept minutes, oldest first; the last one ends "
+            "at windowEnd."
+        },
+    )
+
+
+def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
+    unknown = "; null when not known (a register reading's interval: docs/DESIGN.md, Registers)"
+    return {
+        **{wire: fields.String(required=True) for wire in kind.ref_wires},
+        **{
+            q.wire: fields.Float(
+                required=True,
+                allow_none=kind.nullable(q),
+                metadata={"description": q.description + unknown} if kind.nullable(q) else {},
+            )
+            for q in kind.quantities
+        },
+        **{
+            wire: fields.Decimal(
+                required=True,
+                allow_none=True,
+                metadata={
+                    "description": "The register as sent, exactly; null for an interval reading."
+                },
+            )
+            for wire in kind.register_wires
+        },
+    }
+
+
+@functools.cache
+def reading_row_schema(kind: Kind) -> type[Schema]:
+    """A reading as history shows it: `<Kind>ReadingRow`.
+
+    These schemas are made once per kind (cached): the OpenAPI plugin finds a schema a response
+    names by its class name, and two classes of one name would be documented twice."""
+    declared = {"timestamp": _moment(), **_reading_fields(kind)}
+    return type(f"{kind.title}ReadingRow", (Schema,), declared)
+
+
+@functools.cache
+def state_schema(kind: Kind) -> type[Schema]:
+    """A device's newest reading, and when it became newest: `<Kind>State`."""
+    declared = {
+        kind.id_wire: fields.String(required=True),
+        **_reading_fields(kind),
+        "timestamp": _moment(),
+        "updatedAt": _moment(),
+    }
+    return type(f"{kind.title}State", (Schema,), declared)
+
+
+@functools.cache
+def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
+    """A page of a device's history: `<Kind>History`, its readings `row`s, oldest first."""
+    declared = {
+        kind.id_wire: fields.String(required=True),
+        "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
+        "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
+        "readings": fields.List(fields.Nested(row), required=True),
+        "nextCursor": fields.String(
+            required=True,
+            allow_none=True,
+            metadata={"description": "Pass as cursor; null at the end."},
+        ),
+    }
+    return type(f"{kind.title}History", (Schema,), declared)
+
+
+class Readiness(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
