@@ -126,39 +126,36 @@ def kind_paths(spec: APISpec, kind: Kind) -> None:
 
 def vehicle_analytics(spec: APISpec) -> None:
     one = "/v1/analytics/performance/{vehicleId}"
-    summary = "A vehicle's charging efficiency over the last 24 hours, or any window"
-    spec.path(
-        path=one,
-        operations=_get(
-            summary,
-            [_device_id("vehicleId"), _query(WindowQuery)],
-            json_answer("Performance", summary),
-            **_NOT_MODIFIED,
-            **{"404": _NO_DATA},
+    for path, summary, queries, answer in (
+        (
+            one,
+            "A vehicle's charging efficiency over the last 24 hours, or any window",
+            [_query(WindowQuery)],
+            "Performance",
         ),
-    )
-    summary = "A vehicle's charging efficiency by hour over the last 24 hours"
-    spec.path(
-        path=f"{one}/hourly",
-        operations=_get(
-            summary,
-            [_device_id("vehicleId")],
-            json_answer("Hourly", summary),
-            **_NOT_MODIFIED,
-            **{"404": _NO_DATA},
+        (
+            f"{one}/hourly",
+            "A vehicle's charging efficiency by hour over the last 24 hours",
+            [],
+            "Hourly",
         ),
-    )
-    summary = "A vehicle's charging efficiency by UTC day, over the last `days` days"
-    spec.path(
-        path=f"{one}/daily",
-        operations=_get(
-            summary,
-            [_device_id("vehicleId"), _query(DailyQuery)],
-            json_answer("Daily", summary),
-            **_NOT_MODIFIED,
-            **{"404": _NO_DATA},
+        (
+            f"{one}/daily",
+            "A vehicle's charging efficiency by UTC day, over the last `days` days",
+            [_query(DailyQuery)],
+            "Daily",
         ),
-    )
+    ):
+        spec.path(
+            path=path,
+            operations=_get(
+                summary,
+                [_device_id("vehicleId"), *queries],
+                json_answer(answer, summary),
+                **_NOT_MODIFIED,
+                **{"404": _NO_DATA},
+            ),
+        )
     spec.path(
         path="/v1/analytics/performance",
         operations=_get(
