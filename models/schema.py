@@ -107,9 +107,13 @@ dirty_minutes = Table(
     Column("minute", DateTime(timezone=True), nullable=False),
 )
 
-# What each vehicle's kept minute contributes to its 24 h figures (docs/DESIGN.md, "The
-# efficiency rule").
-# Sums, not means, so that a minute can be subtracted exactly when it leaves the window.
+# What each kept (meter, minute) contributes to its vehicle's and its meter's figures
+# (docs/DESIGN.md, "The efficiency rule"): one row per (meter, minute), for the one vehicle that
+# reported the meter in it. Sums, not means, so that a minute can be subtracted exactly when it
+# leaves the window. `minutes` is the row's share of its vehicle's minutes counted: 1, or 0 when
+# the vehicle's minute already counts on a meter with a lesser id (a vehicle that named two meters
+# in one minute has one minute, not two). `suspect_minutes` is 1 when DC exceeds AC: physically
+# impossible, so a clock or a meter is wrong; counted, never taken out of the sums.
 vehicle_minute_contributions = Table(
     "vehicle_minute_contributions",
     metadata,
@@ -120,23 +124,50 @@ vehicle_minute_contributions = Table(
     Column("soc_hundredths_sum", BigInteger, nullable=False),
     Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
     Column("readings", Integer, nullable=False),
-    PrimaryKeyConstraint("minute", "vehicle_id"),
-    # A vehicle's hourly breakdown reads its minutes only.
+    Column("meter_id", Text, nullable=False),
+    Column("suspect_minutes", SmallInteger, nullable=False),
+    Column("minutes", SmallInteger, nullable=False),
+    PrimaryKeyConstraint("minute", "meter_id"),
+    # A vehicle's and a meter's hours, days and windows read their own minutes only.
     Index("vehicle_minute_contributions_vehicle", "vehicle_id", "minute"),
+    Index("vehicle_minute_contributions_meter", "meter_id", "minute"),
     postgresql_partition_by="RANGE (minute)",
 )
 
-# Running sums over the window in performance_window; one row per vehicle with a kept minute.
-vehicle_performance_24h = Table(
-    "vehicle_performance_24h",
-    metadata,
+
+def _sums(name: str, *keys: Column, extra: tuple[Column, ...] = ()) -> Table:
+    """Running sums over the window in performance_window, one row per key with a kept minute:
+    the efficiency rule's figures and the minutes counted."""
+    return Table(
+        name,
+        metadata,
+        *keys,
+        Column("ac_kwh", Numeric, nullable=False),
+        Column("dc_kwh", Numeric, nullable=False),
+        Column("soc_hundredths_sum", BigInteger, nullable=False),
+        Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
+        Column("readings", BigInteger, nullable=False),
+        Column("minutes", Integer, nullable=False),
+        Column("suspect_minutes", BigInteger, nullable=False),
+        *extra,
+    )
+
+
+vehicle_performance_24h = _sums(
+    "vehicle_performance_24h", Column("vehicle_id", Text, primary_key=True)
+)
+# A meter's figures are its vehicles' on it: kept per (meter, vehicle), so that the vehicles a
+# meter served stay countable as minutes leave the window, and summed per meter after each
+# refresh (vehicles: how many (meter, vehicle) rows it has).
+meter_vehicle_performance_24h = _sums(
+    "meter_vehicle_performance_24h",
+    Column("meter_id", Text, primary_key=True),
     Column("vehicle_id", Text, primary_key=True),
-    Column("ac_kwh", Numeric, nullable=False),
-    Column("dc_kwh", Numeric, nullable=False),
-    Column("soc_hundredths_sum", BigInteger, nullable=False),
-    Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
-    Column("readings", BigInteger, nullable=False),
-    Column("minutes", Integer, nullable=False),
+)
+meter_performance_24h = _sums(
+    "meter_performance_24h",
+    Column("meter_id", Text, primary_key=True),
+    extra=(Column("vehicles", Integer, nullable=False),),
 )
 
 performance_window = Table(

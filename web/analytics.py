@@ -1,4 +1,5 @@
-"""Analytics over the refreshed 24 h table: one vehicle, its hours, and the fleet by pages."""
+"""Analytics over the refreshed 24 h tables: one vehicle, its hours and days, and the fleet by
+pages; the views' shared steps, which web/meter_analytics.py uses for meters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from models import db
 from models.efficiency import fleet, performance
-from models.kinds import VEHICLE
+from models.kinds import VEHICLE, Kind
 from web import cursors, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
@@ -97,7 +98,7 @@ WINDOW_QUERY = WindowQuery()
 def vehicle_performance(vehicle_id: str) -> Any:
     if (bad := invalid_id("vehicleId", vehicle_id)) is not None:
         return bad
-    if "from" in request.args or "to" in request.args:
+    if asks_window():
         return _over_window(vehicle_id)
     answer = services().performance_cache.answer(vehicle_id)
     if answer.payload is None or answer.stamp is None:
@@ -105,24 +106,35 @@ def vehicle_performance(vehicle_id: str) -> Any:
     return encoded_conditional(answer.payload, answer.etag, answer.stamp)
 
 
+def asks_window() -> bool:
+    return "from" in request.args or "to" in request.args
+
+
 def _over_window(vehicle_id: str) -> Any:
+    return over_window(VEHICLE, vehicle_id, performance.read_window, responses.performance)
+
+
+def over_window(
+    kind: Kind,
+    device_id: str,
+    read: Callable[[Any, str, Any, Any], Any],
+    answer: Callable[[Any], dict[str, Any]],
+) -> Any:
+    """A device's figures over the window of `from` and `to`."""
     try:
         window = WINDOW_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    row = db.read(
-        _engine(),
-        lambda conn: performance.read_window(conn, vehicle_id, window["start"], window["end"]),
-    )
+    row = db.read(_engine(), lambda conn: read(conn, device_id, window["start"], window["end"]))
     if row is None:
-        return responses.no_data(VEHICLE, vehicle_id, NO_DATA_IN_WINDOW)
-    return conditional(responses.performance(row), row["refreshed_at"])
+        return responses.no_data(kind, device_id, NO_DATA_IN_WINDOW)
+    return conditional(answer(row), row["refreshed_at"])
 
 
 @bp.get("/v1/analytics/performance/<vehicle_id>/hourly")
 @require(ANALYST)
 def vehicle_hourly(vehicle_id: str) -> Any:
-    return _by_period(vehicle_id, "hour", lambda conn: fleet.hourly(conn, vehicle_id))
+    return by_period(VEHICLE, vehicle_id, "hour", lambda conn: fleet.hourly(conn, vehicle_id))
 
 
 class DailyQuery(Schema):
@@ -139,16 +151,22 @@ DAILY_QUERY = DailyQuery()
 @bp.get("/v1/analytics/performance/<vehicle_id>/daily")
 @require(ANALYST)
 def vehicle_daily(vehicle_id: str) -> Any:
+    return daily(VEHICLE, vehicle_id, fleet.VEHICLES)
+
+
+def daily(kind: Kind, device_id: str, subject: fleet.Subject) -> Any:
     try:
         days = DAILY_QUERY.load(request.args.to_dict())["days"]
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    return _by_period(vehicle_id, "day", lambda conn: fleet.daily(conn, vehicle_id, days))
+    return by_period(
+        kind, device_id, "day", lambda conn: fleet.daily(conn, device_id, days, subject)
+    )
 
 
-def _by_period(vehicle_id: str, period: str, rows_of: Callable[[Any], list[Any]]) -> Any:
-    """A vehicle's figures by hour or day: 404 when it has no kept minute in them."""
-    if (bad := invalid_id("vehicleId", vehicle_id)) is not None:
+def by_period(kind: Kind, device_id: str, period: str, rows_of: Callable[[Any], list[Any]]) -> Any:
+    """A device's figures by hour or day: 404 when it has no kept minute in them."""
+    if (bad := invalid_id(kind.id_wire, device_id)) is not None:
         return bad
 
     def query(conn: Any) -> tuple[Any, list[Any]]:
@@ -156,11 +174,12 @@ def _by_period(vehicle_id: str, period: str, rows_of: Callable[[Any], list[Any]]
 
     window, rows = db.read(_engine(), query)
     if window is None or not rows:
-        return responses.no_data(VEHICLE, vehicle_id, NO_DATA)
+        return responses.no_data(kind, device_id, NO_DATA)
+    meter = kind is not VEHICLE
     body = {
-        "vehicleId": vehicle_id,
+        kind.id_wire: device_id,
         **responses.window(window._mapping),
-        f"{period}s": [responses.period_figures(row, period) for row in rows],
+        f"{period}s": [responses.period_figures(row, period, meter) for row in rows],
     }
     return conditional(body, window.refreshed_at)
 
@@ -168,8 +187,13 @@ def _by_period(vehicle_id: str, period: str, rows_of: Callable[[Any], list[Any]]
 @bp.get("/v1/analytics/performance")
 @require(ANALYST)
 def fleet_performance() -> Any:
+    return listing(fleet.VEHICLES, LIST_QUERY, responses.fleet_item)
+
+
+def listing(subject: fleet.Subject, schema: Schema, item: Callable[[Any], dict[str, Any]]) -> Any:
+    """A page of a listing, its query loaded by `schema`."""
     try:
-        args = LIST_QUERY.load(request.args.to_dict())
+        args = schema.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
     after = None
@@ -178,6 +202,7 @@ def fleet_performance() -> Any:
         if after is None:
             return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
     page = fleet.Page(
+        subject=subject,
         sort=args["sort"],
         descending=args["order"] == "desc",
         limit=args["limit"],
@@ -194,7 +219,7 @@ def fleet_performance() -> Any:
         return error("not_refreshed", NOT_REFRESHED, 404)
     body = {
         **responses.window(window._mapping),
-        "items": [responses.fleet_item(row) for row in rows],
+        "items": [item(row) for row in rows],
         "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
     }
     return conditional(body, window.refreshed_at)
@@ -206,7 +231,7 @@ def _encode_cursor(last: tuple[str | None, str], sort: str, order: str) -> str:
 
 def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str | None, str] | None:
     """The position a cursor holds, or None when it is not one of this sort and order. Whatever
-    a client crafts is checked as strictly as what the listing itself wrote: a vehicle id by the
+    a client crafts is checked as strictly as what the listing itself wrote: a device id by the
     ID rule, a sort value as a decimal numeric can hold."""
     held = cursors.decode(cursor)
     if not isinstance(held, list) or len(held) != 4:

@@ -22,6 +22,13 @@ DOCUMENTED = (
     "Hourly",
     "DayFigures",
     "Daily",
+    "MeterPerformance",
+    "MeterItem",
+    "MeterPage",
+    "MeterHourFigures",
+    "MeterHourly",
+    "MeterDayFigures",
+    "MeterDaily",
     "Readiness",
 )
 
@@ -73,49 +80,107 @@ class Window(Schema):
     refreshedAt = _moment()
 
 
-class FleetItem(Schema):
-    vehicleId = fields.String(required=True)
-    timeWindowHours = fields.Float(
+def _hours_field() -> fields.Float:
+    return fields.Float(
         required=True, metadata={"description": "24, or the length of the window asked for."}
     )
-    totalAcConsumedKwh = fields.Float(required=True)
-    totalDcDeliveredKwh = fields.Float(required=True)
-    chargingEfficiency = fields.Float(
+
+
+def _efficiency() -> fields.Float:
+    return fields.Float(
         required=True, allow_none=True, metadata={"description": "DC / AC; null when AC is 0."}
     )
-    averageSoc = fields.Float(required=True)
-    averageBatteryTemp = fields.Float(required=True)
+
+
+class _Counted(Schema):
     minutesCounted = fields.Integer(required=True)
     readingsCounted = fields.Integer(required=True)
+    suspectMinutes = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Kept (meter, minute)s where DC exceeds AC: physically impossible "
+            "(a clock or a meter is wrong). Counted; still in the sums."
+        },
+    )
+
+
+class FleetItem(_Counted):
+    vehicleId = fields.String(required=True)
+    timeWindowHours = _hours_field()
+    totalAcConsumedKwh = fields.Float(required=True)
+    totalDcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = _efficiency()
+    averageSoc = fields.Float(required=True)
+    averageBatteryTemp = fields.Float(required=True)
 
 
 class Performance(FleetItem, Window):
     """One vehicle: its figures and the window they cover."""
 
 
-class FleetPage(Window):
-    items = fields.List(fields.Nested(FleetItem), required=True)
-    nextCursor = fields.String(
+def _next_cursor() -> fields.String:
+    return fields.String(
         required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
     )
 
 
-class _PeriodFigures(Schema):
+class FleetPage(Window):
+    items = fields.List(fields.Nested(FleetItem), required=True)
+    nextCursor = _next_cursor()
+
+
+class MeterItem(_Counted):
+    meterId = fields.String(required=True)
+    timeWindowHours = _hours_field()
+    totalAcConsumedKwh = fields.Float(required=True)
+    totalDcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = _efficiency()
+    vehiclesServed = fields.Integer(
+        required=True, metadata={"description": "Vehicles with a kept minute on this meter."}
+    )
+
+
+class MeterPerformance(MeterItem, Window):
+    """One meter (a charger): its vehicles' kept minutes on it, and the window they cover."""
+
+
+class MeterPage(Window):
+    items = fields.List(fields.Nested(MeterItem), required=True)
+    nextCursor = _next_cursor()
+
+
+class _PeriodFigures(_Counted):
     acConsumedKwh = fields.Float(required=True)
     dcDeliveredKwh = fields.Float(required=True)
     chargingEfficiency = fields.Float(required=True, allow_none=True)
+
+
+class _VehiclePeriod(_PeriodFigures):
     averageSoc = fields.Float(required=True)
     averageBatteryTemp = fields.Float(required=True)
-    minutesCounted = fields.Integer(required=True)
-    readingsCounted = fields.Integer(required=True)
 
 
-class HourFigures(_PeriodFigures):
+class _MeterPeriod(_PeriodFigures):
+    vehiclesServed = fields.Integer(required=True)
+
+
+class HourFigures(_VehiclePeriod):
     hour = _moment()
 
 
-class DayFigures(_PeriodFigures):
+class DayFigures(_VehiclePeriod):
     day = _moment()
+
+
+class MeterHourFigures(_MeterPeriod):
+    hour = _moment()
+
+
+class MeterDayFigures(_MeterPeriod):
+    day = _moment()
+
+
+_DAYS = "UTC days with kept minutes, oldest first; the last one ends at windowEnd."
 
 
 class Hourly(Window):
@@ -125,13 +190,18 @@ class Hourly(Window):
 
 class Daily(Window):
     vehicleId = fields.String(required=True)
+    days = fields.List(fields.Nested(DayFigures), required=True, metadata={"description": _DAYS})
+
+
+class MeterHourly(Window):
+    meterId = fields.String(required=True)
+    hours = fields.List(fields.Nested(MeterHourFigures), required=True)
+
+
+class MeterDaily(Window):
+    meterId = fields.String(required=True)
     days = fields.List(
-        fields.Nested(DayFigures),
-        required=True,
-        metadata={
-            "description": "UTC days with kept minutes, oldest first; the last one ends "
-            "at windowEnd."
-        },
+        fields.Nested(MeterDayFigures), required=True, metadata={"description": _DAYS}
     )
 
 
@@ -190,11 +260,7 @@ def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
         "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
         "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
         "readings": fields.List(fields.Nested(row), required=True),
-        "nextCursor": fields.String(
-            required=True,
-            allow_none=True,
-            metadata={"description": "Pass as cursor; null at the end."},
-        ),
+        "nextCursor": _next_cursor(),
     }
     return type(f"{kind.title}History", (Schema,), declared)
 

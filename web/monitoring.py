@@ -71,24 +71,33 @@ class LiveState:
     def _performance(self) -> Iterator[GaugeMetricFamily]:
         threshold = self.services.settings.efficiency_alert_below
         with self.services.engine.connect() as conn:
-            age, vehicles, under = fleet.health(conn, threshold)
+            health = fleet.health(conn, threshold)
             letters = dead_letters.count(conn)
-        yield GaugeMetricFamily(
-            "ev_performance_age_seconds",
-            "Time since the efficiency table was refreshed.",
-            value=age,
-        )
-        yield GaugeMetricFamily(
-            "ev_performance_vehicles", "Vehicles in the efficiency table.", value=vehicles
-        )
-        yield GaugeMetricFamily(
-            "ev_performance_vehicles_below_threshold",
-            f"Vehicles charging at an efficiency under EFFICIENCY_ALERT_BELOW ({threshold}).",
-            value=under,
-        )
-        yield GaugeMetricFamily(
-            "ev_dead_letters", "Dead letters waiting to be replayed or looked at.", value=letters
-        )
+        under = f"at an efficiency under EFFICIENCY_ALERT_BELOW ({threshold})"
+        gauges = {
+            "ev_performance_age_seconds": (
+                "Time since the efficiency table was refreshed.",
+                health.age_seconds,
+            ),
+            "ev_performance_vehicles": ("Vehicles in the efficiency table.", health.vehicles),
+            "ev_performance_vehicles_below_threshold": (
+                f"Vehicles charging {under}.",
+                health.vehicles_below,
+            ),
+            "ev_performance_meters": ("Meters (chargers) in the efficiency table.", health.meters),
+            "ev_performance_meters_below_threshold": (
+                f"Meters (chargers) delivering {under}.",
+                health.meters_below,
+            ),
+            "ev_performance_suspect_minutes": (
+                "Kept (meter, minute)s of the 24 h window where DC exceeds AC: a clock or a "
+                "meter is wrong.",
+                health.suspect_minutes,
+            ),
+            "ev_dead_letters": ("Dead letters waiting to be replayed or looked at.", letters),
+        }
+        for name, (doc, value) in gauges.items():
+            yield GaugeMetricFamily(name, doc, value=value)
 
 
 class RenderedOnce:

@@ -20,11 +20,11 @@ from settings import Settings
 from web import answer_schemas
 from web.fields import Timestamp, UtcMoment
 from web.openapi_paths import (
+    analytics_paths,
     ingest,
     json_answer,
     kind_paths,
     ocpp_forward,
-    vehicle_analytics,
 )
 from web.schemas import build_schemas
 from web.services import services
@@ -66,7 +66,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
 
     ingest(spec, settings)
     ocpp_forward(spec)
-    vehicle_analytics(spec)
+    analytics_paths(spec)
     for kind in KINDS:
         kind_paths(spec, kind)
     metrics_page = {

@@ -13,6 +13,7 @@ from web import answer_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
+from web.meter_analytics import MeterListQuery
 
 
 def json_answer(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -124,48 +125,54 @@ def kind_paths(spec: APISpec, kind: Kind) -> None:
     spec.path(path=f"{device}/readings", operations=history)
 
 
-def vehicle_analytics(spec: APISpec) -> None:
-    one = "/v1/analytics/performance/{vehicleId}"
-    for path, summary, queries, answer in (
-        (
-            one,
-            "A vehicle's charging efficiency over the last 24 hours, or any window",
-            [_query(WindowQuery)],
-            "Performance",
-        ),
-        (
-            f"{one}/hourly",
-            "A vehicle's charging efficiency by hour over the last 24 hours",
-            [],
-            "Hourly",
-        ),
-        (
-            f"{one}/daily",
-            "A vehicle's charging efficiency by UTC day, over the last `days` days",
-            [_query(DailyQuery)],
-            "Daily",
-        ),
+def analytics_paths(spec: APISpec) -> None:
+    """A vehicle's and a meter's figures (24 h or any window, hourly, daily) and the listings."""
+    for noun, wire, listing, query, plural in (
+        ("vehicle", "vehicleId", "/v1/analytics/performance", ListQuery, "fleet's vehicles"),
+        ("meter (charger)", "meterId", "/v1/analytics/meters", MeterListQuery, "meters"),
     ):
+        one = f"{listing}/{{{wire}}}"
+        prefix = "" if wire == "vehicleId" else "Meter"
+        for path, summary, queries, answer in (
+            (
+                one,
+                f"A {noun}'s charging efficiency over the last 24 hours, or any window",
+                [_query(WindowQuery)],
+                f"{prefix}Performance",
+            ),
+            (
+                f"{one}/hourly",
+                f"A {noun}'s charging efficiency by hour over the last 24 hours",
+                [],
+                f"{prefix}Hourly",
+            ),
+            (
+                f"{one}/daily",
+                f"A {noun}'s charging efficiency by UTC day, over the last `days` days",
+                [_query(DailyQuery)],
+                f"{prefix}Daily",
+            ),
+        ):
+            spec.path(
+                path=path,
+                operations=_get(
+                    summary,
+                    [_device_id(wire), *queries],
+                    json_answer(answer, summary),
+                    **_NOT_MODIFIED,
+                    **{"404": _NO_DATA},
+                ),
+            )
         spec.path(
-            path=path,
+            path=listing,
             operations=_get(
-                summary,
-                [_device_id("vehicleId"), *queries],
-                json_answer(answer, summary),
+                f"The {plural}' 24 h efficiency, page by page",
+                [_query(query)],
+                json_answer(f"{prefix or 'Fleet'}Page", f"A page of the {plural}."),
                 **_NOT_MODIFIED,
-                **{"404": _NO_DATA},
+                **{"404": json_answer("Error", "The table has not been refreshed yet.")},
             ),
         )
-    spec.path(
-        path="/v1/analytics/performance",
-        operations=_get(
-            "The fleet's 24 h efficiency, page by page",
-            [_query(ListQuery)],
-            json_answer("FleetPage", "A page of vehicles."),
-            **_NOT_MODIFIED,
-            **{"404": json_answer("Error", "The table has not been refreshed yet.")},
-        ),
-    )
 
 
 def ocpp_forward(spec: APISpec) -> None:

@@ -32,16 +32,27 @@ def window(row: Any) -> dict[str, str]:
     }
 
 
-def fleet_item(row: Any) -> dict[str, Any]:
+def _hours(row: Any) -> float | int:
     hours = (row["window_end"] - row["window_start"]).total_seconds() / 3600
+    return int(hours) if hours.is_integer() else hours
+
+
+def _counted(row: Any) -> dict[str, Any]:
+    return {
+        "minutesCounted": row["minutes"],
+        "readingsCounted": row["readings"],
+        "suspectMinutes": row["suspect_minutes"],
+    }
+
+
+def fleet_item(row: Any) -> dict[str, Any]:
     return {
         "vehicleId": row["vehicle_id"],
-        "timeWindowHours": int(hours) if hours.is_integer() else hours,
+        "timeWindowHours": _hours(row),
         "totalAcConsumedKwh": float(row["ac_kwh"]),
         "totalDcDeliveredKwh": float(row["dc_kwh"]),
         **figures(row),
-        "minutesCounted": row["minutes"],
-        "readingsCounted": row["readings"],
+        **_counted(row),
     }
 
 
@@ -49,15 +60,34 @@ def performance(row: Any) -> dict[str, Any]:
     return {**fleet_item(row), **window(row)}
 
 
-def period_figures(row: Any, period: str) -> dict[str, Any]:
-    """A row of fleet.hourly or fleet.daily, its start under `period` ("hour", "day")."""
+def meter_item(row: Any) -> dict[str, Any]:
+    """A meter (a charger) over a window: its vehicles' kept minutes on it."""
+    return {
+        "meterId": row["meter_id"],
+        "timeWindowHours": _hours(row),
+        "totalAcConsumedKwh": float(row["ac_kwh"]),
+        "totalDcDeliveredKwh": float(row["dc_kwh"]),
+        "chargingEfficiency": formula.ratio(row["ac_kwh"], row["dc_kwh"]),
+        "vehiclesServed": row["vehicles"],
+        **_counted(row),
+    }
+
+
+def meter_performance(row: Any) -> dict[str, Any]:
+    return {**meter_item(row), **window(row)}
+
+
+def period_figures(row: Any, period: str, meter: bool = False) -> dict[str, Any]:
+    """A row of fleet.hourly or fleet.daily, its start under `period` ("hour", "day"): a
+    vehicle's with its averages, a meter's with the vehicles it served."""
+    ac, dc = row["ac_kwh"], row["dc_kwh"]
     return {
         period: iso_z(row["start"]),
-        "acConsumedKwh": float(row["ac_kwh"]),
-        "dcDeliveredKwh": float(row["dc_kwh"]),
-        **figures(row),
-        "minutesCounted": row["minutes"],
-        "readingsCounted": row["readings"],
+        "acConsumedKwh": float(ac),
+        "dcDeliveredKwh": float(dc),
+        **({"chargingEfficiency": formula.ratio(ac, dc)} if meter else figures(row)),
+        **({"vehiclesServed": row["vehicles"]} if meter else {}),
+        **_counted(row),
     }
 
 

@@ -17,24 +17,24 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, text
+from sqlalchemy import Connection, Engine, text
 
 from models import db, partitions
 from models.efficiency.formula import SUMMED, minute_of
 
 TABLE = "vehicle_minute_contributions"
-# vehicle_performance_24h's figures, summed from the contributions (minutes: the rows counted).
-SUMS = (*SUMMED, "minutes")
+# A contribution's columns, in the order RECOMPUTE gives them.
+COLUMNS = ("minute", "meter_id", "vehicle_id", *SUMMED, "minutes")
 _MINUTE = timedelta(minutes=1)
 
 # The contributions of the minutes [lo, hi), as rows of TABLE. Per (meter, minute), a vehicle's
 # readings are kept when exactly one vehicle reported that meter in that minute (the min and max
 # vehicle id agree) and the meter itself reported in it (count(ac) > 0). Both streams go through
-# one hash aggregate: no join and no sort. A register reading whose interval is not known has
-# neither ac nor dc, and its (meter, minute) is not kept (count(*) tells it: docs/DESIGN.md,
-# "Registers"). Energy is summed as integer micro-kWh (history keeps six decimals, so the sums
-# are exact) and turned back into kWh once per row; ids compare bytewise (COLLATE "C") as only
-# equality matters.
+# one hash aggregate: no join. A register reading whose interval is not known has neither ac nor
+# dc, and its (meter, minute) is not kept (count(*) tells it: docs/DESIGN.md, "Registers").
+# Energy is summed as integer micro-kWh (history keeps six decimals, so the sums are exact) and
+# turned back into kWh once per row; ids compare bytewise (COLLATE "C") as only equality matters.
+# The window function (one sort of the kept rows) picks the meter a vehicle's minute counts on.
 RECOMPUTE = f"""
 WITH readings AS (
     SELECT {minute_of("recorded_at")} AS minute,
@@ -48,16 +48,24 @@ WITH readings AS (
            soc_hundredths, battery_temp_hundredths
     FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
 ), kept AS (
-    SELECT minute, min(vehicle_id) AS vehicle_id, sum(ac) AS ac, sum(dc) AS dc,
+    SELECT minute, meter_id, min(vehicle_id) AS vehicle_id, sum(ac) AS ac, sum(dc) AS dc,
            sum(soc) AS soc, sum(temp) AS temp, count(vehicle_id) AS readings
     FROM readings GROUP BY minute, meter_id
     HAVING min(vehicle_id) = max(vehicle_id) AND count(ac) > 0
        AND count(*) = count(ac) + count(dc)
 )
-SELECT minute, vehicle_id, sum(ac) * 0.000001, sum(dc) * 0.000001, sum(soc), sum(temp),
-       sum(readings)
-FROM kept GROUP BY minute, vehicle_id
+SELECT minute, meter_id, vehicle_id, ac * 0.000001, dc * 0.000001, soc, temp, readings,
+       (dc > ac)::int,
+       (meter_id = min(meter_id) OVER (PARTITION BY minute, vehicle_id))::int
+FROM kept
 """
+_LIST = ", ".join(COLUMNS)
+# The window's sums per (meter, vehicle): the figures, the vehicle's minutes (`minutes`), and
+# the meter's minutes (its rows).
+PAIR_SUMS = (*SUMMED, "minutes", "meter_minutes")
+_SUMMED_BY_PAIR = ", ".join(f"sum({column})" for column in PAIR_SUMS[:-1])
+# The table's indexes besides its primary key (named as PostgreSQL names a partition's own).
+_INDEXES = {"vehicle": "vehicle_id, minute", "meter": "meter_id, minute"}
 # Set for every recompute: a 15-minute run's aggregate of a 10,000-device fleet stays in memory.
 WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
@@ -77,8 +85,9 @@ def rebuild_window(
     conn: Connection, engine: Engine, start: datetime, end: datetime, chunk_minutes: int
 ) -> list[dict[str, Any]] | None:
     """Replace the contributions of [start, end) by day partitions built on `engine`'s
-    connections, swapped in within conn's transaction; returns the window's per-vehicle sums,
-    rows of vehicle_performance_24h. `engine` must see the history conn sees (committed). None,
+    connections, swapped in within conn's transaction; returns the window's sums per (meter,
+    vehicle): PAIR_SUMS by meter_id and vehicle_id. `engine` must see the history conn sees
+    (committed). None,
     with nothing changed, when a day of the window has no partition of its own yet: the caller
     recomputes in place then.
     """
@@ -90,15 +99,16 @@ def rebuild_window(
     with ThreadPoolExecutor(len(days)) as pool:
         futures = [pool.submit(_build_day, engine, day, start, end, chunk_minutes) for day in days]
         # Each day's builder sums its part of the window while its table is fresh in memory.
-        sums: dict[str, list[Any]] = {}
+        sums: dict[tuple[str, str], list[Any]] = {}
         for future in futures:
-            for row in future.result():
-                held = sums.setdefault(row[0], [0] * len(SUMS))
-                held[:] = map(operator.add, held, row[1:])
+            for meter_id, vehicle_id, *figures in future.result():
+                held = sums.setdefault((meter_id, vehicle_id), [0] * len(PAIR_SUMS))
+                held[:] = map(operator.add, held, figures)
     for day in days:
         _swap(conn, day)
     return [
-        {"vehicle_id": v, **dict(zip(SUMS, figures, strict=True))} for v, figures in sums.items()
+        {"meter_id": m, "vehicle_id": v, **dict(zip(PAIR_SUMS, figures, strict=True))}
+        for (m, v), figures in sums.items()
     ]
 
 
@@ -113,7 +123,7 @@ def _days(start: datetime, end: datetime) -> list[date]:
 
 def _build_day(
     engine: Engine, day: date, start: datetime, end: datetime, chunk: int
-) -> Sequence[Row[Any]]:
+) -> Sequence[tuple[Any, ...]]:
     live = partitions.partition_name(TABLE, day)
     new = f"{live}_rebuild"
     lo, hi = partitions.day_bounds(day)
@@ -136,18 +146,23 @@ def _build_day(
             {"s": start, "e": end},
         )
         for run_lo, run_hi in runs(minutes, chunk):
-            c.execute(text(f"INSERT INTO {new} {RECOMPUTE}"), {"lo": run_lo, "hi": run_hi})
+            c.execute(
+                text(f"INSERT INTO {new} ({_LIST}) {RECOMPUTE}"), {"lo": run_lo, "hi": run_hi}
+            )
         c.execute(
-            text(f"ALTER TABLE {new} ADD CONSTRAINT {new}_pkey PRIMARY KEY (minute, vehicle_id)")
+            text(f"ALTER TABLE {new} ADD CONSTRAINT {new}_pkey PRIMARY KEY (minute, meter_id)")
         )
-        c.execute(text(f"CREATE INDEX {new}_vehicle ON {new} (vehicle_id, minute)"))
-        return c.execute(
+        for index, columns in _INDEXES.items():
+            c.execute(text(f"CREATE INDEX {new}_{index} ON {new} ({columns})"))
+        rows = c.execute(
             text(
-                f"SELECT vehicle_id, {', '.join(f'sum({column})' for column in SUMMED)}, "
-                f"count(*) FROM {new} WHERE minute >= :s AND minute < :e GROUP BY vehicle_id"
+                f"SELECT meter_id, vehicle_id, {_SUMMED_BY_PAIR}, "
+                f"count(*) FROM {new} WHERE minute >= :s AND minute < :e "
+                "GROUP BY meter_id, vehicle_id"
             ),
             {"s": start, "e": end},
         ).all()
+        return [tuple(row) for row in rows]
 
 
 def _swap(conn: Connection, day: date) -> None:
@@ -159,7 +174,10 @@ def _swap(conn: Connection, day: date) -> None:
         f"DROP TABLE {live}",
         f"ALTER TABLE {new} RENAME TO {live}",
         f"ALTER INDEX {new}_pkey RENAME TO {live}_pkey",
-        f"ALTER INDEX {new}_vehicle RENAME TO {live}_vehicle_id_minute_idx",
+        *(
+            f"ALTER INDEX {new}_{index} RENAME TO {live}_{columns.replace(', ', '_')}_idx"
+            for index, columns in _INDEXES.items()
+        ),
         f"ALTER TABLE {TABLE} ATTACH PARTITION {live} FOR VALUES FROM ({lo}) TO ({hi})",
         f"ALTER TABLE {live} DROP CONSTRAINT {new}_bounds",
     ):

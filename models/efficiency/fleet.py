@@ -15,17 +15,15 @@ from sqlalchemy import Connection, text
 
 from models.efficiency.formula import ratio_sql, sums
 
-# The listing's fields it sorts by, to SQL over vehicle_performance_24h p; a vehicle with no AC
-# has no efficiency and sorts after every vehicle that has one.
-SORTS = {
+# The listings' fields they sort by, to SQL over a table of 24 h sums p; a device with no AC
+# has no efficiency and sorts after every one that has one.
+_SORTS = {
     "chargingEfficiency": f"coalesce({ratio_sql('p')}, 'Infinity'::numeric)",
     "totalAcConsumedKwh": "p.ac_kwh",
     "totalDcDeliveredKwh": "p.dc_kwh",
-    "averageSoc": "p.soc_hundredths_sum::numeric / p.readings",
-    "averageBatteryTemp": "p.battery_temp_hundredths_sum::numeric / p.readings",
     "minutesCounted": "p.minutes::numeric",
     "readingsCounted": "p.readings::numeric",
-    "vehicleId": "NULL::numeric",
+    "suspectMinutes": "p.suspect_minutes::numeric",
 }
 # Names the listing sorted by before its sort keys were its field names: still accepted.
 SORT_ALIASES = {
@@ -36,13 +34,49 @@ SORT_ALIASES = {
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What a listing or a breakdown is of: vehicles or meters."""
+
+    table: str
+    id_column: str
+    # The id's name on the wire, also the sort key that sorts by it.
+    id_wire: str
+    sorts: dict[str, str]
+    # SQL over contributions c: the subject's minutes counted (docs/DESIGN.md, "Chargers").
+    minutes: str
+
+
+VEHICLES = Subject(
+    "vehicle_performance_24h",
+    "vehicle_id",
+    "vehicleId",
+    {
+        **_SORTS,
+        "averageSoc": "p.soc_hundredths_sum::numeric / p.readings",
+        "averageBatteryTemp": "p.battery_temp_hundredths_sum::numeric / p.readings",
+        "vehicleId": "NULL::numeric",
+    },
+    "sum(c.minutes)",
+)
+METERS = Subject(
+    "meter_performance_24h",
+    "meter_id",
+    "meterId",
+    {**_SORTS, "vehiclesServed": "p.vehicles::numeric", "meterId": "NULL::numeric"},
+    "count(*)",
+)
+SORTS = VEHICLES.sorts
+
+
+@dataclass(frozen=True)
 class Page:
+    subject: Subject = VEHICLES
     sort: str = "chargingEfficiency"
     descending: bool = False
     limit: int = 100
     max_efficiency: float | None = None
     min_efficiency: float | None = None
-    # After this (sort value, vehicle id); the value is None when sorting by vehicle id.
+    # After this (sort value, device id); the value is None when sorting by the id.
     after: tuple[str | None, str] | None = None
 
 
@@ -54,8 +88,9 @@ def window(conn: Connection) -> Any:
 
 
 def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, str] | None]:
-    """One page of vehicles' rows, and the cursor after its last row (None on the last page)."""
-    key = SORTS[page.sort]
+    """One page of rows, and the cursor after its last row (None on the last page)."""
+    subject = page.subject
+    key, id_ = subject.sorts[page.sort], f"p.{subject.id_column}"
     direction, compare = ("DESC", "<") if page.descending else ("ASC", ">")
     where = ["p.readings > 0"]
     params: dict[str, Any] = {"limit": page.limit + 1}
@@ -66,21 +101,18 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
         where.append(f"{ratio_sql('p')} >= :min_eff")
         params["min_eff"] = Decimal(str(page.min_efficiency))
     if page.after is not None:
-        value, vehicle_id = page.after
-        params["after_id"] = vehicle_id
-        if page.sort == "vehicleId":
-            where.append(f"p.vehicle_id {compare} :after_id")
+        value, params["after_id"] = page.after
+        if page.sort == subject.id_wire:
+            where.append(f"{id_} {compare} :after_id")
         else:
             params["after_value"] = Decimal(value or "0")
-            where.append(
-                f"({key}, p.vehicle_id) {compare} (CAST(:after_value AS numeric), :after_id)"
-            )
+            where.append(f"({key}, {id_}) {compare} (CAST(:after_value AS numeric), :after_id)")
     rows = conn.execute(
         text(
             f"SELECT p.*, {key} AS sort_value, w.window_start, w.window_end, w.refreshed_at "
-            "FROM vehicle_performance_24h p CROSS JOIN performance_window w "
+            f"FROM {subject.table} p CROSS JOIN performance_window w "
             f"WHERE {' AND '.join(where)} "
-            f"ORDER BY {key} {direction}, p.vehicle_id {direction} LIMIT :limit"
+            f"ORDER BY {key} {direction}, {id_} {direction} LIMIT :limit"
         ),
         params,
     ).all()
@@ -89,49 +121,76 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
         return items, None
     last = rows[page.limit - 1]
     value = None if last.sort_value is None else str(last.sort_value)
-    return items, (value, last.vehicle_id)
+    return items, (value, getattr(last, subject.id_column))
 
 
-def hourly(conn: Connection, vehicle_id: str) -> list[Any]:
-    """The vehicle's kept minutes in the current window, summed by hour (`start`)."""
-    return _summed_by(conn, vehicle_id, "1 hour", "w.window_start", {})
+def hourly(conn: Connection, device_id: str, subject: Subject = VEHICLES) -> list[Any]:
+    """The device's kept minutes in the current window, summed by hour (`start`)."""
+    return _summed_by(conn, subject, device_id, "1 hour", "w.window_start", {})
 
 
-def daily(conn: Connection, vehicle_id: str, days: int) -> list[Any]:
-    """The vehicle's kept minutes summed by UTC day (`start`), over the `days` days that end
+def daily(conn: Connection, device_id: str, days: int, subject: Subject = VEHICLES) -> list[Any]:
+    """The device's kept minutes summed by UTC day (`start`), over the `days` days that end
     with the day of the last refreshed minute (that one cut at the refresh)."""
     last_day = "date_bin('1 day', w.window_end - interval '1 microsecond', timestamptz 'epoch')"
     since = f"{last_day} - make_interval(days => :days - 1)"
-    return _summed_by(conn, vehicle_id, "1 day", since, {"days": days})
+    return _summed_by(conn, subject, device_id, "1 day", since, {"days": days})
 
 
 def _summed_by(
-    conn: Connection, vehicle_id: str, width: str, since: str, params: dict[str, Any]
+    conn: Connection,
+    subject: Subject,
+    device_id: str,
+    width: str,
+    since: str,
+    params: dict[str, Any],
 ) -> list[Any]:
     rows = conn.execute(
         text(
             # Periods since the epoch, in UTC whatever the session's zone.
             f"SELECT date_bin('{width}', c.minute, timestamptz 'epoch') AS start, "
-            f"{sums('c')}, count(*) AS minutes "
+            f"{sums('c')}, {subject.minutes} AS minutes, "
+            "count(DISTINCT c.vehicle_id) AS vehicles "
             "FROM vehicle_minute_contributions c, performance_window w "
-            f"WHERE c.vehicle_id = :v AND c.minute >= {since} AND c.minute < w.window_end "
-            "AND c.readings > 0 GROUP BY 1 ORDER BY 1"
+            f"WHERE c.{subject.id_column} = :v AND c.minute >= {since} "
+            "AND c.minute < w.window_end GROUP BY 1 ORDER BY 1"
         ),
-        {"v": vehicle_id, **params},
+        {"v": device_id, **params},
     ).all()
     return [row._mapping for row in rows]
 
 
-def health(conn: Connection, below: float) -> tuple[float, int, int]:
-    """Seconds since the last refresh (NaN before one), vehicles in the table, and how many of
-    them charge at an efficiency under `below`."""
-    row = conn.execute(
-        text(
-            "SELECT extract(epoch FROM now() - refreshed_at), count(p.vehicle_id), "
-            f"count(p.vehicle_id) FILTER (WHERE {ratio_sql('p')} < :below) "
-            "FROM performance_window LEFT JOIN vehicle_performance_24h p ON p.readings > 0 "
-            "GROUP BY refreshed_at"
-        ),
-        {"below": Decimal(str(below))},
-    ).first()
-    return (float(row[0]), int(row[1]), int(row[2])) if row else (float("nan"), 0, 0)
+@dataclass(frozen=True)
+class Health:
+    # Seconds since the last refresh; NaN before one.
+    age_seconds: float = float("nan")
+    vehicles: int = 0
+    vehicles_below: int = 0
+    meters: int = 0
+    meters_below: int = 0
+    # Kept (meter, minute)s of the window where DC exceeds AC.
+    suspect_minutes: int = 0
+
+
+_BELOW = f"count(*) FILTER (WHERE {ratio_sql('p')} < :below)"
+_HEALTH = f"""
+SELECT extract(epoch FROM now() - w.refreshed_at) AS age_seconds, v.*, m.*
+FROM performance_window w,
+LATERAL (SELECT count(*) AS vehicles, {_BELOW} AS vehicles_below,
+                coalesce(sum(p.suspect_minutes), 0) AS suspect_minutes
+         FROM vehicle_performance_24h p WHERE p.readings > 0) v,
+LATERAL (SELECT count(*) AS meters, {_BELOW} AS meters_below FROM meter_performance_24h p) m
+"""
+
+
+def health(conn: Connection, below: float) -> Health:
+    """The refresh's age, and the vehicles and meters in the 24 h tables: how many, how many
+    charge at an efficiency under `below`, and the suspect minutes among them."""
+    row = conn.execute(text(_HEALTH), {"below": Decimal(str(below))}).first()
+    if row is None:
+        return Health()
+    values = row._mapping
+    return Health(float(values["age_seconds"]), **{k: int(values[k]) for k in _COUNTS})
+
+
+_COUNTS = ("vehicles", "vehicles_below", "meters", "meters_below", "suspect_minutes")

@@ -10,8 +10,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-# What a contribution holds and what the 24 h table and every window read sum.
-SUMMED = ("ac_kwh", "dc_kwh", "soc_hundredths_sum", "battery_temp_hundredths_sum", "readings")
+# What a contribution holds and what the 24 h tables and every window read sum.
+SUMMED = (
+    "ac_kwh",
+    "dc_kwh",
+    "soc_hundredths_sum",
+    "battery_temp_hundredths_sum",
+    "readings",
+    "suspect_minutes",
+)
 
 
 def minute_of(column: str) -> str:

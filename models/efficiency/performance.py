@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, text
 
 from models import db
-from models.efficiency import contributions
+from models.efficiency import contributions, meters
 from models.efficiency.formula import SUMMED, sums
-from models.schema import vehicle_performance_24h
+from models.schema import meter_vehicle_performance_24h, vehicle_performance_24h
 
 WINDOW = timedelta(hours=24)
 _MINUTE = timedelta(minutes=1)
@@ -40,12 +40,13 @@ _LOCK_KEY = 0x45565F52  # "EV_R"
 CHUNK_MINUTES = 15
 
 _COLUMNS = ", ".join(SUMMED)
+_CONTRIBUTION = ", ".join(contributions.COLUMNS)
 
 _CLAIM_DIRTY = f"""
 DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas;
 CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE new_contributions ON COMMIT DROP
-    AS SELECT minute, vehicle_id, {_COLUMNS} FROM {contributions.TABLE} WITH NO DATA;
+    AS SELECT {_CONTRIBUTION} FROM {contributions.TABLE} WITH NO DATA;
 WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
 INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed
 """
@@ -62,14 +63,16 @@ _NEXT_CHUNK = "TRUNCATE new_contributions"
 
 _RECOMPUTE = f"INSERT INTO new_contributions {contributions.RECOMPUTE}"
 
+# Per contribution counted in or out: its vehicle's minutes (`minutes`) and its meter's (one).
 _DELTAS = f"""
 CREATE TEMP TABLE deltas ON COMMIT DROP
-    AS SELECT vehicle_id, {_COLUMNS}, minutes FROM vehicle_performance_24h WITH NO DATA
+    AS SELECT vehicle_id, meter_id, {_COLUMNS}, minutes, 1 AS meter_minutes
+    FROM {contributions.TABLE} WITH NO DATA
 """
 
 # A minute's contribution counted in, or out, of the running sums.
-_PLUS = f"vehicle_id, {_COLUMNS}, 1"
-_MINUS = f"vehicle_id, {', '.join(f'-{column}' for column in SUMMED)}, -1"
+_PLUS = f"vehicle_id, meter_id, {_COLUMNS}, minutes, 1"
+_MINUS = f"vehicle_id, meter_id, {', '.join(f'-{c}' for c in (*SUMMED, 'minutes'))}, -1"
 
 # Recomputed minutes already inside the window the sums describe: take the old value out and
 # put the new one in.
@@ -84,8 +87,8 @@ WHERE c.minute >= :lo AND c.minute < :hi
 
 _REPLACE_CONTRIBUTIONS = f"""
 DELETE FROM vehicle_minute_contributions WHERE minute >= :lo AND minute < :hi;
-INSERT INTO vehicle_minute_contributions (minute, vehicle_id, {_COLUMNS})
-SELECT minute, vehicle_id, {_COLUMNS} FROM new_contributions;
+INSERT INTO vehicle_minute_contributions ({_CONTRIBUTION})
+SELECT {_CONTRIBUTION} FROM new_contributions;
 """
 
 # Minutes that entered the window count in, minutes that left it count out.
@@ -107,14 +110,16 @@ ON CONFLICT (vehicle_id) DO UPDATE SET
     {", ".join(f"{c} = p.{c} + EXCLUDED.{c}" for c in (*SUMMED, "minutes"))};
 DELETE FROM vehicle_performance_24h
 WHERE minutes <= 0 AND vehicle_id IN (SELECT vehicle_id FROM deltas);
+{meters.APPLY_DELTAS}
 """
 
 _REBUILD = f"""
 DELETE FROM vehicle_performance_24h;
 INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
-SELECT vehicle_id, {sums()}, count(*) FROM vehicle_minute_contributions
+SELECT vehicle_id, {sums()}, sum(minutes) FROM vehicle_minute_contributions
 WHERE minute >= :new_start AND minute < :new_end
 GROUP BY vehicle_id;
+{meters.REBUILD}
 """
 
 _SAVE_WINDOW = """
@@ -179,10 +184,10 @@ def refresh(
     if not full and old is not None and old.window_start < new_end and new_start < old.window_end:
         bounds |= {"old_start": old.window_start, "old_end": old.window_end}
     incremental = "old_start" in bounds
-    in_place, sums = minutes, None
+    in_place, pairs = minutes, None
     if full and engine is not None:
-        sums = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
-        if sums is not None:
+        pairs = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
+        if pairs is not None:
             in_place = [m for m in minutes if not new_start <= m < new_end]
     conn.execute(text(contributions.WORK_MEM))
     for lo, hi in contributions.runs(in_place, CHUNK_MINUTES):
@@ -200,10 +205,8 @@ def refresh(
             conn.execute(text(statement), {"lo": lo, "hi": hi})
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
-    elif sums is not None:
-        conn.execute(text("DELETE FROM vehicle_performance_24h"))
-        if sums:
-            conn.execute(insert(vehicle_performance_24h), sums)
+    elif pairs is not None:
+        _save_pairs(conn, pairs)
         mode = "rebuild"
     else:
         _run(conn, _REBUILD, bounds)
@@ -213,6 +216,34 @@ def refresh(
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
     )
+
+
+def _save_pairs(conn: Connection, pairs: list[dict[str, Any]]) -> None:
+    """The running sums, all of them, from the window's sums per (meter, vehicle)."""
+    vehicles: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        held = vehicles.setdefault(
+            pair["vehicle_id"], {"vehicle_id": pair["vehicle_id"], **dict.fromkeys(_VEHICLE, 0)}
+        )
+        for column in _VEHICLE:
+            held[column] += pair[column]
+    conn.execute(text("DELETE FROM vehicle_performance_24h"))
+    conn.execute(text(f"DELETE FROM {meters.PAIRS}"))
+    if vehicles:
+        conn.execute(insert(vehicle_performance_24h), list(vehicles.values()))
+        conn.execute(
+            insert(meter_vehicle_performance_24h),
+            [
+                {"meter_id": p["meter_id"], "vehicle_id": p["vehicle_id"]}
+                | {column: p[column] for column in SUMMED}
+                | {"minutes": p["meter_minutes"]}
+                for p in pairs
+            ],
+        )
+    _run(conn, meters.FROM_PAIRS)
+
+
+_VEHICLE = (*SUMMED, "minutes")
 
 
 def _outside(a: Range, b: Range) -> list[Range]:
@@ -240,7 +271,7 @@ def read(conn: Connection, vehicle_id: str) -> Any:
 
 
 _READ_WINDOW = f"""
-SELECT :v AS vehicle_id, {sums("c")}, count(c.minute) AS minutes,
+SELECT :v AS vehicle_id, {sums("c")}, sum(c.minutes) AS minutes,
        CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end,
        w.refreshed_at
 FROM performance_window w

@@ -142,8 +142,17 @@ class _Timeline:
         return self.register(i) - self.register(i - 1)
 
 
-def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
-    """{vehicleId: the API's seven fields} for vehicles with at least one kept minute."""
+class Kept:
+    """A kept (meter, minute): its vehicle and what it sums."""
+
+    def __init__(self, vehicle: str, meter: str, minute: datetime, rows: list[Record]) -> None:
+        self.vehicle, self.meter, self.minute, self.rows = vehicle, meter, minute, rows
+        self.ac = Decimal(0)
+        self.dc = Decimal(0)
+
+
+def kept_minutes(records: list[Record], as_of: datetime) -> list[Kept]:
+    """Every kept (meter, minute) of the 24 h window ending at as_of."""
     end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
     start = end - WINDOW
 
@@ -172,23 +181,38 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
     for vehicle_id, meter_id, minute in vehicle_rows:
         vehicles_on[(meter_id, minute)].add(vehicle_id)
 
-    totals: dict[str, dict[str, Any]] = {}
+    out = []
     for (vehicle_id, meter_id, minute), rows in vehicle_rows.items():
         exclusive = vehicles_on[(meter_id, minute)] == {vehicle_id}
         if not exclusive or (meter_id, minute) not in meter_ac:
             continue
         if (meter_id, minute) in unknown or (vehicle_id, meter_id, minute) in unknown:
             continue
+        kept = Kept(vehicle_id, meter_id, minute, rows)
+        kept.ac = meter_ac[(meter_id, minute)]
+        kept.dc = sum(
+            (
+                energy[(VEHICLE.code, vehicle_id, datetime.fromisoformat(r[AT]))] or Decimal(0)
+                for r in rows
+            ),
+            Decimal(0),
+        )
+        out.append(kept)
+    return out
+
+
+def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
+    """{vehicleId: the API's seven fields} for vehicles with at least one kept minute."""
+    totals: dict[str, dict[str, Any]] = {}
+    for kept in kept_minutes(records, as_of):
         t = totals.setdefault(
-            vehicle_id, {"ac": Decimal(0), "dc": Decimal(0), "soc": 0, "temp": 0, "n": 0}
+            kept.vehicle, {"ac": Decimal(0), "dc": Decimal(0), "soc": 0, "temp": 0, "n": 0}
         )
-        t["ac"] += meter_ac[(meter_id, minute)]
-        t["dc"] += sum(
-            energy[(VEHICLE.code, vehicle_id, datetime.fromisoformat(r[AT]))] or 0 for r in rows
-        )
-        t["soc"] += sum(_hundredths(r[VEHICLE_SOC]) for r in rows)
-        t["temp"] += sum(_hundredths(r[VEHICLE_TEMP]) for r in rows)
-        t["n"] += len(rows)
+        t["ac"] += kept.ac
+        t["dc"] += kept.dc
+        t["soc"] += sum(_hundredths(r[VEHICLE_SOC]) for r in kept.rows)
+        t["temp"] += sum(_hundredths(r[VEHICLE_TEMP]) for r in kept.rows)
+        t["n"] += len(kept.rows)
 
     return {
         vehicle_id: {
@@ -202,3 +226,37 @@ def efficiency(records: list[Record], as_of: datetime) -> dict[str, dict[str, An
         }
         for vehicle_id, t in totals.items()
     }
+
+
+def counted(records: list[Record], as_of: datetime) -> dict[str, dict[str, int]]:
+    """{vehicleId: minutesCounted (distinct minutes), suspectMinutes (kept (meter, minute)s
+    with DC over AC)}."""
+    minutes: dict[str, set[datetime]] = defaultdict(set)
+    suspect: dict[str, int] = defaultdict(int)
+    for kept in kept_minutes(records, as_of):
+        minutes[kept.vehicle].add(kept.minute)
+        suspect[kept.vehicle] += kept.dc > kept.ac
+    return {v: {"minutesCounted": len(m), "suspectMinutes": suspect[v]} for v, m in minutes.items()}
+
+
+def meters(records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
+    """{meterId: a meter's figures as the API answers them} over the kept (meter, minute)s."""
+    kept_by: dict[str, list[Kept]] = defaultdict(list)
+    for kept in kept_minutes(records, as_of):
+        kept_by[kept.meter].append(kept)
+    out = {}
+    for meter_id, minutes in kept_by.items():
+        ac = sum((k.ac for k in minutes), Decimal(0))
+        dc = sum((k.dc for k in minutes), Decimal(0))
+        out[meter_id] = {
+            "meterId": meter_id,
+            "timeWindowHours": 24,
+            "totalAcConsumedKwh": float(ac),
+            "totalDcDeliveredKwh": float(dc),
+            "chargingEfficiency": float(dc / ac) if ac else None,
+            "vehiclesServed": len({k.vehicle for k in minutes}),
+            "minutesCounted": len(minutes),
+            "readingsCounted": sum(len(k.rows) for k in minutes),
+            "suspectMinutes": sum(k.dc > k.ac for k in minutes),
+        }
+    return out

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import performance
+from models.efficiency import meters, performance, reference
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from web import responses
@@ -55,6 +55,30 @@ def served(conn) -> dict[str, dict]:
     rows = {v: performance.read(conn, v) for v in ids}
     views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
+
+
+def served_meters(conn) -> dict[str, dict]:
+    """Every meter's figures, as the API answers them after the last refresh."""
+    ids = conn.execute(text("SELECT meter_id FROM meter_performance_24h")).scalars()
+    return {m: responses.meter_item(meters.read(conn, m)) for m in ids}
+
+
+def served_counts(conn) -> dict[str, dict]:
+    """Every vehicle's minutes counted and suspect minutes, as the API answers them."""
+    rows = conn.execute(
+        text("SELECT vehicle_id, minutes, suspect_minutes FROM vehicle_performance_24h")
+    ).all()
+    return {
+        r.vehicle_id: {"minutesCounted": r.minutes, "suspectMinutes": r.suspect_minutes}
+        for r in rows
+    }
+
+
+def assert_serves_reference(conn, records: list, as_of: datetime) -> None:
+    """The vehicles' figures and counts, and the meters' figures, are the reference's."""
+    assert_same(served(conn), reference.efficiency(records, as_of))
+    assert served_counts(conn) == reference.counted(records, as_of)
+    assert_same(served_meters(conn), reference.meters(records, as_of))
 
 
 def assert_same(actual: dict[str, dict], expected: dict[str, dict]) -> None:

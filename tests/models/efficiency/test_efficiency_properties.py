@@ -9,8 +9,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.efficiency.reference import efficiency
-from tests.support.efficiency import assert_same, served, write_in_parts
+from tests.support.efficiency import assert_serves_reference, write_in_parts
 from tests.support.factories import T0, meter_rec, vehicle_rec
 
 AS_OF = T0 + timedelta(hours=25)
@@ -54,6 +53,6 @@ def test_postgres_matches_the_reference_on_random_fleets(db, fleet):
     savepoint = db.begin_nested()
     try:
         write_in_parts(db, arrival, cuts, AS_OF)
-        assert_same(served(db), efficiency(arrival, AS_OF))
+        assert_serves_reference(db, arrival, AS_OF)
     finally:
         savepoint.rollback()

@@ -15,7 +15,7 @@ from models.efficiency.contributions import TABLE
 from models.efficiency.reference import efficiency
 from models.history import write_batch
 from models.schema import PARTITIONED
-from tests.support.efficiency import assert_same, fleet_records, served
+from tests.support.efficiency import assert_same, assert_serves_reference, fleet_records, served
 
 # A window from 09:30 on DAY to 09:30 the day after: both day partitions take part; the fleet
 # starts on the day before.
@@ -28,10 +28,16 @@ def snapshot(engine) -> dict:
     with engine.connect() as conn:
         return {
             "contributions": conn.execute(
-                text(f"SELECT * FROM {TABLE} ORDER BY minute, vehicle_id")
+                text(f"SELECT * FROM {TABLE} ORDER BY minute, meter_id")
             ).all(),
             "sums": conn.execute(
                 text("SELECT * FROM vehicle_performance_24h ORDER BY vehicle_id")
+            ).all(),
+            "meters": conn.execute(
+                text("SELECT * FROM meter_performance_24h ORDER BY meter_id")
+            ).all(),
+            "pairs": conn.execute(
+                text("SELECT * FROM meter_vehicle_performance_24h ORDER BY meter_id, vehicle_id")
             ).all(),
             "served": served(conn),
         }
@@ -139,5 +145,5 @@ def test_without_day_partitions_the_rebuild_recomputes_in_place(clean_db):
     assert result is not None
     assert result.mode == "rebuild"
     with clean_db.connect() as conn:
-        assert_same(served(conn), efficiency(records, as_of))
+        assert_serves_reference(conn, records, as_of)
     assert layout(clean_db)["leftovers"] == []

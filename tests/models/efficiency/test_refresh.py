@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 
 from models.efficiency import contributions, performance
-from models.efficiency.reference import efficiency
 from models.history import write_batch
 from simulator.fleet import Fleet, FleetSpec
-from tests.support.efficiency import assert_same, served
+from tests.support.efficiency import assert_same, assert_serves_reference, served
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 
 
@@ -50,7 +49,7 @@ def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
             assert result is not None
             refreshes += 1
             if rng.random() < 0.1 or minute == spec.minutes:
-                assert_same(served(db), efficiency(arrived, as_of))
+                assert_serves_reference(db, arrived, as_of)
                 checks += 1
     assert refreshes > 50
     assert checks > 3
@@ -80,7 +79,7 @@ def test_window_can_move_back_and_jump(db):
     ):
         result = performance.refresh(db, as_of)
         assert result is not None
-        assert_same(served(db), efficiency(records, as_of))
+        assert_serves_reference(db, records, as_of)
 
 
 def test_refresh_recomputes_only_minutes_that_received_readings(db):

@@ -1,0 +1,80 @@
+"""Per-minute contributions by (meter, minute), with suspect minutes; a meter's running sums.
+
+The contributions are derived from history, so this empties them (and the running sums built on
+them) and queues every minute they held for the next refresh to recompute under the new layout:
+until that refresh commits, the analytics answer 404 not_refreshed. docs/OPERATIONS.md,
+"Upgrading", says what that costs on a large fleet.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CONTRIBUTIONS = "vehicle_minute_contributions"
+
+
+def _requeue_and_empty() -> None:
+    op.execute(f"INSERT INTO dirty_minutes (minute) SELECT DISTINCT minute FROM {CONTRIBUTIONS}")
+    op.execute(f"TRUNCATE {CONTRIBUTIONS}, vehicle_performance_24h")
+    op.execute("DELETE FROM performance_window")
+
+
+def _sums(name: str, *keys: sa.Column, extra: tuple[sa.Column, ...] = ()) -> None:
+    op.create_table(
+        name,
+        *keys,
+        sa.Column("ac_kwh", sa.Numeric, nullable=False),
+        sa.Column("dc_kwh", sa.Numeric, nullable=False),
+        sa.Column("soc_hundredths_sum", sa.BigInteger, nullable=False),
+        sa.Column("battery_temp_hundredths_sum", sa.BigInteger, nullable=False),
+        sa.Column("readings", sa.BigInteger, nullable=False),
+        sa.Column("minutes", sa.Integer, nullable=False),
+        sa.Column("suspect_minutes", sa.BigInteger, nullable=False),
+        *extra,
+    )
+
+
+def upgrade() -> None:
+    _requeue_and_empty()
+    op.add_column(CONTRIBUTIONS, sa.Column("meter_id", sa.Text, nullable=False))
+    op.add_column(CONTRIBUTIONS, sa.Column("suspect_minutes", sa.SmallInteger, nullable=False))
+    op.add_column(CONTRIBUTIONS, sa.Column("minutes", sa.SmallInteger, nullable=False))
+    op.drop_constraint(f"{CONTRIBUTIONS}_pkey", CONTRIBUTIONS)
+    op.create_primary_key(f"{CONTRIBUTIONS}_pkey", CONTRIBUTIONS, ["minute", "meter_id"])
+    op.create_index(f"{CONTRIBUTIONS}_meter", CONTRIBUTIONS, ["meter_id", "minute"])
+    op.add_column(
+        "vehicle_performance_24h",
+        sa.Column("suspect_minutes", sa.BigInteger, nullable=False),
+    )
+    _sums(
+        "meter_vehicle_performance_24h",
+        sa.Column("meter_id", sa.Text, primary_key=True),
+        sa.Column("vehicle_id", sa.Text, primary_key=True),
+    )
+    _sums(
+        "meter_performance_24h",
+        sa.Column("meter_id", sa.Text, primary_key=True),
+        extra=(sa.Column("vehicles", sa.Integer, nullable=False),),
+    )
+
+
+def downgrade() -> None:
+    _requeue_and_empty()
+    op.drop_table("meter_performance_24h")
+    op.drop_table("meter_vehicle_performance_24h")
+    op.drop_column("vehicle_performance_24h", "suspect_minutes")
+    op.drop_index(f"{CONTRIBUTIONS}_meter", CONTRIBUTIONS)
+    op.drop_constraint(f"{CONTRIBUTIONS}_pkey", CONTRIBUTIONS)
+    op.create_primary_key(f"{CONTRIBUTIONS}_pkey", CONTRIBUTIONS, ["minute", "vehicle_id"])
+    for column in ("minutes", "suspect_minutes", "meter_id"):
+        op.drop_column(CONTRIBUTIONS, column)

@@ -1,0 +1,176 @@
+"""A meter's (a charger's) figures through the API: the reference's on a fleet with shared meters
+and duplicates, its vehicles' own figures summed, by hour, by day, over a window, and the meters
+by pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from models.efficiency import performance, reference
+from models.history import write_batch
+from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.support.efficiency import close, fleet_records
+from tests.support.factories import meter_rec, vehicle_rec
+
+ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
+START = datetime(2026, 2, 9, 8, 0, tzinfo=UTC)
+AS_OF = START + timedelta(hours=26, seconds=20)
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+@pytest.fixture
+def fleet(clean_db):
+    """26 hours of a small fleet (10 meters, 14 vehicles, shared meters, duplicates), refreshed
+    as it arrived and once at the end."""
+    records = fleet_records(START, 26)
+    half = len(records) // 2
+    with clean_db.begin() as conn:
+        write_batch(conn, records[:half])
+        performance.refresh(conn, START + timedelta(hours=13))
+        write_batch(conn, records[half:])
+        performance.refresh(conn, AS_OF)
+    return records
+
+
+def _get(client, path: str):
+    return client.get(f"/v1/analytics/meters{path}", headers=ANALYST)
+
+
+def test_each_meter_answers_the_reference(client, fleet):
+    expected = reference.meters(fleet, AS_OF)
+    assert len(expected) == 10
+    for meter_id, figures in expected.items():
+        reply = _get(client, f"/{meter_id}")
+        assert reply.status_code == 200, reply.json
+        body = reply.json
+        assert close({k: body[k] for k in figures}, figures), (meter_id, body, figures)
+        assert body["windowEnd"] == "2026-02-10T10:00:00Z"
+        assert body["windowStart"] == "2026-02-09T10:00:00Z"
+
+
+def test_a_meter_sums_its_vehicles_minutes_on_it(clean_db, client, fleet):
+    """Summed over every meter, the figures are the vehicles' own, exactly; and per meter, the
+    kept minutes of the vehicles on it."""
+    with clean_db.connect() as conn:
+        sums = conn.execute(
+            text(
+                "SELECT (SELECT sum(ac_kwh) FROM meter_performance_24h), "
+                "(SELECT sum(ac_kwh) FROM vehicle_performance_24h), "
+                "(SELECT sum(dc_kwh) FROM meter_performance_24h), "
+                "(SELECT sum(dc_kwh) FROM vehicle_performance_24h), "
+                "(SELECT sum(readings) FROM meter_performance_24h), "
+                "(SELECT sum(readings) FROM vehicle_performance_24h)"
+            )
+        ).one()
+    assert sums[0] == sums[1] and sums[2] == sums[3] and sums[4] == sums[5]
+    assert sums[0] > 0
+    on_meter: dict[str, dict[str, Decimal]] = {}
+    for kept in reference.kept_minutes(fleet, AS_OF):
+        held = on_meter.setdefault(kept.meter, {"ac": Decimal(0), "dc": Decimal(0)})
+        held["ac"] += kept.ac
+        held["dc"] += kept.dc
+    for meter_id, held in on_meter.items():
+        body = _get(client, f"/{meter_id}").json
+        assert body["totalAcConsumedKwh"] == pytest.approx(float(held["ac"]))
+        assert body["totalDcDeliveredKwh"] == pytest.approx(float(held["dc"]))
+
+
+def test_a_full_rebuild_gives_the_meters_the_incremental_refresh_gave(clean_db, client, fleet):
+    before = {m: _get(client, f"/{m}").json for m in reference.meters(fleet, AS_OF)}
+    with clean_db.begin() as conn:
+        performance.refresh(conn, AS_OF, full=True)
+    for meter_id, body in before.items():
+        again = _get(client, f"/{meter_id}").json
+        assert {k: v for k, v in again.items() if k != "refreshedAt"} == {
+            k: v for k, v in body.items() if k != "refreshedAt"
+        }
+
+
+def test_hours_and_days_sum_to_the_window(client, fleet):
+    meter_id = next(iter(reference.meters(fleet, AS_OF)))
+    whole = _get(client, f"/{meter_id}").json
+    hours = _get(client, f"/{meter_id}/hourly").json["hours"]
+    assert sum(h["minutesCounted"] for h in hours) == whole["minutesCounted"]
+    assert sum(h["acConsumedKwh"] for h in hours) == pytest.approx(whole["totalAcConsumedKwh"])
+    assert max(h["vehiclesServed"] for h in hours) <= whole["vehiclesServed"]
+    days = _get(client, f"/{meter_id}/daily?days=2").json
+    assert days["meterId"] == meter_id
+    for day in days["days"]:
+        start = datetime.fromisoformat(day["day"])
+        end = (start + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        window = _get(client, f"/{meter_id}?from={day['day']}&to={end}").json
+        assert day["acConsumedKwh"] == pytest.approx(window["totalAcConsumedKwh"])
+        assert day["dcDeliveredKwh"] == pytest.approx(window["totalDcDeliveredKwh"])
+        for figure in ("minutesCounted", "readingsCounted", "suspectMinutes", "vehiclesServed"):
+            assert day[figure] == window[figure], figure
+
+
+def test_the_listing_pages_through_every_meter_in_order(client, fleet):
+    expected = reference.meters(fleet, AS_OF)
+    for sort in ("chargingEfficiency", "vehiclesServed", "suspectMinutes", "meterId"):
+        for order in ("asc", "desc"):
+            seen, cursor = [], None
+            while True:
+                query = f"?sort={sort}&order={order}&limit=3"
+                reply = _get(client, query + (f"&cursor={cursor}" if cursor else ""))
+                assert reply.status_code == 200, reply.json
+                seen += reply.json["items"]
+                cursor = reply.json["nextCursor"]
+                if cursor is None:
+                    break
+            assert sorted(i["meterId"] for i in seen) == sorted(expected)
+            keys = [(i[sort], i["meterId"]) for i in seen]
+            assert keys == sorted(keys, reverse=order == "desc"), (sort, order)
+
+
+def test_efficiency_bounds_filter_the_meters(client, fleet):
+    expected = reference.meters(fleet, AS_OF)
+    low = sorted(f["chargingEfficiency"] for f in expected.values())[4]
+    reply = _get(client, f"?maxEfficiency={low}&limit=100")
+    assert {i["meterId"] for i in reply.json["items"]} == {
+        m for m, f in expected.items() if f["chargingEfficiency"] <= low
+    }
+
+
+def test_a_vehicle_on_two_meters_in_one_minute(clean_db, client):
+    """It counts one minute; each meter counts one, and DC over AC is a suspect minute on the
+    meter where it happened, without changing the sums."""
+    at = datetime(2026, 2, 9, 10, 0, 5, tzinfo=UTC)
+    with clean_db.begin() as conn:
+        write_batch(
+            conn,
+            [
+                meter_rec("M1", at, kwh=1.0),
+                meter_rec("M2", at, kwh=0.5),
+                vehicle_rec("V1", "M1", at, kwh=0.9),
+                vehicle_rec("V1", "M2", at + timedelta(seconds=20), kwh=0.6),
+            ],
+        )
+        performance.refresh(conn, at + timedelta(minutes=5))
+    vehicle = client.get("/v1/analytics/performance/V1", headers=ANALYST).json
+    assert vehicle["minutesCounted"] == 1
+    assert vehicle["suspectMinutes"] == 1
+    assert vehicle["totalAcConsumedKwh"] == pytest.approx(1.5)
+    assert vehicle["totalDcDeliveredKwh"] == pytest.approx(1.5)
+    m1, m2 = _get(client, "/M1").json, _get(client, "/M2").json
+    assert (m1["minutesCounted"], m1["suspectMinutes"], m1["vehiclesServed"]) == (1, 0, 1)
+    assert (m2["minutesCounted"], m2["suspectMinutes"], m2["chargingEfficiency"]) == (1, 1, 1.2)
+
+
+def test_missing_and_bad_requests(client, fleet):
+    reply = _get(client, "/NOPE")
+    assert reply.status_code == 404
+    assert reply.json["meterId"] == "NOPE" and "message" in reply.json
+    assert _get(client, "/NOPE/hourly").status_code == 404
+    assert _get(client, "/M1/daily?days=0").json["error"] == "invalid_query"
+    assert _get(client, "?sort=averageSoc").json["error"] == "invalid_query"
+    assert _get(client, "/M1?from=2026-02-10T00:00:00Z").json["error"] == "invalid_query"
+    assert _get(client, "?cursor=garbage").json["error"] == "invalid_cursor"
+    device = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
+    assert client.get("/v1/analytics/meters/M1", headers=device).status_code == 403
+    assert client.get("/v1/analytics/meters/M1").status_code == 401

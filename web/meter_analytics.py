@@ -1,0 +1,76 @@
+"""Analytics of meters (chargers): a meter's figures over the last 24 hours or any window, by
+hour and by day, and the meters by pages. The same rule and the same per-minute contributions as
+the vehicles' (docs/DESIGN.md, "Chargers"); summed over a meter's vehicles, its figures are the
+vehicles' own for their minutes on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from marshmallow import fields, validate
+
+from models import db
+from models.efficiency import fleet, meters
+from models.kinds import METER
+from web import analytics, responses
+from web.auth import ANALYST, require
+from web.caching import conditional
+from web.errors import invalid_id
+from web.services import services
+
+bp = Blueprint("meter_analytics", __name__)
+
+
+class MeterListQuery(analytics.ListQuery):
+    """The meters' listing query: the vehicles' one, sorted by a meter's fields."""
+
+    sort = fields.String(
+        load_default="chargingEfficiency",
+        validate=validate.OneOf([*fleet.METERS.sorts, *fleet.SORT_ALIASES]),
+        metadata={"description": "The field to sort by; ties broken by meterId."},
+    )
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Meters per page."},
+    )
+
+
+METER_LIST_QUERY = MeterListQuery()
+PATH = "/v1/analytics/meters"
+
+
+@bp.get(f"{PATH}/<meter_id>")
+@require(ANALYST)
+def meter_performance(meter_id: str) -> Any:
+    if (bad := invalid_id(METER.id_wire, meter_id)) is not None:
+        return bad
+    if analytics.asks_window():
+        return analytics.over_window(
+            METER, meter_id, meters.read_window, responses.meter_performance
+        )
+    row = db.read(services().engine, lambda conn: meters.read(conn, meter_id))
+    if row is None:
+        return responses.no_data(METER, meter_id, analytics.NO_DATA)
+    return conditional(responses.meter_performance(row), row["refreshed_at"])
+
+
+@bp.get(f"{PATH}/<meter_id>/hourly")
+@require(ANALYST)
+def meter_hourly(meter_id: str) -> Any:
+    return analytics.by_period(
+        METER, meter_id, "hour", lambda conn: fleet.hourly(conn, meter_id, fleet.METERS)
+    )
+
+
+@bp.get(f"{PATH}/<meter_id>/daily")
+@require(ANALYST)
+def meter_daily(meter_id: str) -> Any:
+    return analytics.daily(METER, meter_id, fleet.METERS)
+
+
+@bp.get(PATH)
+@require(ANALYST)
+def meters_listing() -> Any:
+    return analytics.listing(fleet.METERS, METER_LIST_QUERY, responses.meter_item)
