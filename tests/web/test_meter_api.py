@@ -67,7 +67,7 @@ def test_a_meter_sums_its_vehicles_minutes_on_it(clean_db, client, fleet):
                 "(SELECT sum(readings) FROM vehicle_performance_24h)"
             )
         ).one()
-    assert sums[0] == sums[1] and sums[2] == sums[3] and sums[4] == sums[5]
+    assert (sums[0], sums[2], sums[4]) == (sums[1], sums[3], sums[5])
     assert sums[0] > 0
     on_meter: dict[str, dict[str, Decimal]] = {}
     for kept in reference.kept_minutes(fleet, AS_OF):
@@ -165,7 +165,8 @@ def test_a_vehicle_on_two_meters_in_one_minute(clean_db, client):
 def test_missing_and_bad_requests(client, fleet):
     reply = _get(client, "/NOPE")
     assert reply.status_code == 404
-    assert reply.json["meterId"] == "NOPE" and "message" in reply.json
+    assert reply.json["meterId"] == "NOPE"
+    assert "message" in reply.json
     assert _get(client, "/NOPE/hourly").status_code == 404
     assert _get(client, "/M1/daily?days=0").json["error"] == "invalid_query"
     assert _get(client, "?sort=averageSoc").json["error"] == "invalid_query"
