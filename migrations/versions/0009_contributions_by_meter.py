@@ -2,8 +2,8 @@
 
 The contributions are derived from history, so this empties them (and the running sums built on
 them) and queues every minute they held for the next refresh to recompute under the new layout:
-until that refresh commits, the analytics answer 404 not_refreshed. docs/OPERATIONS.md,
-"Upgrading", says what that costs on a large fleet.
+until that refresh commits, the analytics answer 404 not_refreshed. The README ("Configure
+it", after the settings) says what that costs on a large fleet.
 
 Revision ID: 0009
 Revises: 0008
