@@ -257,6 +257,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only chargers: connections one ocpp process holds (bench/ocpp_load.py)",
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="only the refresh: full rebuild and steady state over --hours of history",
+    )
     parser.add_argument("--connections", type=int, default=10_000, help="chargers (--ocpp)")
     parser.add_argument(
         "--period", type=float, default=60, help="seconds between a charger's MeterValues (--ocpp)"
@@ -281,6 +286,10 @@ def main(argv: list[str]) -> int:
             results["ocpp"] = ocpp_load.run(service, args.connections, args.seconds, args.period)
             print(f"    ocpp: {results['ocpp']}")
             return _keep(results, Path(args.out), "ocpp")
+        if args.refresh:
+            results["refresh"] = refresh_at_scale(service, args.vehicles, args.hours)
+            print(f"    refresh: {results['refresh']}")
+            return _keep(results, Path(args.out), "refresh")
         # Enough readings that no client runs out at ~60,000 readings/s.
         minutes = max(2, round(60_000 * args.seconds / (2 * args.vehicles)) + 1)
         print(f"generating {minutes} minutes of a {args.vehicles}-vehicle fleet", flush=True)
