@@ -192,6 +192,8 @@ class Settings:
     read_cache_seconds: float = 1.0
     # /metrics counts the vehicles charging at an efficiency under this (an alert's input).
     efficiency_alert_below: float = 0.85
+    # A vehicle's readings on one meter further apart than this are two charging sessions.
+    session_gap_seconds: int = 600
     partition_days_ahead: int = 3
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
@@ -290,6 +292,8 @@ class Settings:
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
             read_cache_seconds=_float(e, "READ_CACHE_SECONDS", d.read_cache_seconds),
             efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),
+            # A minute at least: two sessions of a vehicle on one meter never share a minute.
+            session_gap_seconds=_int(e, "SESSION_GAP_SECONDS", d.session_gap_seconds, minimum=60),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from models import db
+from models import db, sessions
 from models.schema import PARTITIONED
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class MaintenanceResult:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     moved_rows: int = 0
+    sessions_forgotten: int = 0
     # Another run (another host's beat, an operator's command) held the lock: nothing done.
     skipped: bool = False
 
@@ -149,6 +150,11 @@ def _maintain(
                 conn.execute(text("SET LOCAL lock_timeout = '10s'"))
                 conn.execute(text(f"DROP TABLE IF EXISTS {partition_name(table, day)}"))
             result.dropped.append(partition_name(table, day))
+    # Sessions that ended before the oldest kept day went with their readings.
+    with engine.begin() as conn:
+        result.sessions_forgotten = sessions.forget_before(
+            conn, datetime.combine(oldest_kept, time(), UTC)
+        )
     if result.created or result.dropped:
         log.info(
             "event=partitions today=%s created=%d dropped=%d moved_rows=%d",

@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE
 
 from models.kinds import KINDS, REGISTER, Kind
 
@@ -177,6 +178,26 @@ performance_window = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("window_end", DateTime(timezone=True), nullable=False),
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Charging sessions (models/sessions.py): a vehicle's stretch of readings naming one meter, no
+# two consecutive ones further apart than SESSION_GAP_SECONDS. Built by the refresh from the
+# minutes that received readings, merged as late readings bridge gaps; their energy is read from
+# the contributions when asked for. `seen_minutes`: the minutes (since the epoch) with a reading,
+# a stretch of consecutive minutes one range.
+charging_sessions = Table(
+    "charging_sessions",
+    metadata,
+    Column("vehicle_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_at", DateTime(timezone=True), nullable=False),
+    Column("start_soc_hundredths", SmallInteger, nullable=False),
+    Column("end_soc_hundredths", SmallInteger, nullable=False),
+    Column("seen_minutes", INT4MULTIRANGE, nullable=False),
+    PrimaryKeyConstraint("vehicle_id", "meter_id", "start_at"),
+    Index("charging_sessions_vehicle", "vehicle_id", "start_at"),
+    Index("charging_sessions_meter", "meter_id", "start_at"),
 )
 
 # Readings PostgreSQL refused (or entries that hold no readings), written in the batch's own

@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from models import db
 from models.efficiency import fleet, performance
 from models.kinds import VEHICLE, Kind
-from web import cursors, responses
+from web import csv_export, cursors, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
 from web.errors import error, invalid_id, invalid_query
@@ -201,11 +201,13 @@ def listing(subject: fleet.Subject, schema: Schema, item: Callable[[Any], dict[s
         after = _decode_cursor(args["cursor"], args["sort"], args["order"])
         if after is None:
             return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
+    export = csv_export.wanted()
     page = fleet.Page(
         subject=subject,
         sort=args["sort"],
         descending=args["order"] == "desc",
-        limit=args["limit"],
+        # A CSV export is every row from the cursor on, read in one snapshot.
+        limit=None if export else args["limit"],
         max_efficiency=args.get("maxEfficiency"),
         min_efficiency=args.get("minEfficiency"),
         after=after,
@@ -217,12 +219,24 @@ def listing(subject: fleet.Subject, schema: Schema, item: Callable[[Any], dict[s
     window, rows, last = db.read(_engine(), query)
     if window is None:
         return error("not_refreshed", NOT_REFRESHED, 404)
+    if export:
+        return _csv(subject, [item(row) for row in rows], responses.window(window._mapping))
     body = {
         **responses.window(window._mapping),
         "items": [item(row) for row in rows],
         "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
     }
     return conditional(body, window.refreshed_at)
+
+
+def _csv(subject: fleet.Subject, items: list[dict[str, Any]], window: dict[str, str]) -> Any:
+    """The listing as CSV: an item's fields, then the window's, one row per device."""
+    fields_ = responses.VEHICLE_FIELDS if subject is fleet.VEHICLES else responses.METER_FIELDS
+    columns = [*fields_, *responses.WINDOW_FIELDS]
+    rows = ({**item, **window} for item in items)
+    kind = subject.table.split("_", 1)[0]
+    stamp = window["refreshedAt"].replace(":", "").replace("-", "")
+    return csv_export.attachment(csv_export.lines(columns, rows), f"{kind}s-{stamp}.csv")
 
 
 def _encode_cursor(last: tuple[str | None, str], sort: str, order: str) -> str:

@@ -265,6 +265,40 @@ def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
     return type(f"{kind.title}History", (Schema,), declared)
 
 
+class Session(Schema):
+    vehicleId = fields.String(required=True)
+    meterId = fields.String(required=True)
+    start = _moment()
+    end = _moment()
+    minutesSeen = fields.Integer(
+        required=True, metadata={"description": "Minutes with a reading of the session."}
+    )
+    minutesCounted = fields.Integer(
+        required=True, metadata={"description": "Of them, minutes the efficiency rule kept."}
+    )
+    coverage = fields.Float(required=True, metadata={"description": "Counted over seen."})
+    acConsumedKwh = fields.Float(required=True)
+    dcDeliveredKwh = fields.Float(required=True)
+    chargingEfficiency = fields.Float(required=True, allow_none=True)
+    energyLostKwh = fields.Float(required=True, metadata={"description": "AC minus DC."})
+    socStart = fields.Float(required=True)
+    socEnd = fields.Float(required=True)
+    suspectMinutes = fields.Integer(required=True)
+
+
+@functools.cache
+def sessions_schema(kind: Kind) -> type[Schema]:
+    """A page of a device's sessions: `<Kind>Sessions`."""
+    declared = {
+        kind.id_wire: fields.String(required=True),
+        "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
+        "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
+        "sessions": fields.List(fields.Nested(Session), required=True),
+        "nextCursor": _next_cursor(),
+    }
+    return type(f"{kind.title}Sessions", (Schema,), declared)
+
+
 class Readiness(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())

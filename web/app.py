@@ -24,6 +24,7 @@ from web import (
     openapi,
     requests_log,
     security,
+    sessions,
 )
 from web.responses import json_default
 from web.services import build
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         meter_analytics,
         devices,
         history,
+        sessions,
         health,
         monitoring,
         openapi,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import click
@@ -46,7 +46,13 @@ def register(app: Flask) -> None:
         # Three: the refresh's own and, for --full, one for each day the window touches.
         engine = make_engine(services().settings, pool_size=3)
         with engine.begin() as conn:
-            result = performance.refresh(conn, moment, full=full, engine=engine)
+            result = performance.refresh(
+                conn,
+                moment,
+                full=full,
+                engine=engine,
+                session_gap=timedelta(seconds=services().settings.session_gap_seconds),
+            )
         assert result is not None
         click.echo(
             f"refreshed {result.window_start.isoformat()} .. {result.window_end.isoformat()}: "

@@ -1,6 +1,7 @@
 """/dashboard: the analysts' page. Static files; the page calls the API with the analyst token
 the user typed (kept in the browser). Its chart library (plotly.js) is served from the plotly
-package installed beside the service: nothing comes from a CDN."""
+package installed beside the service: nothing comes from a CDN. Two tabs: the vehicles and the
+chargers (meters), each worst first, with a histogram and a drill-down by hour."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import plotly
-from flask import Blueprint, send_from_directory
+from flask import Blueprint, Response, send_from_directory
+
+from web.services import services
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY = Path(plotly.__file__).parent / "package_data"
@@ -16,9 +19,15 @@ PLOTLY = Path(plotly.__file__).parent / "package_data"
 bp = Blueprint("dashboard", __name__)
 
 
+# The page as shipped, its highlight threshold filled in from EFFICIENCY_ALERT_BELOW.
+PAGE = (STATIC / "dashboard.html").read_text()
+
+
 @bp.get("/dashboard")
 def page() -> Any:
-    return send_from_directory(STATIC, "dashboard.html", max_age=0)
+    threshold = services().settings.efficiency_alert_below
+    body = PAGE.replace("__THRESHOLD__", f"{threshold:g}")
+    return Response(body, mimetype="text/html", headers={"Cache-Control": "no-cache"})
 
 
 @bp.get("/dashboard/assets/<name>")

@@ -8,20 +8,18 @@ QUERY_TIMEOUT_SECONDS (models/db.py).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db, history_reads
 from models.kinds import KINDS, Kind
 from models.readings import iso_z
-from web import cursors, responses
+from web import csv_export, cursors, responses
 from web.auth import ANALYST, require
 from web.errors import error, invalid_id, invalid_query
 from web.fields import UtcMoment
@@ -87,7 +85,7 @@ def _history(kind: Kind, device_id: str) -> Any:
             "window in parts.",
             400,
         )
-    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+    if csv_export.wanted():
         return _csv(kind, device_id, start, end)
     after = None
     if "cursor" in args:
@@ -108,44 +106,20 @@ def _history(kind: Kind, device_id: str) -> Any:
 
 
 def _csv(kind: Kind, device_id: str, start: datetime, end: datetime) -> Response:
-    engine, columns = services().engine, csv_columns(kind)
+    engine = services().engine
 
-    def lines() -> Iterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(columns)
+    def rows() -> Iterator[dict[str, Any]]:
         after = None
         while True:
-            rows = db.read(engine, partial(_page, kind, device_id, start, end, after, CSV_PAGE))
-            for row in rows:
-                values = {kind.id_wire: device_id, **responses.reading(kind, row)}
-                writer.writerow([_cell(values[c]) for c in columns])
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-            if len(rows) < CSV_PAGE:
+            page = db.read(engine, partial(_page, kind, device_id, start, end, after, CSV_PAGE))
+            for row in page:
+                yield {kind.id_wire: device_id, **responses.reading(kind, row)}
+            if len(page) < CSV_PAGE:
                 return
-            after = rows[-1]["recorded_at"]
+            after = page[-1]["recorded_at"]
 
     filename = f"{kind.name}-{device_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
-# Injection"); IDs may start with '-'.
-_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet would run, made inert with a leading apostrophe. Numbers stay
-    numbers (a negative temperature is not a formula)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
-        return "'" + value
-    return value
+    return csv_export.attachment(csv_export.lines(csv_columns(kind), rows()), filename)
 
 
 def _page(

@@ -25,6 +25,7 @@ from web.openapi_paths import (
     json_answer,
     kind_paths,
     ocpp_forward,
+    session_paths,
 )
 from web.schemas import build_schemas
 from web.services import services
@@ -67,6 +68,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     ingest(spec, settings)
     ocpp_forward(spec)
     analytics_paths(spec)
+    session_paths(spec)
     for kind in KINDS:
         kind_paths(spec, kind)
     metrics_page = {

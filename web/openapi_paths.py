@@ -7,13 +7,14 @@ from typing import Any
 
 from apispec import APISpec
 
-from models.kinds import KINDS, Kind
+from models.kinds import KINDS, METER, VEHICLE, Kind
 from settings import Settings
 from web import answer_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
 from web.meter_analytics import MeterListQuery
+from web.sessions import SessionsQuery
 
 
 def json_answer(schema: str | dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -173,6 +174,32 @@ def analytics_paths(spec: APISpec) -> None:
                 **{"404": json_answer("Error", "The table has not been refreshed yet.")},
             ),
         )
+
+
+def session_paths(spec: APISpec) -> None:
+    """A vehicle's and a meter's charging sessions."""
+    spec.components.schema("Session", schema=answer_schemas.Session)
+    for kind in (VEHICLE, METER):
+        page = f"{kind.title}Sessions"
+        spec.components.schema(page, schema=answer_schemas.sessions_schema(kind))
+        sessions = _get(
+            f"A {kind.name}'s charging sessions, oldest first: JSON pages, or CSV",
+            [_device_id(kind.id_wire), _query(SessionsQuery)],
+            {
+                "description": f"The {kind.name}'s sessions starting in [from, to).",
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{page}"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+        )
+        sessions["get"]["description"] = (
+            "A session is a vehicle's readings naming one meter, none more than "
+            "SESSION_GAP_SECONDS after the one before; its energy is what the vehicle's kept "
+            "minutes on that meter within it sum to (the efficiency rule). With Accept: "
+            "text/csv, every session of [from, to) (no limit, no cursor)."
+        )
+        spec.path(path=f"/v1/{kind.plural}/{{{kind.id_wire}}}/sessions", operations=sessions)
 
 
 def ocpp_forward(spec: APISpec) -> None:

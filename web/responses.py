@@ -45,6 +45,14 @@ def _counted(row: Any) -> dict[str, Any]:
     }
 
 
+# The fields of fleet_item and meter_item, in order: a CSV export's columns.
+_COUNTED = ("minutesCounted", "readingsCounted", "suspectMinutes")
+_TOTALS = ("timeWindowHours", "totalAcConsumedKwh", "totalDcDeliveredKwh", "chargingEfficiency")
+VEHICLE_FIELDS = ("vehicleId", *_TOTALS, "averageSoc", "averageBatteryTemp", *_COUNTED)
+METER_FIELDS = ("meterId", *_TOTALS, "vehiclesServed", *_COUNTED)
+WINDOW_FIELDS = ("windowStart", "windowEnd", "refreshedAt")
+
+
 def fleet_item(row: Any) -> dict[str, Any]:
     return {
         "vehicleId": row["vehicle_id"],

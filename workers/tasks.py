@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import metrics
 from models import partitions
@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 def refresh_performance() -> dict[str, object] | None:
     started = time.time()
     with resources.engine().begin() as conn:
-        result = performance.refresh(conn, datetime.now(UTC), wait=False)
+        result = performance.refresh(
+            conn,
+            datetime.now(UTC),
+            wait=False,
+            session_gap=timedelta(seconds=get_settings().session_gap_seconds),
+        )
     ended = time.time()
     if result is None:
         log.info("event=refresh_skipped reason=another_refresh_running")

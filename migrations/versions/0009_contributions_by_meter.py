@@ -1,8 +1,10 @@
-"""Per-minute contributions by (meter, minute), with suspect minutes; a meter's running sums.
+"""Per-minute contributions by (meter, minute), with suspect minutes; a meter's running sums;
+charging sessions.
 
 The contributions are derived from history, so this empties them (and the running sums built on
-them) and queues every minute they held for the next refresh to recompute under the new layout:
-until that refresh commits, the analytics answer 404 not_refreshed. The README ("Configure
+them) and queues every minute of vehicle history for the next refresh to recompute under the new
+layout, and to build the sessions from: until that refresh commits, the analytics answer 404
+not_refreshed. The README ("Configure
 it", after the settings) says what that costs on a large fleet.
 
 Revision ID: 0009
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -24,7 +27,10 @@ CONTRIBUTIONS = "vehicle_minute_contributions"
 
 
 def _requeue_and_empty() -> None:
-    op.execute(f"INSERT INTO dirty_minutes (minute) SELECT DISTINCT minute FROM {CONTRIBUTIONS}")
+    op.execute(
+        "INSERT INTO dirty_minutes (minute) SELECT DISTINCT "
+        "date_bin('1 minute', recorded_at, timestamptz 'epoch') FROM vehicle_readings"
+    )
     op.execute(f"TRUNCATE {CONTRIBUTIONS}, vehicle_performance_24h")
     op.execute("DELETE FROM performance_window")
 
@@ -66,10 +72,24 @@ def upgrade() -> None:
         sa.Column("meter_id", sa.Text, primary_key=True),
         extra=(sa.Column("vehicles", sa.Integer, nullable=False),),
     )
+    op.create_table(
+        "charging_sessions",
+        sa.Column("vehicle_id", sa.Text, nullable=False),
+        sa.Column("meter_id", sa.Text, nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("start_soc_hundredths", sa.SmallInteger, nullable=False),
+        sa.Column("end_soc_hundredths", sa.SmallInteger, nullable=False),
+        sa.Column("seen_minutes", INT4MULTIRANGE, nullable=False),
+        sa.PrimaryKeyConstraint("vehicle_id", "meter_id", "start_at"),
+    )
+    op.create_index("charging_sessions_vehicle", "charging_sessions", ["vehicle_id", "start_at"])
+    op.create_index("charging_sessions_meter", "charging_sessions", ["meter_id", "start_at"])
 
 
 def downgrade() -> None:
     _requeue_and_empty()
+    op.drop_table("charging_sessions")
     op.drop_table("meter_performance_24h")
     op.drop_table("meter_vehicle_performance_24h")
     op.drop_column("vehicle_performance_24h", "suspect_minutes")

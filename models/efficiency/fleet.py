@@ -73,7 +73,8 @@ class Page:
     subject: Subject = VEHICLES
     sort: str = "chargingEfficiency"
     descending: bool = False
-    limit: int = 100
+    # None: every row (LIMIT NULL), for a CSV export.
+    limit: int | None = 100
     max_efficiency: float | None = None
     min_efficiency: float | None = None
     # After this (sort value, device id); the value is None when sorting by the id.
@@ -93,7 +94,7 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
     key, id_ = subject.sorts[page.sort], f"p.{subject.id_column}"
     direction, compare = ("DESC", "<") if page.descending else ("ASC", ">")
     where = ["p.readings > 0"]
-    params: dict[str, Any] = {"limit": page.limit + 1}
+    params: dict[str, Any] = {"limit": None if page.limit is None else page.limit + 1}
     if page.max_efficiency is not None:
         where.append(f"{ratio_sql('p')} <= :max_eff")
         params["max_eff"] = Decimal(str(page.max_efficiency))
@@ -117,7 +118,7 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
         params,
     ).all()
     items = [row._mapping for row in rows[: page.limit]]
-    if len(rows) <= page.limit:
+    if page.limit is None or len(rows) <= page.limit:
         return items, None
     last = rows[page.limit - 1]
     value = None if last.sort_value is None else str(last.sort_value)

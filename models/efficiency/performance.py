@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, text
 
-from models import db
+from models import db, sessions
 from models.efficiency import contributions, meters
 from models.efficiency.formula import SUMMED, sums
-from models.schema import meter_vehicle_performance_24h, vehicle_performance_24h
+from settings import Settings
 
 WINDOW = timedelta(hours=24)
+SESSION_GAP = timedelta(seconds=Settings().session_gap_seconds)
 _MINUTE = timedelta(minutes=1)
 Range = tuple[datetime, datetime]
 # Advisory lock key (models/db.transaction_lock): one refresh at a time across every host.
@@ -160,6 +161,7 @@ def refresh(
     full: bool = False,
     wait: bool = True,
     engine: Engine | None = None,
+    session_gap: timedelta = SESSION_GAP,
 ) -> RefreshResult | None:
     """Bring vehicle_performance_24h to the window ending at as_of, in the caller's transaction.
 
@@ -176,9 +178,11 @@ def refresh(
     old = conn.execute(text("SELECT window_start, window_end FROM performance_window")).first()
 
     _run(conn, _CLAIM_DIRTY)
+    pending = text("SELECT minute FROM pending_minutes ORDER BY 1")
+    minutes = arrived = conn.execute(pending).scalars().all()
     if full:
         conn.execute(text(_ALL_WINDOW_MINUTES), {"start": new_start, "end": new_end})
-    minutes = conn.execute(text("SELECT minute FROM pending_minutes ORDER BY 1")).scalars().all()
+        minutes = conn.execute(pending).scalars().all()
     _run(conn, _DELTAS)
     bounds = {"new_start": new_start, "new_end": new_end}
     if not full and old is not None and old.window_start < new_end and new_start < old.window_end:
@@ -206,44 +210,19 @@ def refresh(
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
     elif pairs is not None:
-        _save_pairs(conn, pairs)
+        meters.save_all(conn, pairs)
         mode = "rebuild"
     else:
         _run(conn, _REBUILD, bounds)
         mode = "rebuild"
+    # Sessions grow from the readings that arrived, whatever window the figures are for.
+    for lo, hi in contributions.runs(arrived, CHUNK_MINUTES):
+        sessions.update(conn, lo, hi, session_gap)
     conn.execute(text(_SAVE_WINDOW), bounds)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar_one()
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
     )
-
-
-def _save_pairs(conn: Connection, pairs: list[dict[str, Any]]) -> None:
-    """The running sums, all of them, from the window's sums per (meter, vehicle)."""
-    vehicles: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        held = vehicles.setdefault(
-            pair["vehicle_id"], {"vehicle_id": pair["vehicle_id"], **dict.fromkeys(_VEHICLE, 0)}
-        )
-        for column in _VEHICLE:
-            held[column] += pair[column]
-    conn.execute(text("DELETE FROM vehicle_performance_24h"))
-    conn.execute(text(f"DELETE FROM {meters.PAIRS}"))
-    if vehicles:
-        conn.execute(insert(vehicle_performance_24h), list(vehicles.values()))
-        conn.execute(
-            insert(meter_vehicle_performance_24h),
-            [
-                {"meter_id": p["meter_id"], "vehicle_id": p["vehicle_id"]}
-                | {column: p[column] for column in SUMMED}
-                | {"minutes": p["meter_minutes"]}
-                for p in pairs
-            ],
-        )
-    _run(conn, meters.FROM_PAIRS)
-
-
-_VEHICLE = (*SUMMED, "minutes")
 
 
 def _outside(a: Range, b: Range) -> list[Range]:

@@ -151,10 +151,13 @@ class Kept:
         self.dc = Decimal(0)
 
 
-def kept_minutes(records: list[Record], as_of: datetime) -> list[Kept]:
-    """Every kept (meter, minute) of the 24 h window ending at as_of."""
-    end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
-    start = end - WINDOW
+def kept_minutes(records: list[Record], as_of: datetime | None) -> list[Kept]:
+    """Every kept (meter, minute) of the 24 h window ending at as_of (None: of all time)."""
+    if as_of is None:
+        start, end = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    else:
+        end = as_of.astimezone(UTC).replace(second=0, microsecond=0)
+        start = end - WINDOW
 
     seen = kept_readings(records)
     energy = intervals(seen)

@@ -104,6 +104,42 @@ def test_dashboard_lists_the_fleet_and_highlights_the_low_vehicle(service, seede
     assert _blocked(browser) == [], "the page's Content-Security-Policy lets everything it needs"
 
 
+def test_the_chargers_tab_lists_the_meters_worst_first(service, seeded, browser):
+    service.env["EFFICIENCY_ALERT_BELOW"] = "0.8"
+    service.start("web")
+    browser.get(f"{service.url}/dashboard#token={ANALYST_TOKEN}")
+    wait = WebDriverWait(browser, 20)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr[data-vehicle]")))
+    # The highlight starts at the operator's EFFICIENCY_ALERT_BELOW.
+    assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.8"
+
+    browser.find_element(By.CSS_SELECTOR, ".tabs button[data-tab=meters]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr[data-meter]")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr")
+    assert [r.get_attribute("data-meter") for r in rows] == ["BM2", "BM0", "BM1"]
+    low = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr.low")
+    assert [r.get_attribute("data-meter") for r in low] == ["BM2"]
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#fleet th")]
+    assert "Vehicles" in headers
+    assert "Avg SOC %" not in headers
+    assert "3 chargers charged" in browser.find_element(By.ID, "status").text
+
+    rows[0].click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
+    assert "BM2: efficiency by hour" in browser.find_element(By.ID, "drilldown").text
+    csv_text = browser.execute_async_script(
+        "readingsCsv(arguments[0], 'meters').then(arguments[1], (e) => arguments[1](String(e)))",
+        "BM2",
+    )
+    assert csv_text.startswith("meterId,timestamp,kwhConsumedAc")
+    assert len(csv_text.splitlines()) > 1
+
+    # And back: the vehicles again.
+    browser.find_element(By.CSS_SELECTOR, ".tabs button[data-tab=vehicles]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr[data-vehicle]")))
+    assert _blocked(browser) == []
+
+
 def test_api_docs_render_under_their_content_security_policy(service, browser):
     service.start("web")
     browser.get(f"{service.url}/docs/")

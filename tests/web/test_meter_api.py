@@ -4,6 +4,8 @@ by pages."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,6 +17,7 @@ from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.efficiency import close, fleet_records
 from tests.support.factories import meter_rec, vehicle_rec
+from web import responses
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 START = datetime(2026, 2, 9, 8, 0, tzinfo=UTC)
@@ -175,3 +178,47 @@ def test_missing_and_bad_requests(client, fleet):
     device = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
     assert client.get("/v1/analytics/meters/M1", headers=device).status_code == 403
     assert client.get("/v1/analytics/meters/M1").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "id_field"),
+    [
+        ("/v1/analytics/meters", responses.METER_FIELDS, "meterId"),
+        ("/v1/analytics/performance", responses.VEHICLE_FIELDS, "vehicleId"),
+    ],
+)
+def test_listings_as_csv_hold_every_row_in_the_listings_order(
+    client, fleet, path, fields, id_field
+):
+    query = "?sort=totalAcConsumedKwh&order=desc&limit=2"
+    reply = client.get(path + query, headers={**ANALYST, "Accept": "text/csv"})
+    assert reply.status_code == 200
+    assert reply.mimetype == "text/csv"
+    assert "attachment" in reply.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
+    pages, cursor = [], None
+    while True:
+        got = client.get(
+            path + query + (f"&cursor={cursor}" if cursor else ""), headers=ANALYST
+        ).json
+        pages += got["items"]
+        cursor = got["nextCursor"]
+        if cursor is None:
+            break
+    assert list(table[0]) == [*fields, "windowStart", "windowEnd", "refreshedAt"]
+    assert list(pages[0]) == list(fields)
+    # Every row, not a page of `limit`, in the order the pages give, with the same figures.
+    assert [row[id_field] for row in table] == [item[id_field] for item in pages]
+    for row, item in zip(table, pages, strict=True):
+        assert float(row["totalAcConsumedKwh"]) == pytest.approx(item["totalAcConsumedKwh"])
+        assert int(row["minutesCounted"]) == item["minutesCounted"]
+        assert row["windowEnd"] == got["windowEnd"]
+
+
+def test_an_empty_listing_as_csv_is_its_header(client, fleet):
+    reply = client.get(
+        "/v1/analytics/meters?minEfficiency=50", headers={**ANALYST, "Accept": "text/csv"}
+    )
+    assert reply.get_data(as_text=True).splitlines() == [
+        ",".join([*responses.METER_FIELDS, "windowStart", "windowEnd", "refreshedAt"])
+    ]

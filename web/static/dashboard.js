@@ -1,11 +1,28 @@
-// The analysts' dashboard: the fleet from /v1/analytics/performance, a histogram, a drill-down.
+// The analysts' dashboard: the vehicles (/v1/analytics/performance) or the chargers
+// (/v1/analytics/meters), worst first, a histogram, a drill-down by hour.
 // The token stays in this browser (localStorage); /dashboard#token=... fills it in, and the
 // fragment is removed from the address bar at once (fragments never reach the server).
 "use strict";
 
 const KEY = "evAnalystToken";
-const state = { vehicles: [], refreshedAt: null, sort: "chargingEfficiency", desc: false, selected: null };
+// The two tabs: where each lists its rows, their id, and the table's columns [key, label, digits].
+const VIEWS = {
+  vehicles: {
+    path: "/v1/analytics/performance", id: "vehicleId", noun: "vehicles", readings: "vehicles",
+    columns: [["vehicleId", "Vehicle"], ["chargingEfficiency", "Efficiency", 3], ["totalAcConsumedKwh", "AC kWh", 3],
+      ["totalDcDeliveredKwh", "DC kWh", 3], ["averageSoc", "Avg SOC %", 1], ["averageBatteryTemp", "Avg temp °C", 1],
+      ["minutesCounted", "Minutes"], ["suspectMinutes", "Suspect min"]],
+  },
+  meters: {
+    path: "/v1/analytics/meters", id: "meterId", noun: "chargers", readings: "meters",
+    columns: [["meterId", "Charger (meter)"], ["chargingEfficiency", "Efficiency", 3], ["totalAcConsumedKwh", "AC kWh", 3],
+      ["totalDcDeliveredKwh", "DC kWh", 3], ["vehiclesServed", "Vehicles"], ["minutesCounted", "Minutes"],
+      ["suspectMinutes", "Suspect min"]],
+  },
+};
+const state = { tab: "vehicles", rows: [], refreshedAt: null, sort: "chargingEfficiency", desc: false, selected: null };
 const $ = (id) => document.getElementById(id);
+const view = () => VIEWS[state.tab];
 
 function token() { return localStorage.getItem(KEY) || ""; }
 
@@ -33,52 +50,73 @@ async function api(path) {
 async function loadFleet() {
   if (!token()) { status("Enter an analyst token to load the fleet."); return; }
   status("Loading…");
-  const vehicles = [];
+  const v = view(), rows = [];
   let cursor = null, page = null;
   try {
     do {
       const query = "sort=chargingEfficiency&limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-      page = await api("/v1/analytics/performance?" + query);
+      page = await api(`${v.path}?${query}`);
       if (page === null) { status("The performance table has not been refreshed yet."); return; }
-      vehicles.push(...page.items);
+      rows.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor);
   } catch (err) { status(err.message, true); return; }
-  state.vehicles = vehicles;
+  if (v !== view()) return;  // another tab was chosen meanwhile
+  state.rows = rows;
   state.refreshedAt = new Date(page.refreshedAt);
-  status(`${vehicles.length} vehicles charged in the window ${page.windowStart} – ${page.windowEnd}.`);
+  const suspect = rows.reduce((n, r) => n + r.suspectMinutes, 0);
+  status(`${rows.length} ${v.noun} charged in the window ${page.windowStart} – ${page.windowEnd}` +
+    (suspect ? `; ${suspect} suspect minutes (DC over AC).` : "."));
   tick();
   render();
 }
 
 function threshold() { return parseFloat($("threshold").value) || 0; }
 
-function fmt(value, digits) { return value === null || value === undefined ? "–" : value.toFixed(digits); }
+function fmt(value, digits) {
+  if (value === null || value === undefined) return "–";
+  return digits === undefined ? String(value) : value.toFixed(digits);
+}
+
+function header() {
+  const row = $("fleet").tHead.rows[0];
+  row.replaceChildren(...view().columns.map(([key, label], i) => {
+    const th = document.createElement("th");
+    th.dataset.key = key;
+    th.textContent = label;
+    if (i > 0) th.className = "num";
+    th.addEventListener("click", () => {
+      state.desc = state.sort === key ? !state.desc : false;
+      state.sort = key;
+      render();
+    });
+    return th;
+  }));
+}
 
 function render() {
-  const key = state.sort, sign = state.desc ? -1 : 1;
-  const rows = [...state.vehicles].sort((a, b) => {
+  const v = view(), key = state.sort, sign = state.desc ? -1 : 1;
+  const rows = [...state.rows].sort((a, b) => {
     const x = a[key] ?? Infinity, y = b[key] ?? Infinity;
-    return (x < y ? -1 : x > y ? 1 : 0) * sign || a.vehicleId.localeCompare(b.vehicleId);
+    return (x < y ? -1 : x > y ? 1 : 0) * sign || a[v.id].localeCompare(b[v.id]);
   });
   const low = threshold();
   const body = $("fleet").tBodies[0];
-  body.replaceChildren(...rows.map((v) => {
+  body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
-    tr.dataset.vehicle = v.vehicleId;
-    if (v.chargingEfficiency !== null && v.chargingEfficiency < low) tr.classList.add("low");
-    if (v.vehicleId === state.selected) tr.classList.add("selected");
-    const cells = [v.vehicleId, fmt(v.chargingEfficiency, 3), fmt(v.totalAcConsumedKwh, 3),
-      fmt(v.totalDcDeliveredKwh, 3), fmt(v.averageSoc, 1), fmt(v.averageBatteryTemp, 1), v.minutesCounted];
-    cells.forEach((text, i) => {
+    tr.dataset[v.id === "vehicleId" ? "vehicle" : "meter"] = r[v.id];
+    tr.dataset.id = r[v.id];
+    if (r.chargingEfficiency !== null && r.chargingEfficiency < low) tr.classList.add("low");
+    if (r[v.id] === state.selected) tr.classList.add("selected");
+    v.columns.forEach(([column, , digits], i) => {
       const td = document.createElement("td");
-      td.textContent = text;
+      td.textContent = fmt(r[column], digits);
       if (i > 0) td.className = "num";
       tr.appendChild(td);
     });
     return tr;
   }));
-  document.querySelectorAll("th").forEach((th) => {
+  document.querySelectorAll("#fleet th").forEach((th) => {
     th.classList.toggle("sorted", th.dataset.key === key);
     th.classList.toggle("desc", th.dataset.key === key && state.desc);
   });
@@ -86,44 +124,62 @@ function render() {
 }
 
 function drawHistogram(low) {
-  const values = state.vehicles.map((v) => v.chargingEfficiency).filter((x) => x !== null);
+  const values = state.rows.map((r) => r.chargingEfficiency).filter((x) => x !== null);
   Plotly.react("histogram", [{ x: values, type: "histogram", marker: { color: "#3366cc" }, nbinsx: 30 }], {
-    title: { text: "Fleet efficiency (DC / AC)" }, margin: { t: 40, r: 10, b: 40, l: 40 },
-    xaxis: { title: { text: "efficiency" } }, yaxis: { title: { text: "vehicles" } },
+    title: { text: `${state.tab === "meters" ? "Chargers'" : "Fleet"} efficiency (DC / AC)` },
+    margin: { t: 40, r: 10, b: 40, l: 40 },
+    xaxis: { title: { text: "efficiency" } }, yaxis: { title: { text: view().noun } },
     shapes: [{ type: "line", x0: low, x1: low, yref: "paper", y0: 0, y1: 1, line: { color: "#b00020", dash: "dot" } }],
   }, { displayModeBar: false, responsive: true });
 }
 
-// The vehicle's raw readings of the last 24 h as CSV: fetched with the token (a plain link could
+function choose(tab) {
+  if (tab === state.tab) return;
+  state.tab = tab;
+  state.rows = [];
+  state.sort = "chargingEfficiency";
+  state.desc = false;
+  state.selected = null;
+  document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
+  $("download").hidden = true;
+  Plotly.purge("drilldown");
+  $("drilldown").innerHTML = '<p class="hint">Click a row to see its efficiency by hour.</p>';
+  header();
+  render();
+  loadFleet();
+}
+
+// A device's raw readings of the last 24 h as CSV: fetched with the token (a plain link could
 // not send it), then saved from memory.
-async function readingsCsv(vehicleId) {
-  const reply = await fetch(`/v1/vehicles/${encodeURIComponent(vehicleId)}/readings`, {
+async function readingsCsv(deviceId, plural = "vehicles") {
+  const reply = await fetch(`/v1/${plural}/${encodeURIComponent(deviceId)}/readings`, {
     headers: { Authorization: "Bearer " + token(), Accept: "text/csv" },
   });
   if (!reply.ok) throw new Error(`readings: ${reply.status}`);
   return reply.text();
 }
 
-async function download(vehicleId) {
+async function download(deviceId) {
+  const plural = view().readings;
   let text;
-  try { text = await readingsCsv(vehicleId); } catch (err) { status(err.message, true); return; }
+  try { text = await readingsCsv(deviceId, plural); } catch (err) { status(err.message, true); return; }
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
-  link.download = `vehicle-${vehicleId}-readings.csv`;
+  link.download = `${plural.slice(0, -1)}-${deviceId}-readings.csv`;
   link.click();
   URL.revokeObjectURL(link.href);
 }
 
-async function drill(vehicleId) {
-  state.selected = vehicleId;
+async function drill(deviceId) {
+  state.selected = deviceId;
   render();
-  $("download").textContent = `Download ${vehicleId}'s readings of the last 24 h (CSV)`;
-  $("download").onclick = () => download(vehicleId);
+  $("download").textContent = `Download ${deviceId}'s readings of the last 24 h (CSV)`;
+  $("download").onclick = () => download(deviceId);
   $("download").hidden = false;
   let detail;
-  try { detail = await api(`/v1/analytics/performance/${encodeURIComponent(vehicleId)}/hourly`); }
+  try { detail = await api(`${view().path}/${encodeURIComponent(deviceId)}/hourly`); }
   catch (err) { status(err.message, true); return; }
-  if (!detail) { $("drilldown").textContent = `No hourly data for ${vehicleId}.`; return; }
+  if (!detail) { $("drilldown").textContent = `No hourly data for ${deviceId}.`; return; }
   const hours = detail.hours;
   $("drilldown").querySelector(".hint")?.remove();
   Plotly.react("drilldown", [{
@@ -131,7 +187,7 @@ async function drill(vehicleId) {
     marker: { color: hours.map((h) => (h.chargingEfficiency < threshold() ? "#b00020" : "#2a9d8f")) },
     text: hours.map((h) => `${h.minutesCounted} min`), hovertemplate: "%{x}<br>%{y:.3f} (%{text})<extra></extra>",
   }], {
-    title: { text: `${vehicleId}: efficiency by hour` }, margin: { t: 40, r: 10, b: 60, l: 40 },
+    title: { text: `${deviceId}: efficiency by hour` }, margin: { t: 40, r: 10, b: 60, l: 40 },
     yaxis: { title: { text: "efficiency" }, rangemode: "tozero" },
   }, { displayModeBar: false, responsive: true });
 }
@@ -145,14 +201,11 @@ function tick() {
 takeTokenFromFragment();
 $("token").value = token();
 $("token-form").addEventListener("submit", (e) => { e.preventDefault(); localStorage.setItem(KEY, $("token").value.trim()); loadFleet(); });
-$("forget").addEventListener("click", () => { localStorage.removeItem(KEY); $("token").value = ""; state.vehicles = []; render(); status("Token forgotten."); });
+$("forget").addEventListener("click", () => { localStorage.removeItem(KEY); $("token").value = ""; state.rows = []; render(); status("Token forgotten."); });
 $("threshold").addEventListener("input", render);
 $("reload").addEventListener("click", loadFleet);
-document.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
-  state.desc = state.sort === th.dataset.key ? !state.desc : false;
-  state.sort = th.dataset.key;
-  render();
-}));
-$("fleet").tBodies[0].addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr) drill(tr.dataset.vehicle); });
+document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => choose(b.dataset.tab)));
+$("fleet").tBodies[0].addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr) drill(tr.dataset.id); });
+header();
 setInterval(tick, 1000);
 loadFleet();

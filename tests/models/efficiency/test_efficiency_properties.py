@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.support.efficiency import assert_serves_reference, write_in_parts
 from tests.support.factories import T0, meter_rec, vehicle_rec
+from tests.support.sessions import assert_sessions_match
 
 AS_OF = T0 + timedelta(hours=25)
 
@@ -54,5 +55,6 @@ def test_postgres_matches_the_reference_on_random_fleets(db, fleet):
     try:
         write_in_parts(db, arrival, cuts, AS_OF)
         assert_serves_reference(db, arrival, AS_OF)
+        assert_sessions_match(db, arrival)
     finally:
         savepoint.rollback()

@@ -1,0 +1,152 @@
+"""Charging sessions: a vehicle's stretch on one meter, its readings naming that meter with no two
+consecutive ones more than SESSION_GAP_SECONDS apart (docs/DESIGN.md, "Sessions").
+
+The refresh builds them from the minutes that received readings, in its own transaction
+(`update`): the vehicle readings of a run of minutes, with the stored sessions of the same vehicle
+and meter that lie within the gap of them, are cut into islands again, and the islands replace
+those sessions. History only grows, so a session only grows or joins another (a late reading
+that bridges a gap joins two); a reading delivered twice is one row of history and one seen
+minute. What a session charged is not stored: `page` sums the per-minute contributions of its
+vehicle on its meter over its minutes when asked, so that it always agrees with the rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from models.efficiency.formula import sums
+
+# A run's readings and the sessions they may touch, cut into islands that replace those sessions.
+# A stored session is a piece like a reading: from its first to its last moment, its SOCs there
+# and its seen minutes (a multirange of minutes since the epoch: a stretch of minutes is one
+# range). Pieces of one (vehicle, meter) in order of their start break into a new island where a
+# piece starts more than the gap after every piece before it has ended. The usual island is one
+# session that grew at its end: it is updated in place (no indexed column changes), not replaced.
+_UPDATE = """
+DROP TABLE IF EXISTS session_islands;
+CREATE TEMP TABLE session_islands ON COMMIT DROP AS
+WITH readings AS (
+    SELECT vehicle_id, meter_id, recorded_at AS start_at, recorded_at AS end_at,
+           soc_hundredths AS start_soc, soc_hundredths AS end_soc,
+           int4multirange(int4range(floor(extract(epoch FROM recorded_at) / 60)::int,
+                                    floor(extract(epoch FROM recorded_at) / 60)::int + 1)) AS seen,
+           NULL::timestamptz AS old_start
+    FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+), spans AS (
+    SELECT vehicle_id, meter_id, min(start_at) - :gap AS lo, max(end_at) + :gap AS hi
+    FROM readings GROUP BY vehicle_id, meter_id
+), old AS (
+    -- A pair's sessions are apart by more than the gap: those within it of the run's readings
+    -- are the last one starting before them and any starting among them.
+    SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
+           s.end_soc_hundredths, s.seen_minutes, s.start_at
+    FROM spans p
+    CROSS JOIN LATERAL (
+        (SELECT * FROM charging_sessions
+         WHERE vehicle_id = p.vehicle_id AND meter_id = p.meter_id AND start_at < p.lo
+         ORDER BY start_at DESC LIMIT 1)
+        UNION ALL
+        SELECT * FROM charging_sessions
+        WHERE vehicle_id = p.vehicle_id AND meter_id = p.meter_id
+          AND start_at >= p.lo AND start_at <= p.hi
+    ) s
+    WHERE s.end_at >= p.lo
+), pieces AS (
+    SELECT * FROM readings UNION ALL SELECT * FROM old
+), marked AS (
+    SELECT *, CASE WHEN start_at - max(end_at) OVER (
+               PARTITION BY vehicle_id, meter_id ORDER BY start_at, end_at
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) > :gap
+           THEN 1 ELSE 0 END AS breaks
+    FROM pieces
+), islands AS (
+    SELECT *, sum(breaks) OVER (
+               PARTITION BY vehicle_id, meter_id ORDER BY start_at, end_at
+               ROWS UNBOUNDED PRECEDING) AS island
+    FROM marked
+)
+SELECT vehicle_id, meter_id, min(start_at) AS start_at, max(end_at) AS end_at,
+       (array_agg(start_soc ORDER BY start_at))[1] AS start_soc,
+       (array_agg(end_soc ORDER BY end_at DESC))[1] AS end_soc,
+       range_agg(seen) AS seen,
+       array_remove(array_agg(old_start), NULL) AS old_starts
+FROM islands GROUP BY vehicle_id, meter_id, island;
+UPDATE charging_sessions s
+SET end_at = i.end_at, end_soc_hundredths = i.end_soc, seen_minutes = i.seen
+FROM session_islands i
+WHERE s.vehicle_id = i.vehicle_id AND s.meter_id = i.meter_id AND s.start_at = i.start_at
+  AND i.start_at = ANY(i.old_starts);
+DELETE FROM charging_sessions s USING session_islands i
+WHERE s.vehicle_id = i.vehicle_id AND s.meter_id = i.meter_id
+  AND s.start_at = ANY(i.old_starts) AND s.start_at <> i.start_at;
+INSERT INTO charging_sessions
+    (vehicle_id, meter_id, start_at, end_at, start_soc_hundredths, end_soc_hundredths,
+     seen_minutes)
+SELECT vehicle_id, meter_id, start_at, end_at, start_soc, end_soc, seen
+FROM session_islands WHERE NOT start_at = ANY(old_starts)
+"""
+
+
+def update(conn: Connection, lo: datetime, hi: datetime, gap: timedelta) -> None:
+    """Bring the sessions up to the vehicle readings recorded in [lo, hi)."""
+    for statement in _UPDATE.split(";"):
+        if statement.strip():
+            conn.execute(text(statement), {"lo": lo, "hi": hi, "gap": gap})
+
+
+# A page of one device's sessions starting in [start, end), after a (start, other id) position,
+# each with what its vehicle's kept minutes on its meter within it sum to.
+_PAGE = f"""
+SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
+       s.end_soc_hundredths, f.*,
+       (SELECT sum(upper(r) - lower(r)) FROM unnest(s.seen_minutes) r) AS seen
+FROM charging_sessions s
+CROSS JOIN LATERAL (
+    SELECT {sums("c")}, count(c.minute) AS minutes
+    FROM vehicle_minute_contributions c
+    WHERE c.vehicle_id = s.vehicle_id AND c.meter_id = s.meter_id
+      AND c.minute >= date_bin('1 minute', s.start_at, timestamptz 'epoch')
+      AND c.minute <= s.end_at
+) f
+WHERE s.{{by}} = :device AND s.start_at >= :start AND s.start_at < :end
+  AND (s.start_at, s.{{other}}) > (:after_at, :after_id)
+ORDER BY s.start_at, s.{{other}}
+LIMIT :limit
+"""
+# The least position: before every session.
+FIRST = (datetime.fromisoformat("0001-01-01T00:00:00+00:00"), "")
+
+
+def page(
+    conn: Connection,
+    by: str,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, str],
+    limit: int | None,
+) -> list[Any]:
+    """The sessions of a vehicle (by="vehicle_id") or a meter (by="meter_id"), oldest first."""
+    other = "meter_id" if by == "vehicle_id" else "vehicle_id"
+    rows = conn.execute(
+        text(_PAGE.format(by=by, other=other)),
+        {
+            "device": device_id,
+            "start": start,
+            "end": end,
+            "after_at": after[0],
+            "after_id": after[1],
+            "limit": limit,
+        },
+    ).all()
+    return [row._mapping for row in rows]
+
+
+def forget_before(conn: Connection, moment: datetime) -> int:
+    """Sessions that ended before `moment` (past retention, with their history), deleted."""
+    return conn.execute(
+        text("DELETE FROM charging_sessions WHERE end_at < :m"), {"m": moment}
+    ).rowcount

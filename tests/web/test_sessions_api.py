@@ -1,0 +1,121 @@
+"""Charging sessions through the API: cut at gaps, joined by a late reading that bridges one,
+their energy what the rule keeps, by vehicle and by meter, paged and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models.efficiency import performance
+from models.history import write_batch
+from tests.support.constants import ANALYST_TOKEN
+from tests.support.factories import meter_rec, vehicle_rec
+
+ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
+T = datetime(2026, 2, 9, 10, 0, 5, tzinfo=UTC)
+WINDOW = "from=2026-02-09T00:00:00Z&to=2026-02-10T00:00:00Z"
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def charge(vehicle: str, meter: str, minutes: range, dc: float = 0.9, soc0: int = 20) -> list:
+    out = []
+    for m in minutes:
+        at = T + timedelta(minutes=m)
+        out.append(meter_rec(meter, at, kwh=1.0))
+        out.append(vehicle_rec(vehicle, meter, at, kwh=dc, soc=soc0 + m))
+    return out
+
+
+def write(engine, records: list) -> None:
+    with engine.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, T + timedelta(hours=2))
+
+
+def sessions_of(client, path: str, query: str = WINDOW) -> list[dict]:
+    reply = client.get(f"{path}/sessions?{query}", headers=ANALYST)
+    assert reply.status_code == 200, reply.json
+    return reply.json["sessions"]
+
+
+def test_a_gap_longer_than_ten_minutes_cuts_a_session_and_a_late_reading_joins_them(
+    clean_db, client
+):
+    write(clean_db, charge("V1", "M1", range(0, 5)) + charge("V1", "M1", range(16, 19)))
+    first, second = sessions_of(client, "/v1/vehicles/V1")
+    assert (first["start"], first["end"]) == ("2026-02-09T10:00:05Z", "2026-02-09T10:04:05Z")
+    assert (second["start"], second["end"]) == ("2026-02-09T10:16:05Z", "2026-02-09T10:18:05Z")
+    assert (first["minutesSeen"], first["minutesCounted"], first["coverage"]) == (5, 5, 1.0)
+    assert first["acConsumedKwh"] == pytest.approx(5.0)
+    assert first["dcDeliveredKwh"] == pytest.approx(4.5)
+    assert first["energyLostKwh"] == pytest.approx(0.5)
+    assert first["chargingEfficiency"] == pytest.approx(0.9)
+    assert (first["socStart"], first["socEnd"]) == (20, 24)
+
+    # 10:10:05 is within ten minutes of both: one session now.
+    write(clean_db, [vehicle_rec("V1", "M1", T + timedelta(minutes=10), kwh=0.2, soc=30)])
+    (joined,) = sessions_of(client, "/v1/vehicles/V1")
+    assert (joined["start"], joined["end"]) == ("2026-02-09T10:00:05Z", "2026-02-09T10:18:05Z")
+    assert (joined["minutesSeen"], joined["minutesCounted"]) == (9, 8)  # no meter reading at :10
+    assert (joined["socStart"], joined["socEnd"]) == (20, 38)
+    assert joined["coverage"] == pytest.approx(8 / 9)
+
+
+def test_a_shared_minute_is_seen_not_counted_and_the_meter_lists_both_vehicles(clean_db, client):
+    records = charge("V1", "M1", range(0, 4)) + charge("V2", "M1", range(20, 23), dc=0.8)
+    records.append(vehicle_rec("V2", "M1", T + timedelta(minutes=3, seconds=10), kwh=0.1))
+    write(clean_db, records)
+    (v1,) = sessions_of(client, "/v1/vehicles/V1")
+    assert (v1["minutesSeen"], v1["minutesCounted"]) == (4, 3)
+    by_meter = sessions_of(client, "/v1/meters/M1")
+    assert [(s["vehicleId"], s["start"][11:19]) for s in by_meter] == [
+        ("V1", "10:00:05"),
+        ("V2", "10:03:15"),
+        ("V2", "10:20:05"),
+    ]
+
+
+def test_pages_and_csv_hold_the_same_sessions(clean_db, client):
+    records = []
+    for n in range(5):
+        records += charge("V1", f"M{n}", range(n * 20, n * 20 + 3))
+    write(clean_db, records)
+    pages, cursor = [], None
+    while True:
+        query = WINDOW + "&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        reply = client.get(f"/v1/vehicles/V1/sessions?{query}", headers=ANALYST).json
+        pages += reply["sessions"]
+        cursor = reply["nextCursor"]
+        if cursor is None:
+            break
+    assert [s["meterId"] for s in pages] == ["M0", "M1", "M2", "M3", "M4"]
+    reply = client.get(
+        f"/v1/vehicles/V1/sessions?{WINDOW}", headers={**ANALYST, "Accept": "text/csv"}
+    )
+    assert reply.mimetype == "text/csv"
+    table = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
+    assert [row["meterId"] for row in table] == [s["meterId"] for s in pages]
+    assert [float(row["dcDeliveredKwh"]) for row in table] == pytest.approx(
+        [s["dcDeliveredKwh"] for s in pages]
+    )
+
+
+def test_bad_requests(client):
+    assert client.get("/v1/vehicles/V1/sessions?cursor=x", headers=ANALYST).status_code == 400
+    bad = client.get("/v1/vehicles/V1/sessions?from=2026-02-10T00:00:00Z&to=2026-02-09T00:00:00Z")
+    assert bad.status_code == 401
+    reply = client.get(
+        "/v1/meters/M1/sessions?from=2026-02-10T00:00:00Z&to=2026-02-09T00:00:00Z",
+        headers=ANALYST,
+    )
+    assert reply.json["error"] == "invalid_query"
+    long = client.get(
+        "/v1/meters/M1/sessions?from=2020-01-01T00:00:00Z&to=2026-02-09T00:00:00Z",
+        headers=ANALYST,
+    )
+    assert long.json["error"] == "window_too_long"
+    assert client.get("/v1/meters/M1/sessions", headers=ANALYST).json["sessions"] == []
