@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from sqlalchemy import text
 
-from bench import capacity, data, load, ocpp_load, registers, report, sweep
+from bench import capacity, charger_reads, data, load, ocpp_load, registers, report, sweep
 from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
 from models.efficiency import performance
@@ -258,6 +258,11 @@ def main(argv: list[str]) -> int:
         help="only chargers: connections one ocpp process holds (bench/ocpp_load.py)",
     )
     parser.add_argument(
+        "--charger-reads",
+        action="store_true",
+        help="only a charger's reads, the chargers' listing and sessions, beside a vehicle's",
+    )
+    parser.add_argument(
         "--refresh",
         action="store_true",
         help="only the refresh: full rebuild and steady state over --hours of history",
@@ -286,6 +291,10 @@ def main(argv: list[str]) -> int:
             results["ocpp"] = ocpp_load.run(service, args.connections, args.seconds, args.period)
             print(f"    ocpp: {results['ocpp']}")
             return _keep(results, Path(args.out), "ocpp")
+        if args.charger_reads:
+            results["charger_reads"] = charger_reads.run(service, args.seconds, args.vehicles)
+            print(f"    charger_reads: {results['charger_reads']}")
+            return _keep(results, Path(args.out), "charger-reads")
         if args.refresh:
             results["refresh"] = refresh_at_scale(service, args.vehicles, args.hours)
             print(f"    refresh: {results['refresh']}")
@@ -368,6 +377,11 @@ def main(argv: list[str]) -> int:
                 "reads",
                 "analytics reads (wrk)",
                 lambda: analytics_reads(service, args.seconds, args.vehicles),
+            ),
+            (
+                "charger_reads",
+                "a charger's reads, the chargers' listing, a month of sessions (wrk)",
+                lambda: charger_reads.run(service, args.seconds, args.vehicles),
             ),
             (
                 "refresh_full",

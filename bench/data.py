@@ -13,8 +13,33 @@ from simulator.fleet import Fleet, FleetSpec
 # The analytics-read measurement's table: `:n` vehicles, V00000..., with the seed's V1 figures.
 PERFORMANCE_ROWS = (
     "INSERT INTO vehicle_performance_24h SELECT 'V' || lpad(i::text, 5, '0'), "
-    "2.7202, 2.4508, 2228200, 3030000, 100, 100 FROM generate_series(0, :n - 1) i"
+    "2.7202, 2.4508, 2228200, 3030000, 100, 100, 0 FROM generate_series(0, :n - 1) i"
 )
+# The same for `:n` meters, M00000..., each having served one vehicle.
+METER_ROWS = (
+    "INSERT INTO meter_performance_24h SELECT 'M' || lpad(i::text, 5, '0'), "
+    "2.7202 + i * 0.0001, 2.4508, 2228200, 3030000, 100, 100, 0, 1 "
+    "FROM generate_series(0, :n - 1) i"
+)
+# A month of charging for `:n` vehicles: four hour-long sessions a day each on its own meter,
+# and the per-minute contributions a session's read sums.
+MONTH_OF_SESSIONS = """
+INSERT INTO charging_sessions
+SELECT 'V' || lpad(v::text, 5, '0'), 'M' || lpad(v::text, 5, '0'), s, s + interval '59 minutes',
+       2000, 8000,
+       int4multirange(int4range((extract(epoch FROM s) / 60)::int,
+                                (extract(epoch FROM s) / 60)::int + 60))
+FROM generate_series(0, :n - 1) v,
+     generate_series(date_bin('1 hour', now() - interval '30 days', timestamptz 'epoch'),
+                     now() - interval '1 hour', interval '6 hours') s
+"""
+MONTH_OF_CONTRIBUTIONS = """
+INSERT INTO vehicle_minute_contributions
+    (minute, vehicle_id, ac_kwh, dc_kwh, soc_hundredths_sum, battery_temp_hundredths_sum,
+     readings, meter_id, suspect_minutes, minutes)
+SELECT m, s.vehicle_id, 0.2, 0.18, 5000, 3000, 1, s.meter_id, 0, 1
+FROM charging_sessions s, generate_series(s.start_at, s.end_at, interval '1 minute') m
+"""
 PERFORMANCE_WINDOW = (
     "INSERT INTO performance_window VALUES (1, now() - interval '1 day', now(), now())"
 )

@@ -105,7 +105,7 @@ end
 _WRK_GET = """
 math.randomseed(os.time())
 request = function()
-  local path = string.format("/v1/analytics/performance/V%05d", math.random(0, {vehicles} - 1))
+  local path = string.format("{path}", math.random(0, {vehicles} - 1))
   return wrk.format("GET", path, {{["Authorization"]="Bearer {token}"}})
 end
 -- Milliseconds each connection waits after an answer before its next request (0: none).
@@ -175,11 +175,13 @@ def wrk_reads(
     work_dir: Path,
     vehicles: int,
     pause_ms: int = 0,
+    path: str = "/v1/analytics/performance/V%05d",
 ) -> WrkResult:
-    """Random vehicles' 24 h figures; with pause_ms, each connection pauses that long after each
-    answer: a steady rate below what the server can do, where latency is the service's and not
-    a queue's (16 connections, 6 ms: about 2,100 a second)."""
-    script = _WRK_GET.format(vehicles=vehicles, token=token, pause_ms=pause_ms)
+    """Random vehicles' 24 h figures (or `path`, its %05d a random number under `vehicles`);
+    with pause_ms, each connection pauses that long after each answer: a steady rate below what
+    the server can do, where latency is the service's and not a queue's (16 connections, 6 ms:
+    about 2,100 a second)."""
+    script = _WRK_GET.format(vehicles=vehicles, token=token, pause_ms=pause_ms, path=path)
     return wrk(url, script, seconds, connections, work_dir, [])
 
 

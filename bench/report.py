@@ -97,6 +97,31 @@ def _reads(a: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _charger_reads(c: dict[str, Any] | None) -> list[Row]:
+    """A charger's reads, the chargers' listing and a vehicle's month of sessions, each at a
+    steady rate beside a vehicle's read on the same stack (bench/charger_reads.py)."""
+    if not c:  # results kept by an older bench
+        return []
+    rows: list[Row] = []
+    for key, label, target in (
+        ("vehicle", "a vehicle's 24 h figures (beside the next three)", None),
+        ("meter", "a charger's 24 h figures", 10),
+        ("meter_listing", "the chargers' listing, a page of 100", 50),
+        ("vehicle_month_of_sessions", "a vehicle's month of sessions (120, a page of 100)", 50),
+    ):
+        w = c[key]
+        rows.append(
+            (
+                f"{label}, 16 connections, 6 ms pause each",
+                _wrk(w),
+                "",
+                "" if target is None else f"p99 < {target} ms",
+                "" if target is None else _met(w["p99_ms"] < target),
+            )
+        )
+    return rows
+
+
 def _single_cpu(s: dict[str, Any]) -> list[Row]:
     """Where a single-reading request's CPU goes, across every process that handles it."""
     if "cpu_us_per_request" not in s:  # results kept by an older bench
@@ -193,6 +218,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         _single(s, r["reads"].get("healthz_floor")),
         *_single_cpu(s),
         *_reads(a),
+        *_charger_reads(r.get("charger_reads")),
     ]
     floor = a.get("healthz_floor")
     if floor:

@@ -280,6 +280,8 @@ charging_transactions = Table(
         unique=True,
         postgresql_where=text("ref IS NULL"),
     ),
+    # A charging session finds the transaction its charger reported for it (models/sessions.py).
+    Index("charging_transactions_by_start", "charge_point_id", "started_at"),
 )
 
 # The tables kept in day partitions (models/partitions.py), each with the column it is split by.

@@ -7,7 +7,8 @@ and meter that lie within the gap of them, are cut into islands again, and the i
 those sessions. History only grows, so a session only grows or joins another (a late reading
 that bridges a gap joins two); a reading delivered twice is one row of history and one seen
 minute. What a session charged is not stored: `page` sums the per-minute contributions of its
-vehicle on its meter over its minutes when asked, so that it always agrees with the rule.
+vehicle on its meter over its minutes when asked, so that it always agrees with the rule, and
+names the OCPP transaction its charger reported for it, if any.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def update(conn: Connection, lo: datetime, hi: datetime, gap: timedelta) -> None
 _PAGE = f"""
 SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
        s.end_soc_hundredths, f.*,
-       (SELECT sum(upper(r) - lower(r)) FROM unnest(s.seen_minutes) r) AS seen
+       (SELECT sum(upper(r) - lower(r)) FROM unnest(s.seen_minutes) r) AS seen,
+       t.transaction_id, t.id_tag
 FROM charging_sessions s
 CROSS JOIN LATERAL (
     SELECT {sums("c")}, count(c.minute) AS minutes
@@ -111,6 +113,17 @@ CROSS JOIN LATERAL (
       AND c.minute >= date_bin('1 minute', s.start_at, timestamptz 'epoch')
       AND c.minute <= s.end_at
 ) f
+LEFT JOIN LATERAL (
+    -- The OCPP transaction of the session's meter (models/transactions.py) it started in or
+    -- that started within it; a meter is its charger's ID, with `:<connector>` past connector 0.
+    SELECT coalesce(t.ref, t.id::text) AS transaction_id, t.id_tag
+    FROM charging_transactions t
+    WHERE t.charge_point_id IN (s.meter_id, regexp_replace(s.meter_id, ':[0-9]+$', ''))
+      AND t.charge_point_id || CASE WHEN t.connector_id = 0 THEN ''
+                                    ELSE ':' || t.connector_id END = s.meter_id
+      AND t.started_at <= s.end_at AND coalesce(t.stopped_at, 'infinity') >= s.start_at
+    ORDER BY t.started_at DESC LIMIT 1
+) t ON true
 WHERE s.{{by}} = :device AND s.start_at >= :start AND s.start_at < :end
   AND (s.start_at, s.{{other}}) > (:after_at, :after_id)
 ORDER BY s.start_at, s.{{other}}

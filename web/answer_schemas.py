@@ -284,6 +284,12 @@ class Session(Schema):
     socStart = fields.Float(required=True)
     socEnd = fields.Float(required=True)
     suspectMinutes = fields.Integer(required=True)
+    transactionId = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The OCPP transaction the charger reported for it, if any."},
+    )
+    idTag = fields.String(required=True, allow_none=True)
 
 
 @functools.cache

@@ -40,6 +40,8 @@ FIELDS = (
     "socStart",
     "socEnd",
     "suspectMinutes",
+    "transactionId",
+    "idTag",
 )
 
 
@@ -89,6 +91,8 @@ def item(row: Any) -> dict[str, Any]:
         "socStart": row["start_soc_hundredths"] / 100,
         "socEnd": row["end_soc_hundredths"] / 100,
         "suspectMinutes": row["suspect_minutes"] or 0,
+        "transactionId": row["transaction_id"],
+        "idTag": row["id_tag"],
     }
 
 

@@ -85,10 +85,14 @@ def upgrade() -> None:
     )
     op.create_index("charging_sessions_vehicle", "charging_sessions", ["vehicle_id", "start_at"])
     op.create_index("charging_sessions_meter", "charging_sessions", ["meter_id", "start_at"])
+    op.create_index(
+        "charging_transactions_by_start", "charging_transactions", ["charge_point_id", "started_at"]
+    )
 
 
 def downgrade() -> None:
     _requeue_and_empty()
+    op.drop_index("charging_transactions_by_start", "charging_transactions")
     op.drop_table("charging_sessions")
     op.drop_table("meter_performance_24h")
     op.drop_table("meter_vehicle_performance_24h")

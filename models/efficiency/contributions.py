@@ -11,11 +11,9 @@ until the refresh commits; a rebuild that fails leaves a `_rebuild` table the ne
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
@@ -63,7 +61,10 @@ _LIST = ", ".join(COLUMNS)
 # The window's sums per (meter, vehicle): the figures, the vehicle's minutes (`minutes`), and
 # the meter's minutes (its rows).
 PAIR_SUMS = (*SUMMED, "minutes", "meter_minutes")
-_SUMMED_BY_PAIR = ", ".join(f"sum({column})" for column in PAIR_SUMS[:-1])
+_SUMMED_BY_PAIR = ", ".join(
+    [*(f"sum({column}) AS {column}" for column in PAIR_SUMS[:-1]), "count(*) AS meter_minutes"]
+)
+_PAIR_TOTALS = ", ".join(f"sum({column}) AS {column}" for column in PAIR_SUMS)
 # The table's indexes besides its primary key (named as PostgreSQL names a partition's own).
 _INDEXES = {"vehicle": "vehicle_id, minute", "meter": "meter_id, minute"}
 # Set for every recompute: a 15-minute run's aggregate of a 10,000-device fleet stays in memory.
@@ -83,33 +84,36 @@ def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, date
 
 def rebuild_window(
     conn: Connection, engine: Engine, start: datetime, end: datetime, chunk_minutes: int
-) -> list[dict[str, Any]] | None:
+) -> bool:
     """Replace the contributions of [start, end) by day partitions built on `engine`'s
-    connections, swapped in within conn's transaction; returns the window's sums per (meter,
-    vehicle): PAIR_SUMS by meter_id and vehicle_id. `engine` must see the history conn sees
-    (committed). None,
-    with nothing changed, when a day of the window has no partition of its own yet: the caller
-    recomputes in place then.
+    connections, swapped in within conn's transaction, and fill the temporary table
+    `window_pairs` with the window's sums per (meter, vehicle) (PAIR_SUMS). `engine` must see
+    the history conn sees (committed). False, with nothing changed, when a day of the window
+    has no partition of its own yet: the caller recomputes in place then.
     """
     days = _days(start, end)
     if not set(days) <= partitions.existing_days(conn, TABLE):
-        return None
+        return False
     # Partition upkeep must not make or drop these days' partitions under the swap.
     db.transaction_lock(conn, partitions.LOCK_KEY)
     with ThreadPoolExecutor(len(days)) as pool:
-        futures = [pool.submit(_build_day, engine, day, start, end, chunk_minutes) for day in days]
-        # Each day's builder sums its part of the window while its table is fresh in memory.
-        sums: dict[tuple[str, str], list[Any]] = {}
-        for future in futures:
-            for meter_id, vehicle_id, *figures in future.result():
-                held = sums.setdefault((meter_id, vehicle_id), [0] * len(PAIR_SUMS))
-                held[:] = map(operator.add, held, figures)
+        # Each day's builder sums its part of the window per pair, into a table of its own,
+        # while its contributions are fresh in memory.
+        tables = list(pool.map(lambda d: _build_day(engine, d, start, end, chunk_minutes), days))
+    parts = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)
+    conn.execute(text("DROP TABLE IF EXISTS window_pairs"))
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE window_pairs ON COMMIT DROP AS "
+            f"SELECT meter_id, vehicle_id, {_PAIR_TOTALS} "
+            f"FROM ({parts}) p GROUP BY meter_id, vehicle_id"
+        )
+    )
+    for table in tables:
+        conn.execute(text(f"DROP TABLE {table}"))
     for day in days:
         _swap(conn, day)
-    return [
-        {"meter_id": m, "vehicle_id": v, **dict(zip(PAIR_SUMS, figures, strict=True))}
-        for (m, v), figures in sums.items()
-    ]
+    return True
 
 
 def _days(start: datetime, end: datetime) -> list[date]:
@@ -121,9 +125,7 @@ def _days(start: datetime, end: datetime) -> list[date]:
     return days
 
 
-def _build_day(
-    engine: Engine, day: date, start: datetime, end: datetime, chunk: int
-) -> Sequence[tuple[Any, ...]]:
+def _build_day(engine: Engine, day: date, start: datetime, end: datetime, chunk: int) -> str:
     live = partitions.partition_name(TABLE, day)
     new = f"{live}_rebuild"
     lo, hi = partitions.day_bounds(day)
@@ -154,15 +156,16 @@ def _build_day(
         )
         for index, columns in _INDEXES.items():
             c.execute(text(f"CREATE INDEX {new}_{index} ON {new} ({columns})"))
-        rows = c.execute(
+        c.execute(text(f"DROP TABLE IF EXISTS {new}_pairs"))
+        c.execute(
             text(
-                f"SELECT meter_id, vehicle_id, {_SUMMED_BY_PAIR}, "
-                f"count(*) FROM {new} WHERE minute >= :s AND minute < :e "
-                "GROUP BY meter_id, vehicle_id"
+                f"CREATE UNLOGGED TABLE {new}_pairs AS "
+                f"SELECT meter_id, vehicle_id, {_SUMMED_BY_PAIR} "
+                f"FROM {new} WHERE minute >= :s AND minute < :e GROUP BY meter_id, vehicle_id"
             ),
             {"s": start, "e": end},
-        ).all()
-        return [tuple(row) for row in rows]
+        )
+        return f"{new}_pairs"
 
 
 def _swap(conn: Connection, day: date) -> None:

@@ -68,46 +68,18 @@ GROUP BY meter_id, vehicle_id;
 """
 
 
-def save_all(conn: Connection, pairs: list[dict[str, Any]]) -> None:
-    """Every running sum, the vehicles' too, from the window's sums per (meter, vehicle) (what a
-    full rebuild's day builders give: contributions.PAIR_SUMS)."""
-    vehicles: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        held = vehicles.setdefault(
-            pair["vehicle_id"], {"vehicle_id": pair["vehicle_id"], **dict.fromkeys(_VEHICLE, 0)}
-        )
-        for column in _VEHICLE:
-            held[column] += pair[column]
-    conn.execute(text("DELETE FROM vehicle_performance_24h"))
-    conn.execute(text(f"DELETE FROM {PAIRS}"))
-    _insert_columns(conn, "vehicle_performance_24h", list(vehicles.values()), ("vehicle_id",))
-    _insert_columns(
-        conn,
-        PAIRS,
-        [{**p, "minutes": p["meter_minutes"]} for p in pairs],
-        ("meter_id", "vehicle_id"),
-    )
-    for statement in FROM_PAIRS.split(";"):
-        if statement.strip():
-            conn.execute(text(statement))
+# Every running sum, the vehicles' too, from the temporary table window_pairs: a full rebuild's
+# sums of the window per (meter, vehicle) (contributions.rebuild_window).
+FROM_WINDOW_PAIRS = f"""
+DELETE FROM vehicle_performance_24h;
+INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
+SELECT vehicle_id, {sums()}, sum(minutes) FROM window_pairs GROUP BY vehicle_id;
+DELETE FROM {PAIRS};
+INSERT INTO {PAIRS} (meter_id, vehicle_id, {_COLUMNS}, minutes)
+SELECT meter_id, vehicle_id, {_COLUMNS}, meter_minutes FROM window_pairs;
+{FROM_PAIRS}
+"""
 
-
-def _insert_columns(
-    conn: Connection, table: str, rows: list[dict[str, Any]], keys: tuple[str, ...]
-) -> None:
-    """Rows into a table of running sums in one statement, each column sent as one array (tens
-    of thousands of rows: a statement per thousand rows took seconds)."""
-    columns = (*keys, *_VEHICLE)
-    types = {**dict.fromkeys(keys, "text"), "ac_kwh": "numeric", "dc_kwh": "numeric"}
-    arrays = ", ".join(f"CAST(:{c} AS {types.get(c, 'bigint')}[])" for c in columns)
-    conn.execute(
-        text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"),
-        {c: [row[c] for row in rows] for c in columns},
-    )
-
-
-# A vehicle's running sums: the figures and its minutes.
-_VEHICLE = (*SUMMED, "minutes")
 
 _READ = f"""
 SELECT m.meter_id, {", ".join(f"m.{c}" for c in SUMMED)}, m.minutes, m.vehicles,

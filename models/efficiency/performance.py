@@ -188,10 +188,10 @@ def refresh(
     if not full and old is not None and old.window_start < new_end and new_start < old.window_end:
         bounds |= {"old_start": old.window_start, "old_end": old.window_end}
     incremental = "old_start" in bounds
-    in_place, pairs = minutes, None
+    in_place, rebuilt = minutes, False
     if full and engine is not None:
-        pairs = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
-        if pairs is not None:
+        rebuilt = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
+        if rebuilt:
             in_place = [m for m in minutes if not new_start <= m < new_end]
     conn.execute(text(contributions.WORK_MEM))
     for lo, hi in contributions.runs(in_place, CHUNK_MINUTES):
@@ -209,8 +209,8 @@ def refresh(
             conn.execute(text(statement), {"lo": lo, "hi": hi})
         _run(conn, _APPLY_DELTAS)
         mode = "incremental"
-    elif pairs is not None:
-        meters.save_all(conn, pairs)
+    elif rebuilt:
+        _run(conn, meters.FROM_WINDOW_PAIRS)
         mode = "rebuild"
     else:
         _run(conn, _REBUILD, bounds)

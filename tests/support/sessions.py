@@ -78,6 +78,8 @@ def reference_sessions(records: list, gap: timedelta = timedelta(seconds=600)) -
                     "socStart": _hundredths(piece[0][1][VEHICLE_SOC]) / 100,
                     "socEnd": _hundredths(piece[-1][1][VEHICLE_SOC]) / 100,
                     "suspectMinutes": sum(k.dc > k.ac for k in counted),
+                    "transactionId": None,
+                    "idTag": None,
                 }
             )
     return sorted(out, key=lambda s: (s["vehicleId"], s["start"], s["meterId"]))

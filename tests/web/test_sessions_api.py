@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from models import transactions
 from models.efficiency import performance
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
@@ -77,6 +79,18 @@ def test_a_shared_minute_is_seen_not_counted_and_the_meter_lists_both_vehicles(c
         ("V2", "10:03:15"),
         ("V2", "10:20:05"),
     ]
+
+
+def test_a_session_names_the_ocpp_transaction_its_charger_reported(clean_db, client):
+    write(clean_db, charge("V1", "CP1:2", range(0, 4)) + charge("V1", "CP1:1", range(20, 24)))
+    with clean_db.begin() as conn:
+        two = transactions.start(conn, "CP1", 2, "TAG-7", T - timedelta(minutes=1), Decimal(100))
+        one = transactions.start(conn, "CP1", 1, "TAG-8", T - timedelta(hours=3), Decimal(50))
+        transactions.stop(conn, "CP1", one, T - timedelta(hours=2), Decimal(60), None)
+    on = {s["meterId"]: s for s in sessions_of(client, "/v1/vehicles/V1")}
+    # CP1's connector 2 began a transaction a minute before; connector 1's had ended hours before.
+    assert (on["CP1:2"]["transactionId"], on["CP1:2"]["idTag"]) == (str(two), "TAG-7")
+    assert (on["CP1:1"]["transactionId"], on["CP1:1"]["idTag"]) == (None, None)
 
 
 def test_pages_and_csv_hold_the_same_sessions(clean_db, client):
