@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from models import db, sessions
+from models import db
+from models.efficiency import sessions
 from models.schema import PARTITIONED
 
 log = logging.getLogger(__name__)

@@ -180,11 +180,11 @@ performance_window = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
 )
 
-# Charging sessions (models/sessions.py): a vehicle's stretch of readings naming one meter, no
-# two consecutive ones further apart than SESSION_GAP_SECONDS. Built by the refresh from the
-# minutes that received readings, merged as late readings bridge gaps; their energy is read from
-# the contributions when asked for. `seen_minutes`: the minutes (since the epoch) with a reading,
-# a stretch of consecutive minutes one range.
+# Charging sessions (models/efficiency/sessions.py): a vehicle's stretch of readings naming one
+# meter, no two consecutive ones further apart than SESSION_GAP_SECONDS. Built by the refresh
+# from the minutes that received readings, merged as late readings bridge gaps; their energy is
+# read from the contributions when asked for. `seen_minutes`: the minutes (since the epoch) with
+# a reading, a stretch of consecutive minutes one range.
 charging_sessions = Table(
     "charging_sessions",
     metadata,
@@ -280,7 +280,7 @@ charging_transactions = Table(
         unique=True,
         postgresql_where=text("ref IS NULL"),
     ),
-    # A charging session finds the transaction its charger reported for it (models/sessions.py).
+    # A charging session finds its charger's transaction (models/efficiency/sessions.py).
     Index("charging_transactions_by_start", "charge_point_id", "started_at"),
 )
 

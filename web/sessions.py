@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from models import db, sessions
-from models.efficiency import formula
+from models import db
+from models.efficiency import formula, sessions
 from models.kinds import METER, VEHICLE, Kind
 from models.readings import iso_z
 from web import csv_export, cursors

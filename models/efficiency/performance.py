@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from models import db, sessions
-from models.efficiency import contributions, meters
+from models import db
+from models.efficiency import contributions, meters, sessions
 from models.efficiency.formula import SUMMED, sums
 from settings import Settings
 

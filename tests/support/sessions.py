@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models import sessions
+from models.efficiency import sessions
 from models.efficiency.reference import (
     VEHICLE_METER,
     VEHICLE_SOC,
