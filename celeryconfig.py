@@ -44,6 +44,11 @@ beat_schedule = {
         "schedule": timedelta(seconds=_settings.maintenance_seconds),
         "options": {"expires": _settings.maintenance_seconds},
     },
+    "check-chargers": {
+        "task": "ev.check_chargers",
+        "schedule": timedelta(seconds=_settings.charger_check_seconds),
+        "options": {"expires": _settings.charger_check_seconds},
+    },
     "prune-consumers": {
         "task": "ev.prune_consumers",
         "schedule": timedelta(seconds=_settings.consumer_gone_seconds),

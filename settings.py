@@ -194,6 +194,10 @@ class Settings:
     efficiency_alert_below: float = 0.85
     # A vehicle's readings on one meter further apart than this are two charging sessions.
     session_gap_seconds: int = 600
+    # A charger whose last this many sessions all charged under EFFICIENCY_ALERT_BELOW is
+    # failing (models/efficiency/alerts.py), judged every CHARGER_CHECK_SECONDS.
+    charger_alert_sessions: int = 3
+    charger_check_seconds: int = 300
     partition_days_ahead: int = 3
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
@@ -294,6 +298,12 @@ class Settings:
             efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),
             # A minute at least: two sessions of a vehicle on one meter never share a minute.
             session_gap_seconds=_int(e, "SESSION_GAP_SECONDS", d.session_gap_seconds, minimum=60),
+            charger_alert_sessions=_int(
+                e, "CHARGER_ALERT_SESSIONS", d.charger_alert_sessions, minimum=1
+            ),
+            charger_check_seconds=_int(
+                e, "CHARGER_CHECK_SECONDS", d.charger_check_seconds, minimum=1
+            ),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),

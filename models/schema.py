@@ -200,6 +200,17 @@ charging_sessions = Table(
     Index("charging_sessions_meter", "meter_id", "start_at"),
 )
 
+# Chargers whose last CHARGER_ALERT_SESSIONS sessions all charged under EFFICIENCY_ALERT_BELOW,
+# as the periodic check last found them (models/efficiency/alerts.py); efficiencies newest first.
+failing_chargers = Table(
+    "failing_chargers",
+    metadata,
+    Column("meter_id", Text, primary_key=True),
+    Column("efficiencies", ARRAY(Numeric), nullable=False),
+    Column("last_session_end", DateTime(timezone=True), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
 # Readings PostgreSQL refused (or entries that hold no readings), written in the batch's own
 # transaction. reading_key, the reading's identity as in history, makes a letter once however
 # often its entry was processed or replayed. position is the reading's index in its stream

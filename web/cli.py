@@ -17,7 +17,8 @@ from models import credentials, dead_letters, partitions
 from models.credential_cache import KnownCredentials
 from models.credentials import CredentialError, Device
 from models.db import make_engine
-from models.efficiency import performance
+from models.efficiency import alerts, performance
+from models.readings import iso_z
 from models.stream import BufferFull
 from web.fields import ID_RE, ID_RULE
 from web.services import services
@@ -34,6 +35,7 @@ def _aware(value: str) -> datetime:
 
 def register(app: Flask) -> None:
     app.cli.add_command(devices_group)
+    app.cli.add_command(chargers_group)
 
     @app.cli.command("refresh-performance")
     @click.option(
@@ -113,6 +115,34 @@ def register(app: Flask) -> None:
         except BufferFull as exc:
             raise click.ClickException("the ingest stream is full; try again later") from exc
         click.echo(f"replayed {replayed}, skipped {skipped} (not readings)")
+
+
+@click.group("chargers", cls=AppGroup)
+def chargers_group() -> None:
+    """Chargers whose last sessions all charged under EFFICIENCY_ALERT_BELOW."""
+
+
+@chargers_group.command("check")
+def check_chargers() -> None:
+    """Judge every charger now (beat does it every CHARGER_CHECK_SECONDS)."""
+    settings = services().settings
+    with make_engine(settings, pool_size=1).begin() as conn:
+        found = alerts.judge(conn, settings.efficiency_alert_below, settings.charger_alert_sessions)
+    click.echo(f"{found} failing")
+
+
+@chargers_group.command("failing")
+def failing_chargers() -> None:
+    """One JSON line per failing charger, worst last session first, as last checked."""
+    with make_engine(services().settings, pool_size=1).connect() as conn:
+        for row in alerts.failing(conn):
+            line = {
+                "meterId": row["meter_id"],
+                "efficiencies": [None if e is None else float(e) for e in row["efficiencies"]],
+                "lastSessionEnd": iso_z(row["last_session_end"]),
+                "checkedAt": iso_z(row["checked_at"]),
+            }
+            click.echo(orjson.dumps(line).decode())
 
 
 KIND = click.Choice(credentials.KINDS)

@@ -94,6 +94,11 @@ class LiveState:
                 "meter is wrong.",
                 health.suspect_minutes,
             ),
+            "ev_chargers_failing": (
+                "Chargers whose last CHARGER_ALERT_SESSIONS sessions all charged under "
+                "EFFICIENCY_ALERT_BELOW, as last checked.",
+                health.failing_chargers,
+            ),
             "ev_dead_letters": ("Dead letters waiting to be replayed or looked at.", letters),
         }
         for name, (doc, value) in gauges.items():

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import metrics
 from models import partitions
-from models.efficiency import performance
+from models.efficiency import alerts, performance
 from settings import get_settings
 from workers import resources
 from workers.celery_app import app
@@ -52,6 +52,15 @@ def maintain_partitions() -> dict[str, object]:
     if result.skipped:
         log.info("event=maintenance_skipped reason=another_maintenance_running")
     return {"created": result.created, "dropped": result.dropped, "skipped": result.skipped}
+
+
+@app.task(name="ev.check_chargers")
+def check_chargers() -> dict[str, object]:
+    s = get_settings()
+    with resources.engine().begin() as conn:
+        failing = alerts.judge(conn, s.efficiency_alert_below, s.charger_alert_sessions)
+    log.info("event=chargers_checked failing=%d", failing)
+    return {"failing": failing}
 
 
 @app.task(name="ev.prune_consumers")

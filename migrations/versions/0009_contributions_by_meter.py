@@ -1,5 +1,5 @@
 """Per-minute contributions by (meter, minute), with suspect minutes; a meter's running sums;
-charging sessions.
+charging sessions; failing chargers.
 
 The contributions are derived from history, so this empties them (and the running sums built on
 them) and queues every minute of vehicle history for the next refresh to recompute under the new
@@ -88,10 +88,18 @@ def upgrade() -> None:
     op.create_index(
         "charging_transactions_by_start", "charging_transactions", ["charge_point_id", "started_at"]
     )
+    op.create_table(
+        "failing_chargers",
+        sa.Column("meter_id", sa.Text, primary_key=True),
+        sa.Column("efficiencies", sa.ARRAY(sa.Numeric), nullable=False),
+        sa.Column("last_session_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
     _requeue_and_empty()
+    op.drop_table("failing_chargers")
     op.drop_index("charging_transactions_by_start", "charging_transactions")
     op.drop_table("charging_sessions")
     op.drop_table("meter_performance_24h")

@@ -171,11 +171,14 @@ class Health:
     meters_below: int = 0
     # Kept (meter, minute)s of the window where DC exceeds AC.
     suspect_minutes: int = 0
+    # Chargers the last check found failing (models/efficiency/alerts.py).
+    failing_chargers: int = 0
 
 
 _BELOW = f"count(*) FILTER (WHERE {ratio_sql('p')} < :below)"
 _HEALTH = f"""
-SELECT extract(epoch FROM now() - w.refreshed_at) AS age_seconds, v.*, m.*
+SELECT extract(epoch FROM now() - w.refreshed_at) AS age_seconds, v.*, m.*,
+       (SELECT count(*) FROM failing_chargers) AS failing_chargers
 FROM performance_window w,
 LATERAL (SELECT count(*) AS vehicles, {_BELOW} AS vehicles_below,
                 coalesce(sum(p.suspect_minutes), 0) AS suspect_minutes
@@ -194,4 +197,11 @@ def health(conn: Connection, below: float) -> Health:
     return Health(float(values["age_seconds"]), **{k: int(values[k]) for k in _COUNTS})
 
 
-_COUNTS = ("vehicles", "vehicles_below", "meters", "meters_below", "suspect_minutes")
+_COUNTS = (
+    "vehicles",
+    "vehicles_below",
+    "meters",
+    "meters_below",
+    "suspect_minutes",
+    "failing_chargers",
+)
