@@ -3,11 +3,9 @@ web/responses.py builds, declared."""
 
 from __future__ import annotations
 
-import functools
-
 from marshmallow import Schema, fields
 
-from models.kinds import KINDS, Kind
+from models.kinds import KINDS
 
 # In the order the document registers them: a nested schema before the one holding it.
 DOCUMENTED = (
@@ -70,14 +68,14 @@ NoData = type(
 )
 
 
-def _moment() -> fields.String:
+def moment_field() -> fields.String:
     return fields.String(required=True, metadata={"format": "date-time"})
 
 
 class Window(Schema):
-    windowStart = _moment()
-    windowEnd = _moment()
-    refreshedAt = _moment()
+    windowStart = moment_field()
+    windowEnd = moment_field()
+    refreshedAt = moment_field()
 
 
 def _hours_field() -> fields.Float:
@@ -118,7 +116,7 @@ class Performance(FleetItem, Window):
     """One vehicle: its figures and the window they cover."""
 
 
-def _next_cursor() -> fields.String:
+def next_cursor_field() -> fields.String:
     return fields.String(
         required=True, allow_none=True, metadata={"description": "Pass as cursor; null at the end."}
     )
@@ -126,7 +124,7 @@ def _next_cursor() -> fields.String:
 
 class FleetPage(Window):
     items = fields.List(fields.Nested(FleetItem), required=True)
-    nextCursor = _next_cursor()
+    nextCursor = next_cursor_field()
 
 
 class MeterItem(_Counted):
@@ -146,7 +144,7 @@ class MeterPerformance(MeterItem, Window):
 
 class MeterPage(Window):
     items = fields.List(fields.Nested(MeterItem), required=True)
-    nextCursor = _next_cursor()
+    nextCursor = next_cursor_field()
 
 
 class _PeriodFigures(_Counted):
@@ -165,19 +163,19 @@ class _MeterPeriod(_PeriodFigures):
 
 
 class HourFigures(_VehiclePeriod):
-    hour = _moment()
+    hour = moment_field()
 
 
 class DayFigures(_VehiclePeriod):
-    day = _moment()
+    day = moment_field()
 
 
 class MeterHourFigures(_MeterPeriod):
-    hour = _moment()
+    hour = moment_field()
 
 
 class MeterDayFigures(_MeterPeriod):
-    day = _moment()
+    day = moment_field()
 
 
 _DAYS = "UTC days with kept minutes, oldest first; the last one ends at windowEnd."
@@ -203,106 +201,6 @@ class MeterDaily(Window):
     days = fields.List(
         fields.Nested(MeterDayFigures), required=True, metadata={"description": _DAYS}
     )
-
-
-def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
-    unknown = "; null when not known (a register reading's interval: docs/DESIGN.md, Registers)"
-    return {
-        **{wire: fields.String(required=True) for wire in kind.ref_wires},
-        **{
-            q.wire: fields.Float(
-                required=True,
-                allow_none=kind.nullable(q),
-                metadata={"description": q.description + unknown} if kind.nullable(q) else {},
-            )
-            for q in kind.quantities
-        },
-        **{
-            wire: fields.Decimal(
-                required=True,
-                allow_none=True,
-                metadata={
-                    "description": "The register as sent, exactly; null for an interval reading."
-                },
-            )
-            for wire in kind.register_wires
-        },
-    }
-
-
-@functools.cache
-def reading_row_schema(kind: Kind) -> type[Schema]:
-    """A reading as history shows it: `<Kind>ReadingRow`.
-
-    These schemas are made once per kind (cached): the OpenAPI plugin finds a schema a response
-    names by its class name, and two classes of one name would be documented twice."""
-    declared = {"timestamp": _moment(), **_reading_fields(kind)}
-    return type(f"{kind.title}ReadingRow", (Schema,), declared)
-
-
-@functools.cache
-def state_schema(kind: Kind) -> type[Schema]:
-    """A device's newest reading, and when it became newest: `<Kind>State`."""
-    declared = {
-        kind.id_wire: fields.String(required=True),
-        **_reading_fields(kind),
-        "timestamp": _moment(),
-        "updatedAt": _moment(),
-    }
-    return type(f"{kind.title}State", (Schema,), declared)
-
-
-@functools.cache
-def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
-    """A page of a device's history: `<Kind>History`, its readings `row`s, oldest first."""
-    declared = {
-        kind.id_wire: fields.String(required=True),
-        "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
-        "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
-        "readings": fields.List(fields.Nested(row), required=True),
-        "nextCursor": _next_cursor(),
-    }
-    return type(f"{kind.title}History", (Schema,), declared)
-
-
-class Session(Schema):
-    vehicleId = fields.String(required=True)
-    meterId = fields.String(required=True)
-    start = _moment()
-    end = _moment()
-    minutesSeen = fields.Integer(
-        required=True, metadata={"description": "Minutes with a reading of the session."}
-    )
-    minutesCounted = fields.Integer(
-        required=True, metadata={"description": "Of them, minutes the efficiency rule kept."}
-    )
-    coverage = fields.Float(required=True, metadata={"description": "Counted over seen."})
-    acConsumedKwh = fields.Float(required=True)
-    dcDeliveredKwh = fields.Float(required=True)
-    chargingEfficiency = fields.Float(required=True, allow_none=True)
-    energyLostKwh = fields.Float(required=True, metadata={"description": "AC minus DC."})
-    socStart = fields.Float(required=True)
-    socEnd = fields.Float(required=True)
-    suspectMinutes = fields.Integer(required=True)
-    transactionId = fields.String(
-        required=True,
-        allow_none=True,
-        metadata={"description": "The OCPP transaction the charger reported for it, if any."},
-    )
-    idTag = fields.String(required=True, allow_none=True)
-
-
-@functools.cache
-def sessions_schema(kind: Kind) -> type[Schema]:
-    """A page of a device's sessions: `<Kind>Sessions`."""
-    declared = {
-        kind.id_wire: fields.String(required=True),
-        "start": fields.String(required=True, data_key="from", metadata={"format": "date-time"}),
-        "end": fields.String(required=True, data_key="to", metadata={"format": "date-time"}),
-        "sessions": fields.List(fields.Nested(Session), required=True),
-        "nextCursor": _next_cursor(),
-    }
-    return type(f"{kind.title}Sessions", (Schema,), declared)
 
 
 class Readiness(Schema):

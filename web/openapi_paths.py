@@ -9,7 +9,7 @@ from apispec import APISpec
 
 from models.kinds import KINDS, METER, VEHICLE, Kind
 from settings import Settings
-from web import answer_schemas
+from web import device_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
@@ -94,12 +94,12 @@ def _history_description() -> str:
 
 def kind_paths(spec: APISpec, kind: Kind) -> None:
     """A kind's routes: its devices' newest reading and their history."""
-    spec.components.schema(f"{kind.title}State", schema=answer_schemas.state_schema(kind))
+    spec.components.schema(f"{kind.title}State", schema=device_schemas.state_schema(kind))
     row = f"{kind.title}ReadingRow"
-    row_schema = answer_schemas.reading_row_schema(kind)
+    row_schema = device_schemas.reading_row_schema(kind)
     spec.components.schema(row, schema=row_schema)
     page = f"{kind.title}History"
-    spec.components.schema(page, schema=answer_schemas.history_schema(kind, row_schema))
+    spec.components.schema(page, schema=device_schemas.history_schema(kind, row_schema))
     device = f"/v1/{kind.plural}/{{{kind.id_wire}}}"
     summary = f"A {kind.name}'s newest reading"
     spec.path(
@@ -178,10 +178,10 @@ def analytics_paths(spec: APISpec) -> None:
 
 def session_paths(spec: APISpec) -> None:
     """A vehicle's and a meter's charging sessions."""
-    spec.components.schema("Session", schema=answer_schemas.Session)
+    spec.components.schema("Session", schema=device_schemas.Session)
     for kind in (VEHICLE, METER):
         page = f"{kind.title}Sessions"
-        spec.components.schema(page, schema=answer_schemas.sessions_schema(kind))
+        spec.components.schema(page, schema=device_schemas.sessions_schema(kind))
         sessions = _get(
             f"A {kind.name}'s charging sessions, oldest first: JSON pages, or CSV",
             [_device_id(kind.id_wire), _query(SessionsQuery)],

@@ -127,6 +127,13 @@ def test_the_chargers_tab_lists_the_meters_worst_first(service, seeded, browser)
     rows[0].click()
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
     assert "BM2: efficiency by hour" in browser.find_element(By.ID, "drilldown").text
+    # Its sessions in the date range (the last 7 days by default), and its figures over them.
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sessions tbody tr")))
+    (row,) = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
+    assert "BV3" in row.text
+    assert "0.700" in row.text
+    assert "low" in row.get_attribute("class")
+    assert "efficiency 0.700" in browser.find_element(By.ID, "range-figures").text
     csv_text = browser.execute_async_script(
         "readingsCsv(arguments[0], 'meters').then(arguments[1], (e) => arguments[1](String(e)))",
         "BM2",

@@ -142,6 +142,7 @@ function choose(tab) {
   state.selected = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
   $("download").hidden = true;
+  $("sessions").hidden = true;
   Plotly.purge("drilldown");
   $("drilldown").innerHTML = '<p class="hint">Click a row to see its efficiency by hour.</p>';
   header();
@@ -179,6 +180,7 @@ async function drill(deviceId) {
   let detail;
   try { detail = await api(`${view().path}/${encodeURIComponent(deviceId)}/hourly`); }
   catch (err) { status(err.message, true); return; }
+  showSessions(deviceId);
   if (!detail) { $("drilldown").textContent = `No hourly data for ${deviceId}.`; return; }
   const hours = detail.hours;
   $("drilldown").querySelector(".hint")?.remove();
@@ -192,6 +194,46 @@ async function drill(deviceId) {
   }, { displayModeBar: false, responsive: true });
 }
 
+// The dates of the sessions' range: [from, to] as whole UTC days (default the last 7).
+function range() {
+  const day = 86400000, today = new Date(new Date().toISOString().slice(0, 10));
+  if (!$("to").value) $("to").value = today.toISOString().slice(0, 10);
+  if (!$("from").value) $("from").value = new Date(today - 6 * day).toISOString().slice(0, 10);
+  const from = new Date($("from").value), to = new Date(new Date($("to").value).getTime() + day);
+  return `from=${from.toISOString().replace(".000", "")}&to=${to.toISOString().replace(".000", "")}`;
+}
+
+// The selected row's sessions in the range, and its figures over the range.
+async function showSessions(deviceId) {
+  const v = view(), query = range(), id = encodeURIComponent(deviceId);
+  let page, figures;
+  try {
+    page = await api(`/v1/${v.readings}/${id}/sessions?${query}&limit=1000`);
+    figures = await api(`${v.path}/${id}?${query}`);
+  } catch (err) { status(err.message, true); return; }
+  if (deviceId !== state.selected) return;
+  $("sessions").hidden = false;
+  $("sessions").querySelector("h2").textContent = `${deviceId}: charging sessions ${$("from").value} – ${$("to").value}`;
+  $("range-figures").textContent = figures
+    ? `Over these days: efficiency ${fmt(figures.chargingEfficiency, 3)}, AC ${fmt(figures.totalAcConsumedKwh, 3)} kWh, ` +
+      `DC ${fmt(figures.totalDcDeliveredKwh, 3)} kWh, ${figures.minutesCounted} minutes counted.`
+    : "No counted minute in these days.";
+  const low = threshold();
+  $("sessions").querySelector("tbody").replaceChildren(...(page ? page.sessions : []).map((x) => {
+    const tr = document.createElement("tr");
+    if (x.chargingEfficiency !== null && x.chargingEfficiency < low) tr.classList.add("low");
+    [x.vehicleId, x.meterId, x.start.slice(0, 16).replace("T", " "), x.end.slice(11, 16),
+      fmt(x.chargingEfficiency, 3), fmt(x.acConsumedKwh, 3), fmt(x.dcDeliveredKwh, 3), fmt(x.energyLostKwh, 3),
+      fmt(x.coverage * 100, 0) + " %", `${fmt(x.socStart, 0)} → ${fmt(x.socEnd, 0)} %`].forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i > 3) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+}
+
 function tick() {
   if (!state.refreshedAt) { $("age").textContent = ""; return; }
   const seconds = Math.max(0, Math.round((Date.now() - state.refreshedAt) / 1000));
@@ -203,6 +245,7 @@ $("token").value = token();
 $("token-form").addEventListener("submit", (e) => { e.preventDefault(); localStorage.setItem(KEY, $("token").value.trim()); loadFleet(); });
 $("forget").addEventListener("click", () => { localStorage.removeItem(KEY); $("token").value = ""; state.rows = []; render(); status("Token forgotten."); });
 $("threshold").addEventListener("input", render);
+["from", "to"].forEach((id) => $(id).addEventListener("change", () => { if (state.selected) showSessions(state.selected); }));
 $("reload").addEventListener("click", loadFleet);
 document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => choose(b.dataset.tab)));
 $("fleet").tBodies[0].addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr) drill(tr.dataset.id); });
