@@ -15,22 +15,30 @@ import contextlib
 import io
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 from sqlalchemy import text
 
-from bench import capacity, charger_reads, data, load, ocpp_load, registers, report, sweep
+from bench import (
+    capacity,
+    charger_reads,
+    data,
+    load,
+    ocpp_load,
+    refresh,
+    registers,
+    report,
+    sweep,
+)
 from bench import servers as server_comparison
 from bench.stack import ANALYST_TOKEN, DEVICE_TOKEN, Service, lag_quantiles
-from models.efficiency import performance
 from tools.local import servers
 
 
@@ -170,56 +178,6 @@ def analytics_reads(service: Service, seconds: int, vehicles: int) -> dict[str, 
     }
 
 
-def refresh_at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:
-    """Full rebuild over `hours` of history, then the steady state: one more minute each time."""
-    service.reset()
-    engine = service.engine()
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
-    start = end - timedelta(minutes=round(hours * 60))
-    loaded = time.monotonic()
-    rows = data.load_history(engine, start, end, vehicles)
-    load_seconds = time.monotonic() - loaded
-    storage = _storage(engine)
-    with engine.begin() as conn:
-        full = performance.refresh(conn, end, full=True, engine=engine)
-    assert full is not None
-    steady = []
-    for step in range(steps):
-        minute = end + timedelta(minutes=step)
-        data.load_history(engine, minute, minute + timedelta(minutes=1), vehicles, dirty=True)
-        with engine.begin() as conn:
-            result = performance.refresh(conn, minute + timedelta(minutes=1))
-        assert result is not None
-        assert result.mode == "incremental"
-        steady.append(result.seconds)
-    return {
-        "hours": hours,
-        "history_rows": rows,
-        "load_seconds": load_seconds,
-        "full_rebuild_seconds": full.seconds,
-        "steady_refresh_seconds": statistics.median(steady),
-        "vehicles_served": full.vehicles,
-        "storage": storage,
-    }
-
-
-def _storage(engine: Any) -> dict[str, Any]:
-    out = {}
-    with engine.connect() as conn:
-        for table in ("meter_readings", "vehicle_readings"):
-            size, rows = conn.execute(
-                text(
-                    "SELECT sum(pg_total_relation_size(i.inhrelid)), "
-                    f"(SELECT count(*) FROM {table}) FROM pg_inherits i "
-                    "WHERE i.inhparent = CAST(:t AS regclass)"
-                ),
-                {"t": table},
-            ).one()
-            per_reading = int(size) / max(1, int(rows))
-            out[table] = {"bytes": int(size), "rows": int(rows), "bytes_per_reading": per_reading}
-    return out
-
-
 def _keep(results: dict[str, Any], out_dir: Path, mode: str) -> int:
     """A side mode's results in out_dir/MODE-DATE.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -296,7 +254,7 @@ def main(argv: list[str]) -> int:
             print(f"    charger_reads: {results['charger_reads']}")
             return _keep(results, Path(args.out), "charger-reads")
         if args.refresh:
-            results["refresh"] = refresh_at_scale(service, args.vehicles, args.hours)
+            results["refresh"] = refresh.at_scale(service, args.vehicles, args.hours)
             print(f"    refresh: {results['refresh']}")
             return _keep(results, Path(args.out), "refresh")
         # Enough readings that no client runs out at ~60,000 readings/s.
@@ -386,12 +344,12 @@ def main(argv: list[str]) -> int:
             (
                 "refresh_full",
                 f"refresh over {args.hours:g} h of history",
-                lambda: refresh_at_scale(service, args.vehicles, args.hours),
+                lambda: refresh.at_scale(service, args.vehicles, args.hours),
             ),
             (
                 "refresh_1h",
                 "refresh over 1 h of history",
-                lambda: refresh_at_scale(service, args.vehicles, min(1.0, args.hours)),
+                lambda: refresh.at_scale(service, args.vehicles, min(1.0, args.hours)),
             ),
         ]
         for number, (key, title, run) in enumerate(steps, 1):

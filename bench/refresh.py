@@ -1,0 +1,65 @@
+"""The refresh at a fleet's scale: a full rebuild over hours of history, then the steady state,
+one more minute at a time; and what history costs on disk."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from bench import data
+from bench.stack import Service
+from models.efficiency import performance
+
+
+def at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:
+    """Full rebuild over `hours` of history, then the steady state: one more minute each time."""
+    service.reset()
+    engine = service.engine()
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    start = end - timedelta(minutes=round(hours * 60))
+    loaded = time.monotonic()
+    rows = data.load_history(engine, start, end, vehicles)
+    load_seconds = time.monotonic() - loaded
+    storage = _storage(engine)
+    with engine.begin() as conn:
+        full = performance.refresh(conn, end, full=True, engine=engine)
+    assert full is not None
+    steady = []
+    for step in range(steps):
+        minute = end + timedelta(minutes=step)
+        data.load_history(engine, minute, minute + timedelta(minutes=1), vehicles, dirty=True)
+        with engine.begin() as conn:
+            result = performance.refresh(conn, minute + timedelta(minutes=1))
+        assert result is not None
+        assert result.mode == "incremental"
+        steady.append(result.seconds)
+    return {
+        "hours": hours,
+        "history_rows": rows,
+        "load_seconds": load_seconds,
+        "full_rebuild_seconds": full.seconds,
+        "steady_refresh_seconds": statistics.median(steady),
+        "vehicles_served": full.vehicles,
+        "storage": storage,
+    }
+
+
+def _storage(engine: Any) -> dict[str, Any]:
+    out = {}
+    with engine.connect() as conn:
+        for table in ("meter_readings", "vehicle_readings"):
+            size, rows = conn.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(i.inhrelid)), "
+                    f"(SELECT count(*) FROM {table}) FROM pg_inherits i "
+                    "WHERE i.inhparent = CAST(:t AS regclass)"
+                ),
+                {"t": table},
+            ).one()
+            per_reading = int(size) / max(1, int(rows))
+            out[table] = {"bytes": int(size), "rows": int(rows), "bytes_per_reading": per_reading}
+    return out
