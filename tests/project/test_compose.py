@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from settings import WEB_GRACEFUL_SECONDS
 from tests.support.compose import compose, dockerfile, procfile
 from tests.support.constants import ROOT
 
@@ -87,3 +88,28 @@ def test_every_setting_is_documented_and_the_topology_ones_reach_compose():
     }  # fmt: skip
     assert topology <= names
     assert topology <= set(environment)
+
+
+def test_every_setting_reaches_the_containers_and_env_example_lists_it():
+    names = set(re.findall(r'\(\s*e,\s*"([A-Z_]+)"', (ROOT / "settings.py").read_text()))
+    # The compose file's own: its services' addresses and the image's directories.
+    own = {"HOST", "PORT", "DATA_DIR", "METRICS_DIR", "OCPP_PORT"}
+    environment = compose()["x-app"]["environment"]
+    assert names - own - set(environment) == set()
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.MULTILINE))
+    assert names - listed == set()
+    # Every passed-through setting is empty unless set: the app's own default then applies.
+    for name in names - own - {"DATABASE_URL", "REDIS_URL", "ANALYST_TOKENS"}:
+        assert re.fullmatch(rf"\$\{{{name}:-[^}}]*\}}", str(environment[name])), name
+
+
+def test_docker_waits_longer_than_each_process_takes_to_stop():
+    services = compose()["services"]
+
+    def seconds(name: str) -> int:
+        return int(str(services[name]["stop_grace_period"]).rstrip("s"))
+
+    assert seconds("web") > WEB_GRACEFUL_SECONDS
+    assert seconds("worker") > 30  # a batch committed and acknowledged
+    assert {"beat", "ocpp"} <= {name for name in services if "stop_grace_period" in services[name]}
