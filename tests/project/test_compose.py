@@ -62,6 +62,9 @@ def test_services_have_healthchecks_where_others_wait_on_them():
     services = compose()["services"]
     for name in ("postgres", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
+    # The worker and beat are checked by workers/health.py (tests/e2e/test_health_checks.py).
+    for name in ("worker", "beat"):
+        assert services[name]["healthcheck"]["test"][2:] == ["-m", "workers.health", name]
 
 
 def test_app_containers_share_one_metrics_directory_the_image_user_owns():
