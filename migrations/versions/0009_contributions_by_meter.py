@@ -72,6 +72,10 @@ def upgrade() -> None:
         sa.Column("meter_id", sa.Text, primary_key=True),
         extra=(sa.Column("vehicles", sa.Integer, nullable=False),),
     )
+    op.execute(
+        "CREATE INDEX meter_performance_24h_efficiency ON meter_performance_24h "
+        "((coalesce(dc_kwh / nullif(ac_kwh, 0), 'Infinity'::numeric)), meter_id)"
+    )
     op.create_table(
         "charging_sessions",
         sa.Column("vehicle_id", sa.Text, nullable=False),
