@@ -16,17 +16,24 @@ from workers import app, resources, tasks
 
 def test_tasks_are_registered_under_their_names():
     names = set(app.tasks)
-    assert {"ev.refresh_performance", "ev.maintain_partitions", "ev.prune_consumers"} <= names
+    assert {
+        "ev.refresh_performance",
+        "ev.maintain_partitions",
+        "ev.prune_consumers",
+        "ev.check_chargers",
+    } <= names
 
 
 def test_beat_schedules_every_task_with_its_period():
     schedule = celeryconfig.beat_schedule
     assert schedule["refresh-performance"]["task"] == "ev.refresh_performance"
     assert schedule["refresh-performance"]["schedule"] == timedelta(seconds=60)
+    assert schedule["check-chargers"]["schedule"] == timedelta(seconds=300)
     assert {e["task"] for e in schedule.values()} == {
         "ev.refresh_performance",
         "ev.maintain_partitions",
         "ev.prune_consumers",
+        "ev.check_chargers",
     }
 
 
@@ -49,6 +56,19 @@ def test_refresh_task_refreshes_the_table(worker_resources, clean_db):
     assert outcome["vehicles"] == 1
     with clean_db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar() == 1
+
+
+def test_check_chargers_task_judges_the_chargers(worker_resources, clean_db):
+    start = datetime.now(UTC) - timedelta(hours=3)
+    records = []
+    for hour in range(3):  # three sessions on M1, each at 0.5
+        for minute in range(3):
+            at = start + timedelta(hours=hour, minutes=minute)
+            records += [meter_rec("M1", at, kwh=1.0), vehicle_rec(f"V{hour}", "M1", at, kwh=0.5)]
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+    tasks.refresh_performance.apply().get()
+    assert tasks.check_chargers.apply().get() == {"failing": 1}
 
 
 def test_prune_task_removes_gone_consumers(worker_resources, stream, monkeypatch):
