@@ -136,7 +136,7 @@ vehicle_minute_contributions = Table(
 )
 
 
-def _sums(name: str, *keys: Column, extra: tuple[Column, ...] = ()) -> Table:
+def _sums(name: str, *keys: Column, extra: tuple[Column | Index, ...] = ()) -> Table:
     """Running sums over the window in performance_window, one row per key with a kept minute:
     the efficiency rule's figures and the minutes counted."""
     return Table(
