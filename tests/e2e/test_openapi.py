@@ -36,13 +36,18 @@ OPERATIONS = [
 # so in words, but JSON Schema cannot, so schema-valid readings may rightly be refused (422).
 # Likewise a listing's cursor is an opaque token the service issued: any other string is rightly
 # refused (400), though the document can only call it a string. And a window's `to` must come
-# after its `from`, which JSON Schema cannot relate either; history pages have cursors too.
+# after its `from`, which JSON Schema cannot relate either; history and session pages have
+# cursors too, and the meters' routes are the vehicles' again.
 EXCLUDED = {
     "/v1/ingest": [positive_data_acceptance],
     "/v1/analytics/performance": [positive_data_acceptance],
     "/v1/analytics/performance/{vehicleId}": [positive_data_acceptance],
     "/v1/meters/{meterId}/readings": [positive_data_acceptance],
     "/v1/vehicles/{vehicleId}/readings": [positive_data_acceptance],
+    "/v1/analytics/meters": [positive_data_acceptance],
+    "/v1/analytics/meters/{meterId}": [positive_data_acceptance],
+    "/v1/meters/{meterId}/sessions": [positive_data_acceptance],
+    "/v1/vehicles/{vehicleId}/sessions": [positive_data_acceptance],
 }
 
 
