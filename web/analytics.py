@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from models import db
-from models.efficiency import fleet, performance
+from models.efficiency import fleet
 from models.kinds import VEHICLE, Kind
 from web import csv_export, cursors, responses
 from web.auth import ANALYST, require
@@ -111,7 +112,12 @@ def asks_window() -> bool:
 
 
 def _over_window(vehicle_id: str) -> Any:
-    return over_window(VEHICLE, vehicle_id, performance.read_window, responses.performance)
+    return over_window(
+        VEHICLE,
+        vehicle_id,
+        partial(fleet.read_window, subject=fleet.VEHICLES),
+        responses.performance,
+    )
 
 
 def over_window(

@@ -5,6 +5,7 @@ vehicles' own for their minutes on it."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint
@@ -48,7 +49,10 @@ def meter_performance(meter_id: str) -> Any:
         return bad
     if analytics.asks_window():
         return analytics.over_window(
-            METER, meter_id, meters.read_window, responses.meter_performance
+            METER,
+            meter_id,
+            partial(fleet.read_window, subject=fleet.METERS),
+            responses.meter_performance,
         )
     row = db.read(services().engine, lambda conn: meters.read(conn, meter_id))
     if row is None:

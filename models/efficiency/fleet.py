@@ -8,6 +8,7 @@ of one refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -63,7 +64,7 @@ METERS = Subject(
     "meter_id",
     "meterId",
     {**_SORTS, "vehiclesServed": "p.vehicles::numeric", "meterId": "NULL::numeric"},
-    "count(*)",
+    "count(c.minute)",
 )
 SORTS = VEHICLES.sorts
 
@@ -123,6 +124,29 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
     last = rows[page.limit - 1]
     value = None if last.sort_value is None else str(last.sort_value)
     return items, (value, getattr(last, subject.id_column))
+
+
+def read_window(
+    conn: Connection, device_id: str, start: datetime, end: datetime, subject: Subject
+) -> Any:
+    """The device's sums over the minutes starting in [start, end), from the same per-minute
+    contributions the 24 h tables sum; only minutes refreshed so far (window_end says up to
+    where). None before any refresh or without a kept minute there."""
+    row = conn.execute(
+        text(
+            f"SELECT :d AS {subject.id_column}, {sums('c')}, {subject.minutes} AS minutes, "
+            "count(DISTINCT c.vehicle_id) AS vehicles, "
+            "CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end, "
+            "w.refreshed_at FROM performance_window w "
+            f"LEFT JOIN vehicle_minute_contributions c ON c.{subject.id_column} = :d "
+            "AND c.minute >= :start AND c.minute < least(:end, w.window_end) "
+            "GROUP BY w.window_end, w.refreshed_at"
+        ),
+        {"d": device_id, "start": start, "end": end},
+    ).first()
+    if row is None or not row.readings:
+        return None
+    return {**row._mapping, "window_end": min(end, row.refreshed_end)}
 
 
 def hourly(conn: Connection, device_id: str, subject: Subject = VEHICLES) -> list[Any]:

@@ -9,7 +9,6 @@ kept by counting the pairs that appear and empty. A meter has one contribution p
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -93,24 +92,3 @@ def read(conn: Connection, meter_id: str) -> Any:
     """The meter's row of the 24 h table with its window, or None without a kept minute."""
     row = conn.execute(text(_READ), {"m": meter_id}).first()
     return None if row is None else row._mapping
-
-
-_READ_WINDOW = f"""
-SELECT :m AS meter_id, {sums("c")}, count(c.minute) AS minutes,
-       count(DISTINCT c.vehicle_id) AS vehicles,
-       CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end,
-       w.refreshed_at
-FROM performance_window w
-LEFT JOIN vehicle_minute_contributions c
-  ON c.meter_id = :m AND c.minute >= :start AND c.minute < least(:end, w.window_end)
-GROUP BY w.window_end, w.refreshed_at
-"""
-
-
-def read_window(conn: Connection, meter_id: str, start: datetime, end: datetime) -> Any:
-    """The meter's sums over the minutes starting in [start, end) that were refreshed so far
-    (as performance.read_window for a vehicle); None without a kept minute there."""
-    row = conn.execute(text(_READ_WINDOW), {"m": meter_id, "start": start, "end": end}).first()
-    if row is None or not row.minutes:
-        return None
-    return {**row._mapping, "window_end": min(end, row.refreshed_end)}

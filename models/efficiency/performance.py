@@ -247,24 +247,3 @@ def read(conn: Connection, vehicle_id: str) -> Any:
     if row is None or row.readings <= 0:
         return None
     return row._mapping
-
-
-_READ_WINDOW = f"""
-SELECT :v AS vehicle_id, {sums("c")}, sum(c.minutes) AS minutes,
-       CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end,
-       w.refreshed_at
-FROM performance_window w
-LEFT JOIN vehicle_minute_contributions c
-  ON c.vehicle_id = :v AND c.minute >= :start AND c.minute < least(:end, w.window_end)
-GROUP BY w.window_end, w.refreshed_at
-"""
-
-
-def read_window(conn: Connection, vehicle_id: str, start: datetime, end: datetime) -> Any:
-    """The vehicle's sums over the minutes starting in [start, end), from the same per-minute
-    contributions the 24 h table sums; only minutes refreshed so far (window_end says up to
-    where). None before any refresh or without a kept minute there."""
-    row = conn.execute(text(_READ_WINDOW), {"v": vehicle_id, "start": start, "end": end}).first()
-    if row is None or not row.readings:
-        return None
-    return {**row._mapping, "window_end": min(end, row.refreshed_end)}
