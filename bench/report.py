@@ -99,20 +99,25 @@ def _reads(a: dict[str, Any]) -> list[Row]:
 
 def _charger_reads(c: dict[str, Any] | None) -> list[Row]:
     """A charger's reads, the chargers' listing and a vehicle's month of sessions, each at a
-    steady rate beside a vehicle's read on the same stack (bench/charger_reads.py)."""
+    stated rate beside a vehicle's read on the same stack (bench/charger_reads.py)."""
     if not c:  # results kept by an older bench
         return []
     rows: list[Row] = []
     for key, label, target in (
-        ("vehicle", "a vehicle's 24 h figures (beside the next three)", None),
+        ("vehicle", "a vehicle's 24 h figures (beside the next ones)", None),
         ("meter", "a charger's 24 h figures", 10),
         ("meter_listing", "the chargers' listing, a page of 100", 50),
+        ("meter_listing_filtered", "the chargers' listing, a different page each time", 50),
         ("vehicle_month_of_sessions", "a vehicle's month of sessions (120, a page of 100)", 50),
+        ("vehicle_month_of_sessions_team", "a vehicle's month of sessions", 50),
     ):
-        w = c[key]
+        w = c.get(key)
+        if w is None:  # results kept by an older bench
+            continue
+        how = f"{w.get('connections', 16)} connections, {w.get('pause_ms', 6)} ms pause each"
         rows.append(
             (
-                f"{label}, 16 connections, 6 ms pause each",
+                f"{label}, {how}{', warm' if w.get('warm') else ''}",
                 _wrk(w),
                 "",
                 "" if target is None else f"p99 < {target} ms",

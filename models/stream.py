@@ -28,6 +28,11 @@ GROUP = "writers"
 # The most readings one entry holds: a device's flushed buffer of 10,000 readings is 20 entries,
 # so a worker's batch can stop close to its budget instead of one whole request past it.
 ENTRY_READINGS = 500
+# What each entry's `v` says its payload is: readings.encode's array of records. A worker reads
+# the format it knows, and an entry with no `v` (written before entries carried one) as format 1;
+# a change to the records' layout that an older worker would misread takes the next number, and
+# is rolled out workers first (docs/OPERATIONS.md, "Upgrading").
+ENTRY_FORMAT = 1
 # The most entries one read or claim looks at.
 ENTRIES_PER_READ = 200
 
@@ -54,6 +59,8 @@ class Entry:
     undecodable: bytes | None = None
     # How many times the group has handed this entry to a consumer, this time included.
     deliveries: int = 1
+    # Why it could not be read, when the reason is not its payload's JSON (a newer format).
+    problem: str | None = None
 
     @property
     def added_ms(self) -> int:
@@ -95,7 +102,7 @@ class IngestStream:
         wrote them), else NotReplicated: the caller must not promise them, though the primary
         keeps them; a resend is stored once all the same (history is keyed by reading).
         """
-        args: list[Any] = [bound]
+        args: list[Any] = [bound, ENTRY_FORMAT]
         for start in range(0, len(records), ENTRY_READINGS):
             chunk = records[start : start + ENTRY_READINGS]
             args += [len(chunk), encode(chunk)]
@@ -284,6 +291,14 @@ def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries:
         size = int(fields.get(b"n", 0))
     except ValueError:
         return Entry(entry_id, [], 0, undecodable=_raw(fields), deliveries=deliveries)
+    form = fields.get(b"v", b"1")
+    if form != str(ENTRY_FORMAT).encode():
+        problem = (
+            f"stream entry format {_text(form)} is not the one this worker reads "
+            f"({ENTRY_FORMAT}): a web process newer than the workers wrote it (upgrade the "
+            "workers before the web tier)"
+        )
+        return Entry(entry_id, [], size, payload, deliveries, problem)
     try:
         return Entry(entry_id, decode(payload), size, deliveries=deliveries)
     except ValueError:

@@ -32,15 +32,16 @@ local function last_delivered(key, group)
 end
 """
 
-# KEYS: stream, backlog. ARGV: bound, then per entry: its readings, its payload.
-# A request becomes several entries of bounded size, added together or not at all. Refused once
-# the buffer already holds `bound` readings: a request overshoots the bound by at most its size.
+# KEYS: stream, backlog. ARGV: bound, the payloads' format, then per entry: its readings, its
+# payload. A request becomes several entries of bounded size, added together or not at all.
+# Refused once the buffer already holds `bound` readings: a request overshoots the bound by at
+# most its size.
 ADD = """
 local backlog = tonumber(redis.call('GET', KEYS[2]) or '0')
 if backlog >= tonumber(ARGV[1]) then return false end
 local first, readings = nil, 0
-for i = 2, #ARGV, 2 do
-  local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[i], 'r', ARGV[i + 1])
+for i = 3, #ARGV, 2 do
+  local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[i], 'r', ARGV[i + 1], 'v', ARGV[2])
   first, readings = first or id, readings + tonumber(ARGV[i])
 end
 redis.call('INCRBY', KEYS[2], readings)

@@ -14,7 +14,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from models import db
 from models.efficiency import fleet
 from models.kinds import VEHICLE, Kind
-from web import csv_export, cursors, responses
+from web import csv_export, cursors, performance_cache, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
 from web.errors import error, invalid_id, invalid_query
@@ -101,9 +101,14 @@ def vehicle_performance(vehicle_id: str) -> Any:
         return bad
     if asks_window():
         return _over_window(vehicle_id)
-    answer = services().performance_cache.answer(vehicle_id)
+    return cached(performance_cache.VEHICLES, VEHICLE, vehicle_id)
+
+
+def cached(source: performance_cache.Source, kind: Kind, device_id: str) -> Any:
+    """A device's 24 h figures from this process's memory of the last refresh (or read once)."""
+    answer = services().performance_cache.answer(source, device_id)
     if answer.payload is None or answer.stamp is None:
-        return responses.no_data(VEHICLE, vehicle_id, NO_DATA)
+        return responses.no_data(kind, device_id, NO_DATA)
     return encoded_conditional(answer.payload, answer.etag, answer.stamp)
 
 
@@ -222,17 +227,29 @@ def listing(subject: fleet.Subject, schema: Schema, item: Callable[[Any], dict[s
     def query(conn: Any) -> tuple[Any, list[Any], Any]:
         return fleet.window(conn), *fleet.listing(conn, page)
 
-    window, rows, last = db.read(_engine(), query)
-    if window is None:
-        return error("not_refreshed", NOT_REFRESHED, 404)
     if export:
+        window, rows, _ = db.read(_engine(), query)
+        if window is None:
+            return error("not_refreshed", NOT_REFRESHED, 404)
         return _csv(subject, [item(row) for row in rows], responses.window(window._mapping))
-    body = {
-        **responses.window(window._mapping),
-        "items": [item(row) for row in rows],
-        "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
-    }
-    return conditional(body, window.refreshed_at)
+
+    def build() -> performance_cache.Answer:
+        window, rows, last = db.read(_engine(), query)
+        if window is None:
+            return performance_cache.Answer(None)
+        body = {
+            **responses.window(window._mapping),
+            "items": [item(row) for row in rows],
+            "nextCursor": _encode_cursor(last, args["sort"], args["order"]) if last else None,
+        }
+        return performance_cache.Answer(window.refreshed_at, *responses.encode(body))
+
+    # Every analyst asking for a page between two refreshes gets the one built for the first.
+    key = f"{subject.table}?{request.query_string.decode()}"
+    answer = services().performance_cache.page(key, build)
+    if answer.payload is None or answer.stamp is None:
+        return error("not_refreshed", NOT_REFRESHED, 404)
+    return encoded_conditional(answer.payload, answer.etag, answer.stamp)
 
 
 def _csv(subject: fleet.Subject, items: list[dict[str, Any]], window: dict[str, str]) -> Any:

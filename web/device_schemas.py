@@ -78,7 +78,11 @@ def history_schema(kind: Kind, row: type[Schema]) -> type[Schema]:
 
 
 class Session(Schema):
-    vehicleId = fields.String(required=True)
+    vehicleId = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "None: a charger's OCPP transaction no vehicle reported in."},
+    )
     meterId = fields.String(required=True)
     start = moment_field()
     end = moment_field()
@@ -88,13 +92,15 @@ class Session(Schema):
     minutesCounted = fields.Integer(
         required=True, metadata={"description": "Of them, minutes the efficiency rule kept."}
     )
-    coverage = fields.Float(required=True, metadata={"description": "Counted over seen."})
+    coverage = fields.Float(
+        required=True, allow_none=True, metadata={"description": "Counted over seen."}
+    )
     acConsumedKwh = fields.Float(required=True)
     dcDeliveredKwh = fields.Float(required=True)
     chargingEfficiency = fields.Float(required=True, allow_none=True)
     energyLostKwh = fields.Float(required=True, metadata={"description": "AC minus DC."})
-    socStart = fields.Float(required=True)
-    socEnd = fields.Float(required=True)
+    socStart = fields.Float(required=True, allow_none=True)
+    socEnd = fields.Float(required=True, allow_none=True)
     suspectMinutes = fields.Integer(required=True)
     transactionId = fields.String(
         required=True,
@@ -102,6 +108,11 @@ class Session(Schema):
         metadata={"description": "The OCPP transaction the charger reported for it, if any."},
     )
     idTag = fields.String(required=True, allow_none=True)
+    transactionEnergyKwh = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "What the transaction's register counted, stop minus start."},
+    )
 
 
 @functools.cache

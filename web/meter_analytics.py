@@ -11,14 +11,11 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from models import db
-from models.efficiency import fleet, meters
+from models.efficiency import fleet
 from models.kinds import METER
-from web import analytics, responses
+from web import analytics, performance_cache, responses
 from web.auth import ANALYST, require
-from web.caching import conditional
 from web.errors import invalid_id
-from web.services import services
 
 bp = Blueprint("meter_analytics", __name__)
 
@@ -54,10 +51,7 @@ def meter_performance(meter_id: str) -> Any:
             partial(fleet.read_window, subject=fleet.METERS),
             responses.meter_performance,
         )
-    row = db.read(services().engine, lambda conn: meters.read(conn, meter_id))
-    if row is None:
-        return responses.no_data(METER, meter_id, analytics.NO_DATA)
-    return conditional(responses.meter_performance(row), row["refreshed_at"])
+    return analytics.cached(performance_cache.METERS, METER, meter_id)
 
 
 @bp.get(f"{PATH}/<meter_id>/hourly")

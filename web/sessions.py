@@ -42,6 +42,7 @@ FIELDS = (
     "suspectMinutes",
     "transactionId",
     "idTag",
+    "transactionEnergyKwh",
 )
 
 
@@ -74,8 +75,14 @@ QUERY = SessionsQuery()
 
 
 def item(row: Any) -> dict[str, Any]:
-    """A session as the API shows it: what its vehicle's kept minutes on its meter sum to."""
+    """A session as the API shows it: what its vehicle's kept minutes on its meter sum to; a
+    charger's transaction without a vehicle has no SOC and no kept minute."""
     ac, dc = Decimal(row["ac_kwh"] or 0), Decimal(row["dc_kwh"] or 0)
+    start_soc, end_soc, registered = (
+        row["start_soc_hundredths"],
+        row["end_soc_hundredths"],
+        row["transaction_kwh"],
+    )
     return {
         "vehicleId": row["vehicle_id"],
         "meterId": row["meter_id"],
@@ -83,16 +90,17 @@ def item(row: Any) -> dict[str, Any]:
         "end": iso_z(row["end_at"]),
         "minutesSeen": row["seen"],
         "minutesCounted": row["minutes"],
-        "coverage": row["minutes"] / row["seen"],
+        "coverage": row["minutes"] / row["seen"] if row["seen"] else None,
         "acConsumedKwh": float(ac),
         "dcDeliveredKwh": float(dc),
         "chargingEfficiency": formula.ratio(ac, dc),
         "energyLostKwh": float(ac - dc),
-        "socStart": row["start_soc_hundredths"] / 100,
-        "socEnd": row["end_soc_hundredths"] / 100,
+        "socStart": None if start_soc is None else start_soc / 100,
+        "socEnd": None if end_soc is None else end_soc / 100,
         "suspectMinutes": row["suspect_minutes"] or 0,
         "transactionId": row["transaction_id"],
         "idTag": row["id_tag"],
+        "transactionEnergyKwh": None if registered is None else float(registered),
     }
 
 
@@ -133,8 +141,14 @@ def _sessions(kind: Kind, device_id: str) -> Any:
         "from": iso_z(start),
         "to": iso_z(end),
         "sessions": [item(row) for row in rows],
-        "nextCursor": cursors.encode([last["start_at"].isoformat(), last[other]]) if last else None,
+        "nextCursor": _encode(last, other) if last else None,
     }
+
+
+def _encode(last: Any, other: str) -> str:
+    # A charger's transaction without a vehicle sorts before its vehicles' sessions that start
+    # at the same moment, as the empty ID.
+    return cursors.encode([last["start_at"].isoformat(), last[other] or ""])
 
 
 def _decode(cursor: str) -> tuple[datetime, str] | None:

@@ -8,6 +8,7 @@ import logs
 from settings import get_settings
 from web.app import create_app
 from web.auth import bearer
+from web.performance_cache import METERS, VEHICLES
 from web.rsgi import RsgiAdapter
 from web.services import services
 
@@ -16,21 +17,25 @@ logs.configure(settings)
 app = create_app(settings)
 _credentials = services(app).credentials
 _performance = services(app).performance_cache
-_PERFORMANCE = "/v1/analytics/performance/"
+# 24 h answers kept in memory, by the path before the device's ID.
+_CACHED = (("/v1/analytics/performance/", VEHICLES), ("/v1/analytics/meters/", METERS))
 
 
 def quick(scope: Any) -> bool:
     """Requests that will not wait on PostgreSQL, run on the event loop: the liveness probe,
-    ingest unless its per-device token must first be looked up, and a vehicle's 24 h figures
-    when this process has them in memory."""
+    ingest unless its per-device token must first be looked up, and a vehicle's or a meter's
+    24 h figures when this process has them in memory."""
     path = scope.path
     if path == "/healthz":
         return True
     if path == "/v1/ingest":
         return not _credentials.must_look_up(bearer(scope.headers.get("authorization")))
-    if path.startswith(_PERFORMANCE) and scope.method == "GET" and not scope.query_string:
-        vehicle_id = path[len(_PERFORMANCE) :]
-        return "/" not in vehicle_id and _performance.in_memory(vehicle_id)
+    if scope.method != "GET" or scope.query_string:
+        return False
+    for prefix, source in _CACHED:
+        if path.startswith(prefix):
+            device_id = path[len(prefix) :]
+            return "/" not in device_id and _performance.in_memory(source, device_id)
     return False
 
 

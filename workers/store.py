@@ -65,7 +65,7 @@ def dead_letter_entries(conn: Connection, entries: list[Entry], error: str) -> S
 def _undecodable(entries: list[Entry], error: str) -> list[Letter]:
     """A letter for each entry that holds no readings, with its raw text."""
     return [
-        Letter(0, e.id, WHOLE_ENTRY, e.undecodable.decode("utf-8", "replace"), error)
+        Letter(0, e.id, WHOLE_ENTRY, e.undecodable.decode("utf-8", "replace"), e.problem or error)
         for e in entries
         if e.undecodable is not None
     ]

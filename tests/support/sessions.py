@@ -80,6 +80,7 @@ def reference_sessions(records: list, gap: timedelta = timedelta(seconds=600)) -
                     "suspectMinutes": sum(k.dc > k.ac for k in counted),
                     "transactionId": None,
                     "idTag": None,
+                    "transactionEnergyKwh": None,
                 }
             )
     return sorted(out, key=lambda s: (s["vehicleId"], s["start"], s["meterId"]))

@@ -1,5 +1,6 @@
-"""A web process answers a vehicle's 24 h figures from memory until it sees a refresh committed,
-which it asks about at most every READ_CACHE_SECONDS: real PostgreSQL, a clock the test moves."""
+"""A web process answers a vehicle's and a meter's 24 h figures from memory until it sees a
+refresh committed, which it asks about at most every READ_CACHE_SECONDS: real PostgreSQL, a clock
+the test moves."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ def clock():
     return Clock()
 
 
+# Where each device's 24 h figures are: the vehicle's, or those of the meter it charges on.
+ROUTES = {
+    "vehicle": "/v1/analytics/performance/{}",
+    "meter": "/v1/analytics/meters/M-{}",
+}
+
+
+@pytest.fixture(params=sorted(ROUTES))
+def route(request):
+    return ROUTES[request.param]
+
+
 @pytest.fixture
 def client(settings, clock):
     app = create_app(settings.replace(read_cache_seconds=PERIOD))
@@ -53,42 +66,42 @@ def charge(engine, vehicle: str, minute: int, dc_kwh: float, refresh_at: datetim
         performance.refresh(conn, refresh_at)
 
 
-def efficiency(client, vehicle: str):
-    reply = client.get(f"/v1/analytics/performance/{vehicle}", headers=ANALYST)
+def efficiency(client, vehicle: str, route: str = ROUTES["vehicle"]):
+    reply = client.get(route.format(vehicle), headers=ANALYST)
     return reply.status_code, reply.json.get("chargingEfficiency"), reply.headers.get("ETag")
 
 
-def test_a_refresh_shows_once_the_period_has_passed(client, clock, clean_db):
+def test_a_refresh_shows_once_the_period_has_passed(client, clock, clean_db, route):
     charge(clean_db, "V1", 0, 0.8, AS_OF)
-    status, first, etag = efficiency(client, "V1")
+    status, first, etag = efficiency(client, "V1", route)
     assert (status, first) == (200, pytest.approx(0.8))
 
     charge(clean_db, "V1", 1, 0.9, AS_OF + timedelta(minutes=1))
     clock.now += PERIOD - 1
-    assert efficiency(client, "V1") == (200, first, etag), "within the period: as answered"
+    assert efficiency(client, "V1", route) == (200, first, etag), "within the period: as answered"
     clock.now += 1
-    status, now, new_etag = efficiency(client, "V1")
+    status, now, new_etag = efficiency(client, "V1", route)
     assert (status, now) == (200, pytest.approx(0.85))
     assert new_etag != etag
 
 
-def test_a_vehicle_without_data_gets_its_figures_after_the_refresh_that_brings_them(
-    client, clock, clean_db
+def test_a_device_without_data_gets_its_figures_after_the_refresh_that_brings_them(
+    client, clock, clean_db, route
 ):
     charge(clean_db, "V1", 0, 0.8, AS_OF)
-    assert efficiency(client, "V2")[0] == 404
+    assert efficiency(client, "V2", route)[0] == 404
     charge(clean_db, "V2", 0, 0.75, AS_OF + timedelta(minutes=1))
-    assert efficiency(client, "V2")[0] == 404, "within the period: as answered"
+    assert efficiency(client, "V2", route)[0] == 404, "within the period: as answered"
     clock.now += PERIOD
-    assert efficiency(client, "V2")[:2] == (200, pytest.approx(0.75))
+    assert efficiency(client, "V2", route)[:2] == (200, pytest.approx(0.75))
 
 
-def test_answers_from_memory_are_the_database_answers(client, clock, clean_db, settings):
+def test_answers_from_memory_are_the_database_answers(client, clock, clean_db, settings, route):
     """Same body, ETag and Last-Modified as a process that asks the database every time, and a
     conditional request still gets its 304."""
     charge(clean_db, "V1", 0, 0.8, AS_OF)
     uncached = create_app(settings.replace(read_cache_seconds=0)).test_client()
-    url = "/v1/analytics/performance/V1"
+    url = route.format("V1")
     expected = uncached.get(url, headers=ANALYST)
     for _ in range(2):
         reply = client.get(url, headers=ANALYST)
@@ -97,3 +110,27 @@ def test_answers_from_memory_are_the_database_answers(client, clock, clean_db, s
         assert reply.headers["Last-Modified"] == expected.headers["Last-Modified"]
     etag = expected.headers["ETag"]
     assert client.get(url, headers={**ANALYST, "If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("listing", ["/v1/analytics/performance", "/v1/analytics/meters"])
+def test_a_listing_page_is_kept_until_a_refresh_shows(client, clock, clean_db, listing):
+    """A page is built once per refresh and then read from memory: the same bytes and ETag until
+    the stamp moves, a new device on it once it has."""
+    charge(clean_db, "V1", 0, 0.8, AS_OF)
+    first = client.get(listing, headers=ANALYST)
+    assert first.status_code == 200
+    assert len(first.json["items"]) == 1
+
+    charge(clean_db, "V2", 0, 0.75, AS_OF + timedelta(minutes=1))
+    clock.now += PERIOD - 1
+    again = client.get(listing, headers=ANALYST)
+    assert (again.data, again.headers["ETag"]) == (first.data, first.headers["ETag"])
+    other_query = client.get(f"{listing}?limit=5", headers=ANALYST)
+    assert len(other_query.json["items"]) == 2, "a page not asked before is built now"
+    clock.now += 1
+    later = client.get(listing, headers=ANALYST)
+    assert [i["chargingEfficiency"] for i in later.json["items"]] == [
+        pytest.approx(0.75),
+        pytest.approx(0.8),
+    ]
+    assert later.headers["ETag"] != first.headers["ETag"]

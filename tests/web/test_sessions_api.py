@@ -14,7 +14,7 @@ from models import transactions
 from models.efficiency import performance
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
-from tests.support.factories import meter_rec, vehicle_rec
+from tests.support.factories import meter_rec, meter_reg, vehicle_rec
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 T = datetime(2026, 2, 9, 10, 0, 5, tzinfo=UTC)
@@ -91,6 +91,50 @@ def test_a_session_names_the_ocpp_transaction_its_charger_reported(clean_db, cli
     # CP1's connector 2 began a transaction a minute before; connector 1's had ended hours before.
     assert (on["CP1:2"]["transactionId"], on["CP1:2"]["idTag"]) == (str(two), "TAG-7")
     assert (on["CP1:1"]["transactionId"], on["CP1:1"]["idTag"]) == (None, None)
+
+
+def test_a_chargers_transaction_without_vehicle_telemetry_is_a_session_of_its_meter(
+    clean_db, client
+):
+    """CP2's connector 1 charged twice with no vehicle reporting (a finished transaction and one
+    still running); connector 2 charged V1, whose session names its transaction and is not
+    listed twice."""
+    registers = [meter_reg("CP2:1", T + timedelta(minutes=m), f"{100 + m}") for m in range(0, 6)]
+    registers += [meter_reg("CP2:1", T + timedelta(minutes=m), f"{100 + m}") for m in range(30, 33)]
+    write(clean_db, registers + charge("V1", "CP2:2", range(0, 3)))
+    with clean_db.begin() as conn:
+        done = transactions.start(conn, "CP2", 1, "TAG-1", T, Decimal(100))
+        transactions.stop(conn, "CP2", done, T + timedelta(minutes=5), Decimal("105.5"), None)
+        later = T + timedelta(minutes=30)
+        running = transactions.start(conn, "CP2", 1, "TAG-2", later, Decimal(130))
+        with_vehicle = transactions.start(conn, "CP2", 2, "TAG-3", T, Decimal(7))
+
+    first, second = sessions_of(client, "/v1/meters/CP2:1")
+    assert first["vehicleId"] is None
+    assert (first["start"], first["end"]) == ("2026-02-09T10:00:05Z", "2026-02-09T10:05:05Z")
+    assert (first["transactionId"], first["idTag"]) == (str(done), "TAG-1")
+    assert first["transactionEnergyKwh"] == pytest.approx(5.5)
+    assert (first["minutesSeen"], first["minutesCounted"], first["coverage"]) == (6, 0, 0.0)
+    assert (first["acConsumedKwh"], first["chargingEfficiency"]) == (0.0, None)
+    assert (first["socStart"], first["socEnd"]) == (None, None)
+    # Still running: it ends, so far, at its meter's last reading, and has no register at stop.
+    assert (second["transactionId"], second["idTag"]) == (str(running), "TAG-2")
+    assert (second["end"], second["minutesSeen"]) == ("2026-02-09T10:32:05Z", 3)
+    assert second["transactionEnergyKwh"] is None
+
+    (charged,) = sessions_of(client, "/v1/meters/CP2:2")
+    assert (charged["vehicleId"], charged["transactionId"]) == ("V1", str(with_vehicle))
+    assert charged["minutesCounted"] == 3
+    assert [s["meterId"] for s in sessions_of(client, "/v1/vehicles/V1")] == ["CP2:2"]
+    as_csv = client.get(
+        f"/v1/meters/CP2:1/sessions?{WINDOW}", headers={**ANALYST, "Accept": "text/csv"}
+    )
+    table = csv.DictReader(io.StringIO(as_csv.get_data(as_text=True)))
+    assert [(r["vehicleId"], r["transactionEnergyKwh"]) for r in table] == [("", "5.5"), ("", "")]
+    page = client.get(f"/v1/meters/CP2:1/sessions?{WINDOW}&limit=1", headers=ANALYST).json
+    cursor = page["nextCursor"]
+    rest = sessions_of(client, "/v1/meters/CP2:1", f"{WINDOW}&limit=1&cursor={cursor}")
+    assert [s["transactionId"] for s in page["sessions"] + rest] == [str(done), str(running)]
 
 
 def test_pages_and_csv_hold_the_same_sessions(clean_db, client):

@@ -11,7 +11,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from models.readings import Record
+from models.readings import Record, encode
 from models.stream import IngestStream
 from tests.support.factories import at, meter_rec, vehicle_rec
 from tests.support.helpers import dead_letters, stored_readings, wait_until
@@ -197,6 +197,26 @@ def test_refused_reading_is_dead_lettered_and_the_rest_stored(stream, consumer, 
     assert "numeric field overflow" in letters[0].error
     assert (letters[1].record, letters[1].position) == ("not json", -1)
     assert letters[1].error == "stream entry is not a JSON array of readings"
+
+
+def test_an_entry_older_workers_wrote_is_stored_and_a_newer_format_is_lettered_as_such(
+    stream, consumer, clean_db
+):
+    """Rolling upgrades: an entry from before entries carried a format is read as format 1; one
+    in a format this worker does not know is kept as a letter saying why, and the rest stored."""
+    old = readings(2)
+    stream.redis.xadd(stream.key, {"n": 2, "r": encode(old)})
+    stream.redis.xadd(stream.key, {"n": 1, "r": encode([meter_rec("M-new")]), "v": "2"})
+    stream.redis.incrby(stream.backlog_key, 3)
+    stream.add(readings(3)[2:], bound=100)
+    assert [f.get(b"v") for _, f in stream.redis.xrange(stream.key)] == [None, b"2", b"1"]
+    c = consumer()
+    assert c.process(c.collect(), threading.Event())
+    assert stored_readings(clean_db) == 3
+    assert (pending(stream), stream.backlog()) == (0, 0)
+    (letter,) = dead_letters(clean_db)
+    assert letter.position == -1
+    assert letter.error.startswith("stream entry format 2 is not the one this worker reads (1)")
 
 
 def test_an_entry_processed_twice_is_dead_lettered_once(stream, consumer, clean_db):

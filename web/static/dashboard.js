@@ -222,9 +222,10 @@ async function showSessions(deviceId) {
   $("sessions").querySelector("tbody").replaceChildren(...(page ? page.sessions : []).map((x) => {
     const tr = document.createElement("tr");
     if (x.chargingEfficiency !== null && x.chargingEfficiency < low) tr.classList.add("low");
-    [x.vehicleId, x.meterId, x.start.slice(0, 16).replace("T", " "), x.end.slice(11, 16),
+    // A charger's OCPP transaction that no vehicle reported in has no vehicle, coverage or SOC.
+    [fmt(x.vehicleId), x.meterId, x.start.slice(0, 16).replace("T", " "), x.end.slice(11, 16),
       fmt(x.chargingEfficiency, 3), fmt(x.acConsumedKwh, 3), fmt(x.dcDeliveredKwh, 3), fmt(x.energyLostKwh, 3),
-      fmt(x.coverage * 100, 0) + " %", `${fmt(x.socStart, 0)} → ${fmt(x.socEnd, 0)} %`].forEach((text, i) => {
+      fmt(x.coverage === null ? null : x.coverage * 100, 0) + " %", `${fmt(x.socStart, 0)} → ${fmt(x.socEnd, 0)} %`].forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
       if (i > 3) td.className = "num";
