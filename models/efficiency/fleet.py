@@ -96,11 +96,14 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
     direction, compare = ("DESC", "<") if page.descending else ("ASC", ">")
     where = ["p.readings > 0"]
     params: dict[str, Any] = {"limit": None if page.limit is None else page.limit + 1}
+    # Each bound also on the sort expression, which the meters' index holds: a page of chargers
+    # above some efficiency starts where the index reaches it instead of filtering up to it.
+    by_efficiency = subject.sorts["chargingEfficiency"]
     if page.max_efficiency is not None:
-        where.append(f"{ratio_sql('p')} <= :max_eff")
+        where.append(f"{ratio_sql('p')} <= :max_eff AND {by_efficiency} <= :max_eff")
         params["max_eff"] = Decimal(str(page.max_efficiency))
     if page.min_efficiency is not None:
-        where.append(f"{ratio_sql('p')} >= :min_eff")
+        where.append(f"{ratio_sql('p')} >= :min_eff AND {by_efficiency} >= :min_eff")
         params["min_eff"] = Decimal(str(page.min_efficiency))
     if page.after is not None:
         value, params["after_id"] = page.after
