@@ -22,7 +22,10 @@ task_ignore_result = True
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-worker_concurrency = _settings.worker_concurrency or os.cpu_count()
+# One per CPU up to four by default: one consumer commits tens of thousands of readings a second
+# (docs/SCALING.md), more hosts go further than more processes, and four workers of four fit
+# PostgreSQL's default 100 connections beside web and ocpp.
+worker_concurrency = _settings.worker_processes
 worker_hijack_root_logger = False
 # So Flower and `celery events` see the ingest: each committed batch is sent as an
 # `ev.ingest_batch` task (workers/events.py).

@@ -151,7 +151,7 @@ class Settings:
     # this; its body, and each piece of a large answer, within BODY_TIMEOUT_SECONDS.
     header_timeout_seconds: int = 10
     body_timeout_seconds: float = 30.0
-    worker_concurrency: int = 0  # 0: one per CPU
+    worker_concurrency: int = 0  # 0: one per CPU, at most 4 (models/connections.py)
     data_dir: str = ".data"
     metrics_dir: str = ".data/metrics"  # from the environment: METRICS_DIR, else DATA_DIR/metrics
 
@@ -318,6 +318,11 @@ class Settings:
             log_level=_choice(e, "LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
             log_format=_choice(e, "LOG_FORMAT", d.log_format, ("keyvalue", "json")),
         )
+
+    @property
+    def worker_processes(self) -> int:
+        """WORKER_CONCURRENCY, else one per CPU up to four (docs/SCALING.md, "Connections")."""
+        return self.worker_concurrency or min(os.cpu_count() or 1, 4)
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

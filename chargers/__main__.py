@@ -9,6 +9,7 @@ import sys
 import logs
 import metrics
 from chargers.server import run
+from models import connections
 from settings import get_settings
 
 settings = get_settings()
@@ -18,4 +19,5 @@ try:
 except metrics.MetricsDirUnusable as exc:
     sys.stderr.write(f"ev ocpp refuses to start: {exc}\n")
     raise SystemExit(1) from exc
+connections.check_at_start(settings, "ocpp", connections.ocpp_most())
 asyncio.run(run(settings))

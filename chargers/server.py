@@ -32,6 +32,7 @@ import metrics
 from chargers.backend import Backend
 from chargers.central import CENTRALS
 from chargers.mapping import Limits
+from models.connections import OCPP_POOL
 from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
 from models.db import make_engine
 from models.redis_client import client_for
@@ -108,7 +109,7 @@ class Gate:
 
 def build_backend(settings: Settings) -> tuple[Backend, CredentialCache]:
     stream = IngestStream(client_for(settings), settings.redis_key_prefix)
-    engine = make_engine(settings, pool_size=4, application_name="ev-ocpp")
+    engine = make_engine(settings, pool_size=OCPP_POOL, application_name="ev-ocpp")
     backend = Backend(settings, stream, engine, Limits.of(settings))
     known = KnownCredentials(stream.redis, settings.redis_key_prefix)
     return backend, CredentialCache(engine, known, settings.device_token_cache_seconds)

@@ -20,6 +20,7 @@ from models.db import make_engine
 from models.efficiency import alerts, performance
 from models.readings import iso_z
 from models.stream import BufferFull
+from web.connections_cli import connections_command
 from web.fields import ID_RE, ID_RULE
 from web.services import services
 
@@ -36,6 +37,7 @@ def _aware(value: str) -> datetime:
 def register(app: Flask) -> None:
     app.cli.add_command(devices_group)
     app.cli.add_command(chargers_group)
+    app.cli.add_command(connections_command)
 
     @app.cli.command("refresh-performance")
     @click.option(

@@ -20,8 +20,9 @@ from settings import WEB_GRACEFUL_SECONDS, Settings, get_settings
 
 
 def preflight(settings: Settings) -> None:
-    """Refuse to start, saying why, rather than serve without tokens or a metrics directory; warn
-    when Redis may evict (ingest answers 503 while it lasts)."""
+    """Refuse to start, saying why, rather than serve without tokens or a metrics directory, or
+    with more database connections than PostgreSQL allows; warn when Redis may evict (ingest
+    answers 503 while it lasts)."""
     import metrics
     from web.auth import AuthNotConfigured, check_configured
 
@@ -32,6 +33,9 @@ def preflight(settings: Settings) -> None:
         sys.stderr.write(f"ev web refuses to start: {exc}\n")
         raise SystemExit(1) from exc
     _warn_if_redis_may_evict(settings)
+    from models import connections
+
+    connections.check_at_start(settings, "web", connections.web_most(settings))
 
 
 def _warn_if_redis_may_evict(settings: Settings) -> None:

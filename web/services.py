@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from chargers.backend import Backend
 from chargers.mapping import Limits
+from models import connections
 from models.credential_cache import CredentialCache, KnownCredentials
 from models.db import make_engine, make_reader
 from models.redis_client import client_for
@@ -39,7 +40,9 @@ def build(settings: Settings) -> Services:
     engine = make_reader(settings, pool_size=settings.web_threads)
     # Credentials are read from the primary: a revocation counts once it commits.
     primary = (
-        make_reader(settings, pool_size=1, primary=True) if settings.database_read_url else engine
+        make_reader(settings, pool_size=connections.WEB_PRIMARY_POOL, primary=True)
+        if settings.database_read_url
+        else engine
     )
     return Services(
         settings=settings,
@@ -62,7 +65,9 @@ def build(settings: Settings) -> Services:
         ocpp=Backend(
             settings,
             stream,
-            make_engine(settings, pool_size=1, application_name="ev-web-ocpp"),
+            make_engine(
+                settings, pool_size=connections.WEB_OCPP_POOL, application_name="ev-web-ocpp"
+            ),
             Limits.of(settings),
         ),
     )

@@ -10,6 +10,7 @@ from celery import Celery, signals
 
 import logs
 import metrics
+from models import connections
 from settings import get_settings
 from workers import drain, events, pools  # pools registers the `ingest` inspect command
 
@@ -31,6 +32,8 @@ def _check_pool(sender: Any = None, **_: Any) -> None:
     if reason:
         sys.stderr.write(f"ev worker refuses to start: {reason}\n")
         raise SystemExit(1)
+    most = connections.worker_most(sender.concurrency, pools.kind(sender.pool_cls))
+    connections.check_at_start(get_settings(), "worker", most)
 
 
 @signals.worker_init.connect

@@ -6,6 +6,7 @@ from functools import cache
 
 from sqlalchemy import Engine
 
+from models.connections import WORKER_POOL
 from models.db import make_engine
 from models.redis_client import client_for
 from models.stream import IngestStream
@@ -15,7 +16,7 @@ from workers.consumer import POLL_MS
 
 @cache
 def engine() -> Engine:
-    return make_engine(get_settings(), pool_size=2, application_name="ev-worker")
+    return make_engine(get_settings(), pool_size=WORKER_POOL, application_name="ev-worker")
 
 
 @cache
