@@ -120,6 +120,37 @@ def add(conn: Connection, device: Device) -> str:
     return token
 
 
+# Issue a token to each device that has no live one; the devices that got one, in one statement.
+_ADD_MANY = """
+INSERT INTO device_credentials (device_kind, device_id, token_sha256, token_prefix)
+SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), CAST(:hashes AS bytea[]),
+                     CAST(:prefixes AS text[]))
+ON CONFLICT (device_kind, device_id) WHERE revoked_at IS NULL DO NOTHING
+RETURNING device_kind, device_id
+"""
+
+
+def add_many(conn: Connection, devices: Iterable[Device]) -> list[tuple[Device, str]]:
+    """A new token for each device that has no live one (the others are left as they are, so
+    the same list may be given again): the devices issued one, with their tokens."""
+    wanted = {device: new_token() for device in devices}
+    if not wanted:
+        return []
+    for device in wanted:
+        if device.kind not in KINDS:
+            raise CredentialError(f"a device is one of {', '.join(KINDS)}, not {device.kind!r}")
+    issued = conn.execute(
+        text(_ADD_MANY),
+        {
+            "kinds": [d.kind for d in wanted],
+            "ids": [d.id for d in wanted],
+            "hashes": [digest(t) for t in wanted.values()],
+            "prefixes": [t[:SHOWN] for t in wanted.values()],
+        },
+    ).all()
+    return [(device, wanted[device]) for device in (Device(r[0], r[1]) for r in issued)]
+
+
 def revoke(conn: Connection, device: Device) -> bytes:
     """Revoke the device's live token; its hash is returned (to forget it elsewhere too)."""
     if not _live(conn, device):

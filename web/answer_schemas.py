@@ -55,7 +55,10 @@ class IngestResult(Schema):
     rejectedNotListed = fields.Integer(
         metadata={"description": "Rejected readings past the first 100, counted only."}
     )
-    message = fields.String()
+    error = fields.String(
+        metadata={"description": "On a 422 only: `no_valid_reading`, or `empty_body`."}
+    )
+    message = fields.String(metadata={"description": "On a 422 only: what was wrong."})
 
 
 NoData = type(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -11,17 +10,18 @@ import orjson
 import redis
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import Connection
 
 from models import credentials, dead_letters, partitions
 from models.credential_cache import KnownCredentials
-from models.credentials import CredentialError, Device
+from models.credentials import Device
 from models.db import make_engine
 from models.efficiency import alerts, performance
 from models.readings import iso_z
 from models.stream import BufferFull
+from web.cli_db import in_one_transaction
 from web.connections_cli import connections_command
 from web.fields import ID_RE, ID_RULE
+from web.provisioning_cli import export_devices, import_devices
 from web.services import services
 
 T = TypeVar("T")
@@ -155,17 +155,6 @@ def devices_group() -> None:
     """Per-device tokens: each writes readings for its own meter or vehicle only."""
 
 
-def _in_one_transaction(work: Callable[[Connection], T]) -> T:
-    engine = make_engine(services().settings, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            return work(conn)
-    except CredentialError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
-
-
 def _issued(device: Device, token: str) -> None:
     click.echo(token)
     click.echo(
@@ -173,6 +162,10 @@ def _issued(device: Device, token: str) -> None:
         "know of a change within DEVICE_TOKEN_CACHE_SECONDS.",
         err=True,
     )
+
+
+devices_group.add_command(import_devices)
+devices_group.add_command(export_devices)
 
 
 @devices_group.command("add")
@@ -183,7 +176,7 @@ def add_device(kind: str, device_id: str) -> None:
     is its OCPP Basic password and writes its connectors' meters."""
     _check_id(device_id)
     device = Device(kind, device_id)
-    _issued(device, _in_one_transaction(lambda conn: credentials.add(conn, device)))
+    _issued(device, in_one_transaction(lambda conn: credentials.add(conn, device)))
 
 
 @devices_group.command("rotate")
@@ -192,7 +185,7 @@ def add_device(kind: str, device_id: str) -> None:
 def rotate_device(kind: str, device_id: str) -> None:
     """Revoke the device's token and issue a new one, together."""
     device = Device(kind, device_id)
-    token, old = _in_one_transaction(lambda conn: credentials.rotate(conn, device))
+    token, old = in_one_transaction(lambda conn: credentials.rotate(conn, device))
     _forget(old)
     _issued(device, token)
 
@@ -202,7 +195,7 @@ def rotate_device(kind: str, device_id: str) -> None:
 @click.argument("device_id")
 def revoke_device(kind: str, device_id: str) -> None:
     """Revoke the device's token: refused within DEVICE_TOKEN_CACHE_SECONDS."""
-    _forget(_in_one_transaction(lambda conn: credentials.revoke(conn, Device(kind, device_id))))
+    _forget(in_one_transaction(lambda conn: credentials.revoke(conn, Device(kind, device_id))))
     click.echo(f"revoked the token of {kind} {device_id}")
 
 
@@ -226,7 +219,7 @@ def bind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
     """Let a vehicle's token name these meters (its readings naming any other are refused)."""
     for device_id in (vehicle_id, *meter_ids):
         _check_id(device_id)
-    added = _in_one_transaction(lambda conn: credentials.bind(conn, vehicle_id, meter_ids))
+    added = in_one_transaction(lambda conn: credentials.bind(conn, vehicle_id, meter_ids))
     click.echo(
         f"bound vehicle {vehicle_id} to {added} more meter(s); web processes know within "
         "DEVICE_TOKEN_CACHE_SECONDS"
@@ -238,7 +231,7 @@ def bind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
 @click.argument("meter_ids", nargs=-1, required=True)
 def unbind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
     """Take meters from those a vehicle's token may name."""
-    removed = _in_one_transaction(lambda conn: credentials.unbind(conn, vehicle_id, meter_ids))
+    removed = in_one_transaction(lambda conn: credentials.unbind(conn, vehicle_id, meter_ids))
     click.echo(f"unbound {removed} meter(s) from vehicle {vehicle_id}")
 
 
@@ -246,7 +239,7 @@ def unbind_vehicle(vehicle_id: str, meter_ids: tuple[str, ...]) -> None:
 @click.argument("vehicle_id", required=False)
 def list_bindings(vehicle_id: str | None) -> None:
     """One JSON line per vehicle (or the one given): the meters it may name."""
-    for row in _in_one_transaction(lambda conn: credentials.bindings(conn, vehicle_id)):
+    for row in in_one_transaction(lambda conn: credentials.bindings(conn, vehicle_id)):
         click.echo(orjson.dumps(row).decode())
 
 
@@ -254,7 +247,7 @@ def list_bindings(vehicle_id: str | None) -> None:
 @click.option("--revoked", is_flag=True, help="Include revoked tokens.")
 def list_devices(revoked: bool) -> None:
     """One JSON line per token: kind, id, the token's first characters, created, revoked."""
-    for row in _in_one_transaction(lambda conn: credentials.listing(conn, revoked=revoked)):
+    for row in in_one_transaction(lambda conn: credentials.listing(conn, revoked=revoked)):
         click.echo(orjson.dumps(row).decode())
 
 

@@ -86,8 +86,12 @@ def _ingest(ev: Services) -> Any:
     records, rejected = _validate(ev.validator, items, g.device)
     _count_rejected(items, rejected)
     if not records:
-        message = "The array is empty." if not items else "No valid reading in the body."
-        return {**_outcome(0, rejected), "message": message}, 422
+        code, message = (
+            ("empty_body", "The array is empty.")
+            if not items
+            else ("no_valid_reading", "No valid reading in the body.")
+        )
+        return {"error": code, "message": message, **_outcome(0, rejected)}, 422
 
     # 202 means durably queued: answered only once the stream has the entry, and never while
     # Redis may evict it.

@@ -150,6 +150,10 @@ def test_body_that_is_not_json_is_415(client, content_type):
 def test_nothing_valid_is_422_with_the_reasons(client, stream):
     reply = post(client, [meter(voltage=0), vehicle(timestamp="2026-02-10T14:00:00")])
     assert reply.status_code == 422
+    assert (reply.json["error"], reply.json["message"]) == (
+        "no_valid_reading",
+        "No valid reading in the body.",
+    )
     assert reply.json["accepted"] == 0
     assert [r["index"] for r in reply.json["rejected"]] == [0, 1]
     assert queued(stream) == []
@@ -158,7 +162,7 @@ def test_nothing_valid_is_422_with_the_reasons(client, stream):
 def test_empty_array_is_422(client):
     reply = post(client, [])
     assert reply.status_code == 422
-    assert reply.json["message"] == "The array is empty."
+    assert (reply.json["error"], reply.json["message"]) == ("empty_body", "The array is empty.")
 
 
 def test_full_buffer_is_503_with_retry_after_and_nothing_queued(settings, stream):
