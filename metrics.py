@@ -92,6 +92,10 @@ READINGS_REJECTED = Counter(
     "Readings refused by validation, by kind and the first field at fault.",
     ["kind", "reason"],
 )
+FIELDS_IGNORED = Counter(
+    "ev_ingest_fields_ignored_total",
+    "Fields unknown to this version dropped from readings sent with Unknown-Fields: ignore.",
+)
 REQUESTS_REFUSED = Counter(
     "ev_ingest_requests_refused_total", "Ingest requests refused whole, by status.", ["status"]
 )

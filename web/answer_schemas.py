@@ -44,6 +44,13 @@ class Rejection(Schema):
     errors = fields.Dict(required=True, metadata={"description": "Field name: messages."})
 
 
+class IgnoredFields(Schema):
+    count = fields.Integer(required=True, metadata={"description": "Fields dropped in all."})
+    names = fields.List(
+        fields.String(), required=True, metadata={"description": "The first 10 names, sorted."}
+    )
+
+
 class IngestResult(Schema):
     accepted = fields.Integer(required=True)
     rejected = fields.List(
@@ -54,6 +61,10 @@ class IngestResult(Schema):
     rejectedCount = fields.Integer(required=True, metadata={"description": "All rejected."})
     rejectedNotListed = fields.Integer(
         metadata={"description": "Rejected readings past the first 100, counted only."}
+    )
+    ignoredFields = fields.Nested(
+        IgnoredFields,
+        metadata={"description": "With Unknown-Fields: ignore, the unknown fields dropped."},
     )
     error = fields.String(
         metadata={"description": "On a 422 only: `no_valid_reading`, or `empty_body`."}

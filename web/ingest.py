@@ -17,6 +17,7 @@ from models.credentials import Device
 from models.kinds import BY_NAME, KINDS
 from models.readings import KIND, Record
 from models.stream import BufferFull, NotReplicated, replica_wait_ms
+from web import unknown_fields
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
 from web.errors import error
@@ -83,6 +84,17 @@ def _ingest(ev: Services) -> Any:
             413,
         )
 
+    asked = unknown_fields.policy(request.headers.get(unknown_fields.HEADER))
+    if asked is None:
+        return error(
+            "invalid_header",
+            f"{unknown_fields.HEADER} is '{unknown_fields.REJECT}' (the default) or "
+            f"'{unknown_fields.IGNORE}'.",
+            400,
+        )
+    ignored = None
+    if asked == unknown_fields.IGNORE:
+        items, ignored = unknown_fields.strip(items)
     records, rejected = _validate(ev.validator, items, g.device)
     _count_rejected(items, rejected)
     if not records:
@@ -91,7 +103,7 @@ def _ingest(ev: Services) -> Any:
             if not items
             else ("no_valid_reading", "No valid reading in the body.")
         )
-        return {"error": code, "message": message, **_outcome(0, rejected)}, 422
+        return {"error": code, "message": message, **_outcome(0, rejected, ignored)}, 422
 
     # 202 means durably queued: answered only once the stream has the entry, and never while
     # Redis may evict it.
@@ -139,7 +151,7 @@ def _ingest(ev: Services) -> Any:
         )
     for code, count in Counter(r[KIND] for r in records).items():
         _ACCEPTED[code].inc(count)
-    return _outcome(len(records), rejected), 202
+    return _outcome(len(records), rejected, ignored), 202
 
 
 def parse_json(data: bytes) -> Any:
@@ -158,7 +170,9 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _outcome(accepted: int, rejected: list[Rejection]) -> dict[str, Any]:
+def _outcome(
+    accepted: int, rejected: list[Rejection], ignored: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The answer's counts, with the first MOST_REJECTIONS_LISTED rejections: a small body of
     thousands of bad readings does not earn a megabyte-sized answer."""
     out: dict[str, Any] = {
@@ -168,6 +182,8 @@ def _outcome(accepted: int, rejected: list[Rejection]) -> dict[str, Any]:
     }
     if len(rejected) > MOST_REJECTIONS_LISTED:
         out["rejectedNotListed"] = len(rejected) - MOST_REJECTIONS_LISTED
+    if ignored:
+        out["ignoredFields"] = ignored
     return out
 
 

@@ -264,6 +264,18 @@ def ingest(spec: APISpec, settings: Settings) -> None:
                 "may evict what it holds (Redis maxmemory-policy), or (with REDIS_REPLICA_ACKS) "
                 "not enough replicas confirmed the readings in time.",
                 "security": [{"device": []}],
+                "parameters": [
+                    {
+                        "name": "Unknown-Fields",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["reject", "ignore"]},
+                        "description": "reject (the default): a reading with a field no kind "
+                        "of reading has is rejected. ignore: such fields are dropped and named "
+                        "in ignoredFields, and the reading is judged on the rest (for firmware "
+                        "newer than the service).",
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {
