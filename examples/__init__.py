@@ -1,0 +1,1 @@
+"""Examples of joining the service: a device client (docs/DEVICES.md)."""
