@@ -99,6 +99,9 @@ FIELDS_IGNORED = Counter(
 REQUESTS_REFUSED = Counter(
     "ev_ingest_requests_refused_total", "Ingest requests refused whole, by status.", ["status"]
 )
+# At zero from the start, so a rate over them (the dashboard's) exists before the first refusal.
+for _status in ("429", "503"):
+    REQUESTS_REFUSED.labels(_status)
 READINGS_WRITTEN = Counter(
     "ev_readings_written_total",
     "Readings committed to history: new, or already there (a retry or redelivery).",
@@ -145,3 +148,61 @@ OCPP_VALUES_REFUSED = Counter(
 OCPP_CONNECTIONS = Gauge(
     "ev_ocpp_connections", "Chargers connected over WebSocket.", multiprocess_mode="livesum"
 )
+
+
+def host_samples() -> bytes:
+    """The samples of every process writing to this host's METRICS_DIR, as Prometheus text."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def serve_host_samples(address: str, port: int) -> None:
+    """Serve host_samples() at http://address:port/metrics from a daemon thread: a worker or
+    ocpp process on a host with no web process (METRICS_PORT). A port already taken (two such
+    processes on one host: either serves the same samples) is said and skipped."""
+    import logging
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = host_samples()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:  # a scrape every 15 s is no news
+            pass
+
+    try:
+        server = ThreadingHTTPServer((address, port), Handler)
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "event=metrics_port_unavailable port=%s error=%s", port, exc
+        )
+        return
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+def clear_dir() -> int:
+    """Empty METRICS_DIR of every process's samples: before a host's processes start, as
+    prometheus_client's multiprocess mode requires (else a process id reused across runs would
+    carry an old run's values). How many files were removed."""
+    removed = 0
+    for name in os.listdir(SHARED_DIR) if not PROBLEM else []:
+        if name.endswith(".db"):
+            os.unlink(os.path.join(SHARED_DIR, name))
+            removed += 1
+    return removed

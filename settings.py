@@ -154,6 +154,9 @@ class Settings:
     worker_concurrency: int = 0  # 0: one per CPU, at most 4 (models/connections.py)
     data_dir: str = ".data"
     metrics_dir: str = ".data/metrics"  # from the environment: METRICS_DIR, else DATA_DIR/metrics
+    # A worker or ocpp process serves METRICS_DIR's samples here too (0: not), for a host with
+    # no web process to serve them (web serves /metrics on its own port).
+    metrics_port: int = 0
 
     # Ingest contract
     max_body_bytes: int = 5 * 1024 * 1024
@@ -265,6 +268,7 @@ class Settings:
             retention_days=_int(e, "RETENTION_DAYS", d.retention_days, minimum=2),
             max_kwh_per_reading=_float(e, "MAX_KWH_PER_READING", d.max_kwh_per_reading),
             ocpp_port=_int(e, "OCPP_PORT", d.ocpp_port, minimum=1),
+            metrics_port=_int(e, "METRICS_PORT", d.metrics_port),
             ocpp_heartbeat_seconds=_int(
                 e, "OCPP_HEARTBEAT_SECONDS", d.ocpp_heartbeat_seconds, minimum=1
             ),

@@ -20,4 +20,9 @@ except metrics.MetricsDirUnusable as exc:
     sys.stderr.write(f"ev ocpp refuses to start: {exc}\n")
     raise SystemExit(1) from exc
 connections.check_at_start(settings, "ocpp", connections.ocpp_most())
+# A restarted process may reuse its predecessor's sample file (the same host and process id):
+# the chargers connected start from none, not from the last run's count.
+metrics.OCPP_CONNECTIONS.set(0)
+if settings.metrics_port:
+    metrics.serve_host_samples(settings.host, settings.metrics_port)
 asyncio.run(run(settings))

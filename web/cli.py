@@ -64,6 +64,14 @@ def register(app: Flask) -> None:
             f"{result.mode}, {result.seconds:.3f} s"
         )
 
+    @app.cli.command("clear-metrics")
+    def clear_metrics() -> None:
+        """Empty METRICS_DIR before the host's processes start (docker compose's migrate step
+        does; `make run` does), as Prometheus's multiprocess mode requires."""
+        import metrics
+
+        click.echo(f"removed {metrics.clear_dir()} sample file(s) from {metrics.SHARED_DIR}")
+
     @app.cli.command("maintain-partitions")
     def maintain_partitions() -> None:
         """Create upcoming day partitions and drop those past RETENTION_DAYS."""

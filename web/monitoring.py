@@ -73,6 +73,18 @@ class LiveState:
         with self.services.engine.connect() as conn:
             health = fleet.health(conn, threshold)
             letters = dead_letters.count(conn)
+            distribution = fleet.efficiency_distribution(conn)
+        spread = GaugeMetricFamily(
+            "ev_performance_efficiency_devices",
+            "Vehicles and meters (subject) in the efficiency table charging at an efficiency at "
+            "or under `le`: a histogram's cumulative buckets, for the fleet's distribution.",
+            labels=["subject", "le"],
+        )
+        bounds = [*map(str, fleet.EFFICIENCY_BOUNDS), "+Inf"]
+        for subject, counts in distribution.items():
+            for bound, count in zip(bounds, counts, strict=True):
+                spread.add_metric([subject, bound], count)
+        yield spread
         under = f"at an efficiency under EFFICIENCY_ALERT_BELOW ({threshold})"
         gauges = {
             "ev_performance_age_seconds": (

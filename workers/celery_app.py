@@ -33,7 +33,10 @@ def _check_pool(sender: Any = None, **_: Any) -> None:
         sys.stderr.write(f"ev worker refuses to start: {reason}\n")
         raise SystemExit(1)
     most = connections.worker_most(sender.concurrency, pools.kind(sender.pool_cls))
-    connections.check_at_start(get_settings(), "worker", most)
+    settings = get_settings()
+    connections.check_at_start(settings, "worker", most)
+    if settings.metrics_port:
+        metrics.serve_host_samples(settings.host, settings.metrics_port)
 
 
 @signals.worker_init.connect

@@ -232,3 +232,23 @@ _COUNTS = (
     "suspect_minutes",
     "failing_chargers",
 )
+
+
+# Upper bounds of the efficiency distribution's buckets (a histogram's `le`), the last +Inf.
+EFFICIENCY_BOUNDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+
+def efficiency_distribution(conn: Connection) -> dict[str, list[int]]:
+    """Per subject (vehicles, meters): how many in the 24 h table charge at an efficiency at or
+    under each of EFFICIENCY_BOUNDS, then how many have one at all (cumulative, as a histogram's
+    buckets); a device with no AC has none."""
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {ratio_sql('p')} <= {bound})" for bound in EFFICIENCY_BOUNDS
+    )
+    out = {}
+    for name, table in (("vehicles", VEHICLES.table), ("meters", METERS.table)):
+        row = conn.execute(
+            text(f"SELECT {counts}, count({ratio_sql('p')}) FROM {table} p WHERE p.readings > 0")
+        ).one()
+        out[name] = [int(value) for value in row]
+    return out
