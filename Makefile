@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Make .venv and install the pinned requirements
 
-system-tools: ## Install Debian's wrk, chromium(-driver), redis-server, socat, iproute2, pgbouncer, prometheus (promtool), nginx if missing
+system-tools: ## Install Debian's wrk, chromium(-driver), redis-server, socat, iproute2, pgbouncer, prometheus (promtool), nginx, docker-compose if missing
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -28,6 +28,7 @@ system-tools: ## Install Debian's wrk, chromium(-driver), redis-server, socat, i
 	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

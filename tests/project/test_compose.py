@@ -3,8 +3,14 @@ exactly the Procfile's commands."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+
+import pytest
+import yaml
 
 from settings import WEB_GRACEFUL_SECONDS
 from tests.support.compose import compose, dockerfile, procfile
@@ -116,3 +122,37 @@ def test_docker_waits_longer_than_each_process_takes_to_stop():
     assert seconds("web") > WEB_GRACEFUL_SECONDS
     assert seconds("worker") > 30  # a batch committed and acknowledged
     assert {"beat", "ocpp"} <= {name for name in services if "stop_grace_period" in services[name]}
+
+
+@pytest.mark.system
+def test_docker_compose_renders_it_with_the_settings_given(tmp_path):
+    """Compose itself (Debian's docker-compose; no engine needed to render) reads the file with
+    both profiles, fills each setting from the environment or `.env`, and refuses to start
+    without the analysts' tokens."""
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose missing: `make system-tools` installs Debian's"
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "docker-compose.yml", project)
+    (project / ".env").write_text("ANALYST_TOKENS=an-analyst\nRETENTION_DAYS=45\n")
+    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    command = [binary, "--profile", "monitoring", "--profile", "flower", "config"]
+    done = subprocess.run(
+        command, cwd=project, env={**base, "LOG_FORMAT": "json"}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)["services"]
+    assert {"web", "worker", "beat", "ocpp", "prometheus", "grafana", "flower"} <= set(rendered)
+    web = rendered["web"]["environment"]
+    assert (web["RETENTION_DAYS"], web["LOG_FORMAT"], web["ANALYST_TOKENS"]) == (
+        "45",
+        "json",
+        "an-analyst",
+    )
+    worker = rendered["worker"]["command"]
+    assert (worker if isinstance(worker, str) else shlex.join(worker)) == procfile()["worker"]
+
+    (project / ".env").write_text("")
+    refused = subprocess.run(command, cwd=project, env=base, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "set ANALYST_TOKENS" in refused.stderr
