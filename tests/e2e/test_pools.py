@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -32,7 +31,8 @@ def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, 
         stderr=subprocess.STDOUT,
     )
     try:
-        time.sleep(2)  # subscribed before the batches happen
+        # Subscribed before the batches happen: it has heard the worker (its heartbeats).
+        wait_until(lambda: NODE in (tmp_path / "events.log").read_text(), 60, "the dump to hear it")
         readings = [meter(f"{pool}-M{i}", at(i), kwh=0.1) for i in range(60)]
         assert service.post(readings).status == 202
         wait_until(lambda: stored_readings(clean_db) == 60, what=f"the {pool} worker to store")
@@ -43,7 +43,11 @@ def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, 
         )
     finally:
         dump.send_signal(signal.SIGINT)
-        dump.wait(10)
+        try:
+            dump.wait(30)
+        except subprocess.TimeoutExpired:  # a loaded machine: the dump is no longer needed
+            dump.kill()
+            dump.wait(10)
         dump_log.close()
     events = (tmp_path / "events.log").read_text()
     assert f"'consumer': '{NODE}#" in events
