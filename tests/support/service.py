@@ -38,8 +38,9 @@ class Service(Stack):
             "GET", self.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
 
-    def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._command("flask", "--app", "web", *args)
+    def flask(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        """`flask --app web ARGS`; it must succeed, unless ok=False (the caller looks)."""
+        return self._command("flask", "--app", "web", *args, check=ok)
 
     def simulator(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._command("simulator", *args)
@@ -47,8 +48,8 @@ class Service(Stack):
     def celery(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._command("celery", "-A", "workers", *args)
 
-    def _command(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        """An operator's command with the service's environment; it must succeed."""
+    def _command(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """An operator's command with the service's environment; it must succeed, if `check`."""
         return subprocess.run(
             [sys.executable, "-m", *argv],
             cwd=ROOT,
@@ -56,7 +57,7 @@ class Service(Stack):
             capture_output=True,
             text=True,
             timeout=120,
-            check=True,
+            check=check,
         )
 
 
