@@ -3,17 +3,18 @@ transaction, or, for a full rebuild, whole day partitions built beside the live 
 
 A day of fleet history is tens of millions of readings and makes over ten million contribution
 rows. Written row by row through the table's two indexes in one transaction, that took minutes;
-here each day partition the window touches is built as a plain table by a connection of its own
-(the days in parallel), its indexes made once at the end by sorting, and the refresh's
-transaction detaches the old partition and attaches the new one. Readers see the old partitions
-until the refresh commits; a rebuild that fails leaves a `_rebuild` table the next one drops.
+here each day partition the window touches is built as a plain table, committed first so that
+several connections can fill it: they take the window's 15-minute runs, then the tables' index
+builds, as each comes free. The refresh's transaction detaches the old partitions and attaches
+the new ones. Readers see the old partitions until the refresh commits; a rebuild that fails
+leaves `_rebuild` tables the next one drops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
@@ -67,16 +68,30 @@ _SUMMED_BY_PAIR = ", ".join(
 _PAIR_TOTALS = ", ".join(f"sum({column}) AS {column}" for column in PAIR_SUMS)
 # The table's indexes besides its primary key (named as PostgreSQL names a partition's own).
 _INDEXES = {"vehicle": "vehicle_id, minute", "meter": "meter_id, minute"}
+_KEY = "minute, meter_id"
 # Set for every recompute: a 15-minute run's aggregate of a 10,000-device fleet stays in memory.
 WORK_MEM = "SET LOCAL work_mem = '64MB'"
+# Connections a full rebuild works on besides the refresh's own. Its work is CPU-bound in
+# PostgreSQL: two keep the two cores of the box the service is sized for busy.
+BUILDERS = 2
+# A builder's commit need not wait for the disk: its tables count only once the refresh's
+# transaction, which does wait, has swapped them in.
+_BUILDER_SETTINGS = (WORK_MEM, "SET LOCAL synchronous_commit = off")
 
 
 def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, datetime]]:
-    """Sorted minutes as [lo, hi) ranges of consecutive minutes, none longer than `longest`."""
+    """Sorted minutes as [lo, hi) ranges of consecutive minutes of one UTC day, none longer
+    than `longest` (a run falls in one day partition)."""
     out: list[tuple[datetime, datetime]] = []
     for minute in minutes:
-        if out and out[-1][1] == minute and minute - out[-1][0] < longest * _MINUTE:
-            out[-1] = (out[-1][0], minute + _MINUTE)
+        last = out[-1] if out else None
+        if (
+            last
+            and last[1] == minute
+            and minute - last[0] < longest * _MINUTE
+            and minute.date() == last[0].date()
+        ):
+            out[-1] = (last[0], minute + _MINUTE)
         else:
             out.append((minute, minute + _MINUTE))
     return out
@@ -96,11 +111,26 @@ def rebuild_window(
         return False
     # Partition upkeep must not make or drop these days' partitions under the swap.
     db.transaction_lock(conn, partitions.LOCK_KEY)
-    with ThreadPoolExecutor(len(days)) as pool:
-        # Each day's builder sums its part of the window per pair, into a table of its own,
-        # while its contributions are fresh in memory.
-        tables = list(pool.map(lambda d: _build_day(engine, d, start, end, chunk_minutes), days))
-    parts = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)
+    window = {"s": start, "e": end}
+    _prepare(engine, days, window)
+    # The work is cut into pieces that any builder takes, not a day per builder: the window's
+    # two days are rarely of equal length, and the longer one kept the other builder idle for a
+    # fifth of the rebuild.
+    minutes = [start + i * _MINUTE for i in range((end - start) // _MINUTE)]
+    recompute = [
+        (f"INSERT INTO {_rebuilt(lo.date())} ({_LIST}) {RECOMPUTE}", {"lo": lo, "hi": hi})
+        for lo, hi in runs(minutes, chunk_minutes)
+    ]
+    # Largest day first, so that the last piece to finish is a small one.
+    by_size = sorted(days, key=lambda day: -sum(m.date() == day for m in minutes))
+    finish = [
+        *((statement, {}) for day in by_size for statement in _indexes(day)),
+        *((_pairs(day), window) for day in by_size),
+    ]
+    with ThreadPoolExecutor(BUILDERS) as pool:
+        list(pool.map(lambda piece: _build(engine, *piece), recompute))
+        list(pool.map(lambda piece: _build(engine, *piece), finish))
+    parts = " UNION ALL ".join(f"SELECT * FROM {_rebuilt(day)}_pairs" for day in days)
     conn.execute(text("DROP TABLE IF EXISTS window_pairs"))
     conn.execute(
         text(
@@ -109,9 +139,8 @@ def rebuild_window(
             f"FROM ({parts}) p GROUP BY meter_id, vehicle_id"
         )
     )
-    for table in tables:
-        conn.execute(text(f"DROP TABLE {table}"))
     for day in days:
+        conn.execute(text(f"DROP TABLE {_rebuilt(day)}_pairs"))
         _swap(conn, day)
     return True
 
@@ -125,56 +154,61 @@ def _days(start: datetime, end: datetime) -> list[date]:
     return days
 
 
-def _build_day(engine: Engine, day: date, start: datetime, end: datetime, chunk: int) -> str:
-    live = partitions.partition_name(TABLE, day)
-    new = f"{live}_rebuild"
-    lo, hi = partitions.day_bounds(day)
-    first = max(start, datetime.combine(day, time(), start.tzinfo))
-    last = min(end, datetime.combine(day + timedelta(days=1), time(), start.tzinfo))
-    minutes = [first + i * _MINUTE for i in range((last - first) // _MINUTE)]
+def _rebuilt(day: date) -> str:
+    return f"{partitions.partition_name(TABLE, day)}_rebuild"
+
+
+def _prepare(engine: Engine, days: list[date], window: dict[str, datetime]) -> None:
+    """Each day's new table, committed so that every builder can write to it, holding the day's
+    contributions outside the window as they are."""
     with engine.begin() as c:
-        c.execute(text(WORK_MEM))
-        c.execute(text(f"DROP TABLE IF EXISTS {new}"))
-        # The check matches the partition bounds, so attaching needs no scan to prove them.
-        c.execute(
-            text(
-                f"CREATE TABLE {new} (LIKE {TABLE} INCLUDING DEFAULTS, "
-                f"CONSTRAINT {new}_bounds CHECK (minute >= {lo} AND minute < {hi}))"
-            )
-        )
-        # The day's minutes outside the window are kept as they are.
-        c.execute(
-            text(f"INSERT INTO {new} SELECT * FROM {live} WHERE minute < :s OR minute >= :e"),
-            {"s": start, "e": end},
-        )
-        for run_lo, run_hi in runs(minutes, chunk):
+        for day in days:
+            live, new = partitions.partition_name(TABLE, day), _rebuilt(day)
+            lo, hi = partitions.day_bounds(day)
+            c.execute(text(f"DROP TABLE IF EXISTS {new}, {new}_pairs"))
+            # The check matches the partition bounds, so attaching needs no scan to prove them.
             c.execute(
-                text(f"INSERT INTO {new} ({_LIST}) {RECOMPUTE}"), {"lo": run_lo, "hi": run_hi}
+                text(
+                    f"CREATE TABLE {new} (LIKE {TABLE} INCLUDING DEFAULTS, "
+                    f"CONSTRAINT {new}_bounds CHECK (minute >= {lo} AND minute < {hi}))"
+                )
             )
-        c.execute(
-            text(f"ALTER TABLE {new} ADD CONSTRAINT {new}_pkey PRIMARY KEY (minute, meter_id)")
-        )
-        for index, columns in _INDEXES.items():
-            c.execute(text(f"CREATE INDEX {new}_{index} ON {new} ({columns})"))
-        c.execute(text(f"DROP TABLE IF EXISTS {new}_pairs"))
-        c.execute(
-            text(
-                f"CREATE UNLOGGED TABLE {new}_pairs AS "
-                f"SELECT meter_id, vehicle_id, {_SUMMED_BY_PAIR} "
-                f"FROM {new} WHERE minute >= :s AND minute < :e GROUP BY meter_id, vehicle_id"
-            ),
-            {"s": start, "e": end},
-        )
-        return f"{new}_pairs"
+            # Two plain ranges, each an index range scan: "outside the window" reads it all.
+            for outside in ("minute < :s", "minute >= :e"):
+                c.execute(text(f"INSERT INTO {new} SELECT * FROM {live} WHERE {outside}"), window)
+
+
+def _indexes(day: date) -> list[str]:
+    new = _rebuilt(day)
+    return [
+        f"CREATE UNIQUE INDEX {new}_pkey ON {new} ({_KEY})",
+        *(f"CREATE INDEX {new}_{name} ON {new} ({cols})" for name, cols in _INDEXES.items()),
+    ]
+
+
+def _pairs(day: date) -> str:
+    """The day's part of the window's sums per (meter, vehicle), into a table of its own."""
+    new = _rebuilt(day)
+    return (
+        f"CREATE UNLOGGED TABLE {new}_pairs AS SELECT meter_id, vehicle_id, {_SUMMED_BY_PAIR} "
+        f"FROM {new} WHERE minute >= :s AND minute < :e GROUP BY meter_id, vehicle_id"
+    )
+
+
+def _build(engine: Engine, statement: str, params: dict[str, datetime]) -> None:
+    with engine.begin() as c:
+        for setting in _BUILDER_SETTINGS:
+            c.execute(text(setting))
+        c.execute(text(statement), params)
 
 
 def _swap(conn: Connection, day: date) -> None:
-    live = partitions.partition_name(TABLE, day)
-    new = f"{live}_rebuild"
+    live, new = partitions.partition_name(TABLE, day), _rebuilt(day)
     lo, hi = partitions.day_bounds(day)
     for statement in (
         f"ALTER TABLE {TABLE} DETACH PARTITION {live}",
         f"DROP TABLE {live}",
+        f"ALTER TABLE {new} ADD CONSTRAINT {new}_pkey PRIMARY KEY USING INDEX {new}_pkey",
         f"ALTER TABLE {new} RENAME TO {live}",
         f"ALTER INDEX {new}_pkey RENAME TO {live}_pkey",
         *(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -117,6 +117,15 @@ def test_minutes_are_recomputed_in_runs_of_consecutive_minutes():
         (at(11, 0), at(13, 0)),
     ]
     assert contributions.runs([], 3) == []
+
+
+def test_a_run_never_crosses_midnight_as_each_fills_one_day_partition():
+    midnight = datetime(2030, 6, 2, tzinfo=UTC)
+    minutes = [midnight + timedelta(minutes=m) for m in (-2, -1, 0, 1)]
+    assert contributions.runs(minutes, 15) == [
+        (midnight - timedelta(minutes=2), midnight),
+        (midnight, midnight + timedelta(minutes=2)),
+    ]
 
 
 def test_window_slides_by_the_minutes_entering_and_leaving_only():
