@@ -15,7 +15,7 @@ from models import credentials, dead_letters, partitions
 from models.credential_cache import KnownCredentials
 from models.credentials import Device
 from models.db import make_engine
-from models.efficiency import alerts, performance
+from models.efficiency import alerts, contributions, performance
 from models.readings import iso_z
 from models.stream import BufferFull
 from web.cli_db import in_one_transaction
@@ -47,8 +47,8 @@ def register(app: Flask) -> None:
     def refresh_performance(as_of: str | None, full: bool) -> None:
         """Refresh the per-vehicle 24 h efficiency table now."""
         moment = _aware(as_of) if as_of else datetime.now(UTC)
-        # Three: the refresh's own and, for --full, one for each day the window touches.
-        engine = make_engine(services().settings, pool_size=3)
+        # The refresh's own connection and, for --full, the rebuild's builders.
+        engine = make_engine(services().settings, pool_size=1 + contributions.BUILDERS)
         with engine.begin() as conn:
             result = performance.refresh(
                 conn,
