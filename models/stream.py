@@ -20,19 +20,15 @@ from typing import Any
 import redis
 
 from models import stream_scripts
-from models.readings import Record, decode, encode
+from models.readings import Record, encode
 from models.redis_client import key
+from models.stream_entries import ENTRY_FORMAT, Entry, entry_of, reply_entries, text_of
 from settings import Settings
 
 GROUP = "writers"
 # The most readings one entry holds: a device's flushed buffer of 10,000 readings is 20 entries,
 # so a worker's batch can stop close to its budget instead of one whole request past it.
 ENTRY_READINGS = 500
-# What each entry's `v` says its payload is: readings.encode's array of records. A worker reads
-# the format it knows, and an entry with no `v` (written before entries carried one) as format 1;
-# a change to the records' layout that an older worker would misread takes the next number, and
-# is rolled out workers first (docs/OPERATIONS.md, "Upgrading").
-ENTRY_FORMAT = 1
 # The most entries one read or claim looks at.
 ENTRIES_PER_READ = 200
 
@@ -47,24 +43,6 @@ class NotReplicated(Exception):
     def __init__(self, confirmed: int, wanted: int) -> None:
         super().__init__(f"{confirmed} of {wanted} replicas confirmed the write")
         self.confirmed, self.wanted = confirmed, wanted
-
-
-@dataclass
-class Entry:
-    id: str
-    records: list[Record]
-    # Readings the entry counted in the backlog when it was added.
-    size: int
-    # Raw payload, kept when it could not be decoded, so it can be dead-lettered as it was.
-    undecodable: bytes | None = None
-    # How many times the group has handed this entry to a consumer, this time included.
-    deliveries: int = 1
-    # Why it could not be read, when the reason is not its payload's JSON (a newer format).
-    problem: str | None = None
-
-    @property
-    def added_ms(self) -> int:
-        return int(self.id.split("-", 1)[0])
 
 
 @dataclass
@@ -118,7 +96,7 @@ class IngestStream:
             raise BufferFull
         if confirmed < replicas:
             raise NotReplicated(int(confirmed), replicas)
-        return _text(entry_id)
+        return text_of(entry_id)
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -141,7 +119,7 @@ class IngestStream:
         reply: Any = self._nogroup_safe(
             self._read_new, [self.key], [GROUP, consumer, budget, ENTRIES_PER_READ]
         )
-        return _stream_reply(reply)
+        return reply_entries(reply)
 
     def wait_new(self, consumer: str, block_ms: int) -> list[Entry]:
         """Block up to block_ms for one new entry (scripts cannot block)."""
@@ -154,7 +132,7 @@ class IngestStream:
                 raise
             self.ensure_group()
             return []
-        return _stream_reply(reply)
+        return reply_entries(reply)
 
     def take_pending(
         self, consumer: str, budget: int, min_idle_ms: int = 0, owner: str | None = None
@@ -166,7 +144,7 @@ class IngestStream:
             [self.key],
             [GROUP, consumer, min_idle_ms, budget, ENTRIES_PER_READ, owner or ""],
         )
-        return [_entry(i, _pairs(f), int(d)) for i, d, f in reply or []]
+        return [entry_of(i, f, int(d)) for i, d, f in reply or []]
 
     def ack(self, entries: Iterable[Entry]) -> AckResult:
         ids = [entry.id for entry in entries]
@@ -177,14 +155,14 @@ class IngestStream:
 
     def prune_consumers(self, gone_ms: int) -> list[str]:
         """Remove consumers silent for gone_ms that hold nothing (their entries were claimed)."""
-        return [_text(name) for name in self._prune(keys=[self.key], args=[GROUP, gone_ms])]
+        return [text_of(name) for name in self._prune(keys=[self.key], args=[GROUP, gone_ms])]
 
     def rescue_orphans(self, per_call: int = 1000) -> int:
         """Put back at the stream's end delivered entries that no consumer holds any more."""
         rescued, start = 0, "0-0"
         while start:
             count, after = self._rescue(keys=[self.key], args=[GROUP, start, per_call])
-            rescued, start = rescued + int(count), _text(after)
+            rescued, start = rescued + int(count), text_of(after)
         return rescued
 
     def _nogroup_safe(self, script: Any, keys: list[str], args: list[Any]) -> Any:
@@ -205,7 +183,7 @@ class IngestStream:
     def queued_readings(self) -> int:
         """Readings in the stream's entries, counted entry by entry: equals backlog() always."""
         entries: Any = self.redis.xrange(self.key)
-        return sum(_entry(i, f).size for i, f in entries)
+        return sum(entry_of(i, f).size for i, f in entries)
 
     def evicting_policy(self) -> str | None:
         """Redis's maxmemory-policy when it may evict this stream or its counter, else None.
@@ -217,7 +195,7 @@ class IngestStream:
             config: Any = self.redis.config_get("maxmemory*")
         except redis.ResponseError:
             return None
-        policy = _text(config.get("maxmemory-policy", "noeviction"))
+        policy = text_of(config.get("maxmemory-policy", "noeviction"))
         limited = int(config.get("maxmemory", 0) or 0) > 0
         return policy if limited and policy.startswith("allkeys-") else None
 
@@ -231,7 +209,11 @@ class IngestStream:
             summary: Any = self.redis.xpending(self.key, GROUP)
             pending = int(summary["pending"])
             consumers = [
-                {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
+                {
+                    "name": text_of(c["name"]),
+                    "pending": int(c["pending"]),
+                    "idle_ms": int(c["idle"]),
+                }
                 for c in self.redis.xinfo_consumers(self.key, GROUP)
             ]
         except redis.ResponseError:
@@ -261,52 +243,6 @@ class EvictionGuard:
                 self._policy = self.stream.evicting_policy()
             self._next = now + self.every
         return self._policy
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _pairs(flat: list[bytes] | dict[bytes, bytes] | None) -> dict[bytes, bytes]:
-    if isinstance(flat, dict) or flat is None:
-        return flat or {}
-    return dict(zip(flat[::2], flat[1::2], strict=False))
-
-
-def _stream_reply(reply: Any) -> list[Entry]:
-    """Entries of an XREADGROUP reply, whether redis-py parsed it or a script passed it on."""
-    if not reply:
-        return []
-    return [_entry(i, _pairs(f)) for i, f in reply[0][1]]
-
-
-def _entry(entry_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries: int = 1) -> Entry:
-    """An entry as read. One that is not what the add script writes (put there by hand, say)
-    becomes an undecodable entry to dead-letter, never an error that stalls the readers."""
-    entry_id = _text(entry_id)
-    if not fields:
-        return Entry(entry_id, [], 0, deliveries=deliveries)
-    payload = fields.get(b"r", b"")
-    try:
-        size = int(fields.get(b"n", 0))
-    except ValueError:
-        return Entry(entry_id, [], 0, undecodable=_raw(fields), deliveries=deliveries)
-    form = fields.get(b"v", b"1")
-    if form != str(ENTRY_FORMAT).encode():
-        problem = (
-            f"stream entry format {_text(form)} is not the one this worker reads "
-            f"({ENTRY_FORMAT}): a web process newer than the workers wrote it (upgrade the "
-            "workers before the web tier)"
-        )
-        return Entry(entry_id, [], size, payload, deliveries, problem)
-    try:
-        return Entry(entry_id, decode(payload), size, deliveries=deliveries)
-    except ValueError:
-        return Entry(entry_id, [], size, undecodable=payload, deliveries=deliveries)
-
-
-def _raw(fields: dict[bytes, bytes]) -> bytes:
-    return b" ".join(k + b"=" + v for k, v in fields.items())
 
 
 def replica_wait_ms(settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """The OpenAPI 3 document, generated from what the service itself uses: the ingest schemas
 (with this deployment's bounds), the query schemas the views load their parameters with, the
-response schemas of web/answer_schemas.py, and for every kind of reading its routes
-(web/openapi_paths.py describes the paths). Served open at /openapi.json.
+response schemas of web/answer_schemas.py, and for every kind of reading its routes (the paths
+are described in web/openapi_paths.py and web/openapi_device_paths.py). Served open at
+/openapi.json.
 """
 
 from __future__ import annotations
@@ -19,14 +20,8 @@ from models.kinds import KINDS
 from settings import Settings
 from web import answer_schemas
 from web.fields import Timestamp, UtcMoment
-from web.openapi_paths import (
-    analytics_paths,
-    ingest,
-    json_answer,
-    kind_paths,
-    ocpp_forward,
-    session_paths,
-)
+from web.openapi_device_paths import ingest, ocpp_forward
+from web.openapi_paths import analytics_paths, json_answer, kind_paths, session_paths
 from web.schemas import build_schemas
 from web.services import services
 

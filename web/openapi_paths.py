@@ -7,8 +7,7 @@ from typing import Any
 
 from apispec import APISpec
 
-from models.kinds import KINDS, METER, VEHICLE, Kind
-from settings import Settings
+from models.kinds import METER, VEHICLE, Kind
 from web import device_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
 from web.fields import ID_PATTERN, ID_RULE
@@ -25,7 +24,7 @@ def json_answer(schema: str | dict[str, Any], description: str, **extra: Any) ->
     }
 
 
-def _device_id(name: str) -> dict[str, Any]:
+def device_id(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
@@ -40,7 +39,7 @@ def _query(schema: type[Any]) -> dict[str, Any]:
     return {"in": "query", "schema": schema}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def errors(*statuses: int) -> dict[str, Any]:
     meaning = {
         400: "Malformed request: bad JSON or gzip, body shape or id.",
         401: "No token, or an unknown one.",
@@ -77,7 +76,7 @@ def _get(summary: str, parameters: list[Any], ok: dict[str, Any], **extra: Any) 
             "summary": summary,
             "security": [{"analyst": []}],
             "parameters": parameters,
-            "responses": {"200": ok, **extra, **_errors(400, 401, 403, 503)},
+            "responses": {"200": ok, **extra, **errors(400, 401, 403, 503)},
         }
     }
 
@@ -106,14 +105,14 @@ def kind_paths(spec: APISpec, kind: Kind) -> None:
         path=device,
         operations=_get(
             summary,
-            [_device_id(kind.id_wire)],
+            [device_id(kind.id_wire)],
             json_answer(f"{kind.title}State", summary),
             **{"404": _NO_DATA},
         ),
     )
     history = _get(
         f"A {kind.name}'s raw readings, oldest first: JSON pages, or CSV streamed",
-        [_device_id(kind.id_wire), _query(HistoryQuery)],
+        [device_id(kind.id_wire), _query(HistoryQuery)],
         {
             "description": f"The {kind.name}'s readings ({row} items).",
             "content": {
@@ -158,7 +157,7 @@ def analytics_paths(spec: APISpec) -> None:
                 path=path,
                 operations=_get(
                     summary,
-                    [_device_id(wire), *queries],
+                    [device_id(wire), *queries],
                     json_answer(answer, summary),
                     **_NOT_MODIFIED,
                     **{"404": _NO_DATA},
@@ -184,7 +183,7 @@ def session_paths(spec: APISpec) -> None:
         spec.components.schema(page, schema=device_schemas.sessions_schema(kind))
         sessions = _get(
             f"A {kind.name}'s charging sessions, oldest first: JSON pages, or CSV",
-            [_device_id(kind.id_wire), _query(SessionsQuery)],
+            [device_id(kind.id_wire), _query(SessionsQuery)],
             {
                 "description": f"The {kind.name}'s sessions starting in [from, to).",
                 "content": {
@@ -200,107 +199,3 @@ def session_paths(spec: APISpec) -> None:
             "text/csv, every session of [from, to) (no limit, no cursor)."
         )
         spec.path(path=f"/v1/{kind.plural}/{{{kind.id_wire}}}/sessions", operations=sessions)
-
-
-def ocpp_forward(spec: APISpec) -> None:
-    frame = {"type": "array", "description": "An OCPP-J frame: [messageTypeId, uniqueId, ...]."}
-    spec.path(
-        path="/v1/ocpp/{version}/{chargePointId}",
-        operations={
-            "post": {
-                "summary": "A charger's OCPP CALL frame, forwarded by a central system",
-                "description": "The body is one OCPP-J CALL frame, [2, uniqueId, action, "
-                "payload], as the charger sent it; the answer is the CALLRESULT or CALLERROR "
-                "frame the charger would have got over its WebSocket (docs/OCPP.md). Readings "
-                "are confirmed (a CALLRESULT) only once durably queued; a CALLERROR means "
-                "nothing of the message is confirmed: send it again. The token is a gateway's, "
-                "or the charger's own (`flask devices add charger <chargePointId>`).",
-                "security": [{"device": []}],
-                "parameters": [
-                    {
-                        "in": "path",
-                        "name": "version",
-                        "required": True,
-                        "schema": {"type": "string", "enum": ["1.6", "2.0.1"]},
-                    },
-                    _device_id("chargePointId"),
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": frame}},
-                },
-                "responses": {
-                    "200": json_answer(
-                        frame,
-                        "The charger's answer: [3, uniqueId, payload] or "
-                        "[4, uniqueId, errorCode, description, details].",
-                    ),
-                    "404": json_answer("Error", "An OCPP version other than 1.6 and 2.0.1."),
-                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
-                },
-            }
-        },
-    )
-
-
-def ingest(spec: APISpec, settings: Settings) -> None:
-    reading = {"oneOf": [{"$ref": f"#/components/schemas/{kind.title}Reading"} for kind in KINDS]}
-    spec.path(
-        path="/v1/ingest",
-        operations={
-            "post": {
-                "summary": "Ingest one reading or an array of readings",
-                "description": f"At most {settings.max_readings_per_request} readings and "
-                f"{settings.max_body_bytes} bytes. Valid readings are kept even when others are "
-                "rejected; 202 means they are durably queued. The body may be gzipped "
-                "(Content-Encoding: gzip); the byte limit holds for it uncompressed too. With a "
-                "device's own token, readings of other devices are rejected by index, and a "
-                "vehicle's readings may name only the meters it is bound to. Values are rounded "
-                "to what is stored (energy to 6 decimals, the rest to hundredths) before their "
-                "bounds are checked. A timestamp must carry a zone offset in whole minutes and at "
-                "most 6 fractional digits, be at most "
-                f"{settings.max_future_skew_seconds} s in the future and at most "
-                f"{settings.retention_days} days old. 503 when the buffer is unreachable, full, "
-                "may evict what it holds (Redis maxmemory-policy), or (with REDIS_REPLICA_ACKS) "
-                "not enough replicas confirmed the readings in time.",
-                "security": [{"device": []}],
-                "parameters": [
-                    {
-                        "name": "Unknown-Fields",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["reject", "ignore"]},
-                        "description": "reject (the default): a reading with a field no kind "
-                        "of reading has is rejected. ignore: such fields are dropped and named "
-                        "in ignoredFields, and the reading is judged on the rest (for firmware "
-                        "newer than the service).",
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "oneOf": [
-                                    reading,
-                                    {
-                                        "type": "array",
-                                        "items": reading,
-                                        "minItems": 1,
-                                        "maxItems": settings.max_readings_per_request,
-                                    },
-                                ]
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "202": json_answer(
-                        "IngestResult", "Queued; rejected readings listed by index."
-                    ),
-                    "422": json_answer("IngestResult", "No valid reading in the body."),
-                    **_errors(400, 401, 403, 408, 413, 415, 429, 503),
-                },
-            }
-        },
-    )
