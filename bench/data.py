@@ -22,13 +22,14 @@ METER_ROWS = (
     "FROM generate_series(0, :n - 1) i"
 )
 # A month of charging for `:n` vehicles: four hour-long sessions a day each on its own meter,
-# and the per-minute contributions a session's read sums.
+# with what their per-minute contributions (below) sum to.
 MONTH_OF_SESSIONS = """
 INSERT INTO charging_sessions
 SELECT 'V' || lpad(v::text, 5, '0'), 'M' || lpad(v::text, 5, '0'), s, s + interval '59 minutes',
        2000, 8000,
        int4multirange(int4range((extract(epoch FROM s) / 60)::int,
-                                (extract(epoch FROM s) / 60)::int + 60))
+                                (extract(epoch FROM s) / 60)::int + 60)),
+       12.0, 10.8, 0, 60
 FROM generate_series(0, :n - 1) v,
      generate_series(date_bin('1 hour', now() - interval '30 days', timestamptz 'epoch'),
                      now() - interval '1 hour', interval '6 hours') s

@@ -191,9 +191,10 @@ performance_window = Table(
 
 # Charging sessions (models/efficiency/sessions.py): a vehicle's stretch of readings naming one
 # meter, no two consecutive ones further apart than SESSION_GAP_SECONDS. Built by the refresh
-# from the minutes that received readings, merged as late readings bridge gaps; their energy is
-# read from the contributions when asked for. `seen_minutes`: the minutes (since the epoch) with
-# a reading, a stretch of consecutive minutes one range.
+# from the minutes that received readings, merged as late readings bridge gaps. `seen_minutes`:
+# the minutes (since the epoch) with a reading, a stretch of consecutive minutes one range. The
+# sums are its vehicle's contributions on its meter within it, kept by the refresh as they move;
+# `minutes` counts those contributions (the kept minutes).
 charging_sessions = Table(
     "charging_sessions",
     metadata,
@@ -204,6 +205,10 @@ charging_sessions = Table(
     Column("start_soc_hundredths", SmallInteger, nullable=False),
     Column("end_soc_hundredths", SmallInteger, nullable=False),
     Column("seen_minutes", INT4MULTIRANGE, nullable=False),
+    Column("ac_kwh", Numeric, nullable=False),
+    Column("dc_kwh", Numeric, nullable=False),
+    Column("suspect_minutes", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
     PrimaryKeyConstraint("vehicle_id", "meter_id", "start_at"),
     Index("charging_sessions_vehicle", "vehicle_id", "start_at"),
     Index("charging_sessions_meter", "meter_id", "start_at"),

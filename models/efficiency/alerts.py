@@ -13,29 +13,18 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-# A session's efficiency is its vehicle's kept minutes on the charger within it, as its read
-# sums them (sessions.py); a session with no kept minute has none and breaks the run.
+# A session's efficiency is its vehicle's kept minutes on the charger within it, as the refresh
+# keeps them summed (sessions.py); a session with no kept minute has none and breaks the run.
 _JUDGE = """
 DELETE FROM failing_chargers;
-WITH recent AS (
-    SELECT meter_id, vehicle_id, start_at, end_at,
+WITH judged AS (
+    SELECT meter_id, end_at, ac_kwh AS ac, dc_kwh AS dc,
            row_number() OVER (PARTITION BY meter_id ORDER BY start_at DESC) AS n
     FROM charging_sessions
-), judged AS (
-    SELECT r.meter_id, r.n, r.end_at, f.ac, f.dc
-    FROM recent r
-    CROSS JOIN LATERAL (
-        SELECT sum(c.ac_kwh) AS ac, sum(c.dc_kwh) AS dc
-        FROM vehicle_minute_contributions c
-        WHERE c.vehicle_id = r.vehicle_id AND c.meter_id = r.meter_id
-          AND c.minute >= date_bin('1 minute', r.start_at, timestamptz 'epoch')
-          AND c.minute <= r.end_at
-    ) f
-    WHERE r.n <= :sessions
 )
 INSERT INTO failing_chargers (meter_id, efficiencies, last_session_end, checked_at)
 SELECT meter_id, array_agg(dc / nullif(ac, 0) ORDER BY n), max(end_at), now()
-FROM judged GROUP BY meter_id
+FROM judged WHERE n <= :sessions GROUP BY meter_id
 HAVING count(*) = :sessions AND bool_and(coalesce(dc / nullif(ac, 0) < :below, false))
 """
 

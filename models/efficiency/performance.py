@@ -49,7 +49,8 @@ CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DRO
 CREATE TEMP TABLE new_contributions ON COMMIT DROP
     AS SELECT {_CONTRIBUTION} FROM {contributions.TABLE} WITH NO DATA;
 WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
-INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed
+INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed;
+{sessions.DELTAS}
 """
 
 _ALL_WINDOW_MINUTES = """
@@ -84,6 +85,14 @@ UNION ALL
 SELECT {_MINUS} FROM vehicle_minute_contributions c
 WHERE c.minute >= :lo AND c.minute < :hi
   AND c.minute >= :old_start AND c.minute < :old_end
+"""
+
+# Every recomputed minute, for the sessions' sums (sessions.apply_deltas).
+_SESSION_DELTAS = f"""
+INSERT INTO session_deltas
+SELECT {sessions.NEW_DELTA} FROM new_contributions
+UNION ALL
+SELECT {sessions.OLD_DELTA} FROM vehicle_minute_contributions WHERE minute >= :lo AND minute < :hi
 """
 
 _REPLACE_CONTRIBUTIONS = f"""
@@ -199,6 +208,7 @@ def refresh(
         conn.execute(text(_RECOMPUTE), {"lo": lo, "hi": hi})
         if incremental:
             conn.execute(text(_DIRTY_DELTAS), bounds | {"lo": lo, "hi": hi})
+        conn.execute(text(_SESSION_DELTAS), {"lo": lo, "hi": hi})
         _run(conn, _REPLACE_CONTRIBUTIONS, {"lo": lo, "hi": hi})
     if incremental:
         now_: Range = (new_start, new_end)
@@ -218,6 +228,9 @@ def refresh(
     # Sessions grow from the readings that arrived, whatever window the figures are for.
     for lo, hi in contributions.runs(arrived, CHUNK_MINUTES):
         sessions.update(conn, lo, hi, session_gap)
+    sessions.apply_deltas(conn)
+    if rebuilt:
+        sessions.resum(conn, new_start, new_end)
     conn.execute(text(_SAVE_WINDOW), bounds)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar_one()
     return RefreshResult(

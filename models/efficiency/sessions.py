@@ -6,10 +6,16 @@ The refresh builds them from the minutes that received readings, in its own tran
 and meter that lie within the gap of them, are cut into islands again, and the islands replace
 those sessions. History only grows, so a session only grows or joins another (a late reading
 that bridges a gap joins two); a reading delivered twice is one row of history and one seen
-minute. What a session charged is not stored: `page` sums the per-minute contributions of its
-vehicle on its meter over its minutes when asked, so that it always agrees with the rule, and
-names the OCPP transaction its charger reported for it, if any. A meter's OCPP transactions that
-no vehicle's session overlaps are its sessions too, without a vehicle.
+minute.
+
+What a session charged is its vehicle's contributions on its meter within it, summed (SUMS), and
+kept with it so that a month of sessions reads as rows, not as thousands of contributions. The
+sums move as exactly as the 24 h figures: an island starts with the sums of the sessions it
+replaces, then every contribution the refresh recomputed is counted in, its old value out, on the
+session that holds its minute (`apply_deltas`); sessions of one vehicle and meter are more than a
+minute apart, so a minute has one. A full rebuild sums the window's sessions afresh (`resum`).
+`page` names the OCPP transaction a session's charger reported for it, if any. A meter's OCPP
+transactions that no vehicle's session overlaps are its sessions too, without a vehicle.
 """
 
 from __future__ import annotations
@@ -19,23 +25,34 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from models.efficiency.formula import SUMMED, sums
+# What a session keeps of its contributions: their sums, and how many there are (its kept minutes).
+SUMS = ("ac_kwh", "dc_kwh", "suspect_minutes", "minutes")
 
 # A run's readings and the sessions they may touch, cut into islands that replace those sessions.
-# A stored session is a piece like a reading: from its first to its last moment, its SOCs there
-# and its seen minutes (a multirange of minutes since the epoch: a stretch of minutes is one
-# range). Pieces of one (vehicle, meter) in order of their start break into a new island where a
-# piece starts more than the gap after every piece before it has ended. The usual island is one
-# session that grew at its end: it is updated in place (no indexed column changes), not replaced.
-_UPDATE = """
-DROP TABLE IF EXISTS session_islands;
-CREATE TEMP TABLE session_islands ON COMMIT DROP AS
+# A stored session is a piece like a reading: from its first to its last moment, its SOCs there,
+# its seen minutes (a multirange of minutes since the epoch: a stretch of minutes is one range)
+# and its sums (a reading brings none: its contribution comes as a delta). Pieces of one
+# (vehicle, meter) in order of their start break into a new island where a piece starts more
+# than the gap after every piece before it has ended. The usual island is one session that grew
+# at its end: it is updated in place (no indexed column changes), not replaced.
+# The islands' table is made once a transaction and emptied for each run: a table dropped keeps
+# its locks to the transaction's end, and a refresh of many runs would fill PostgreSQL's lock
+# table.
+_UPDATE = f"""
+CREATE TEMP TABLE IF NOT EXISTS session_islands (
+    vehicle_id text, meter_id text, start_at timestamptz, end_at timestamptz, start_soc int,
+    end_soc int, seen int4multirange, old_starts timestamptz[], ac_kwh numeric, dc_kwh numeric,
+    suspect_minutes bigint, minutes bigint
+) ON COMMIT DROP;
+TRUNCATE session_islands;
+INSERT INTO session_islands
 WITH readings AS (
     SELECT vehicle_id, meter_id, recorded_at AS start_at, recorded_at AS end_at,
            soc_hundredths AS start_soc, soc_hundredths AS end_soc,
            int4multirange(int4range(floor(extract(epoch FROM recorded_at) / 60)::int,
                                     floor(extract(epoch FROM recorded_at) / 60)::int + 1)) AS seen,
-           NULL::timestamptz AS old_start
+           NULL::timestamptz AS old_start, 0::numeric AS ac_kwh, 0::numeric AS dc_kwh,
+           0 AS suspect_minutes, 0 AS minutes
     FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
 ), spans AS (
     SELECT vehicle_id, meter_id, min(start_at) - :gap AS lo, max(end_at) + :gap AS hi
@@ -44,7 +61,8 @@ WITH readings AS (
     -- A pair's sessions are apart by more than the gap: those within it of the run's readings
     -- are the last one starting before them and any starting among them.
     SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
-           s.end_soc_hundredths, s.seen_minutes, s.start_at
+           s.end_soc_hundredths, s.seen_minutes, s.start_at, s.ac_kwh, s.dc_kwh,
+           s.suspect_minutes, s.minutes
     FROM spans p
     CROSS JOIN LATERAL (
         (SELECT * FROM charging_sessions
@@ -74,10 +92,12 @@ SELECT vehicle_id, meter_id, min(start_at) AS start_at, max(end_at) AS end_at,
        (array_agg(start_soc ORDER BY start_at))[1] AS start_soc,
        (array_agg(end_soc ORDER BY end_at DESC))[1] AS end_soc,
        range_agg(seen) AS seen,
-       array_remove(array_agg(old_start), NULL) AS old_starts
+       array_remove(array_agg(old_start), NULL) AS old_starts,
+       {", ".join(f"sum({c}) AS {c}" for c in SUMS)}
 FROM islands GROUP BY vehicle_id, meter_id, island;
 UPDATE charging_sessions s
-SET end_at = i.end_at, end_soc_hundredths = i.end_soc, seen_minutes = i.seen
+SET end_at = i.end_at, end_soc_hundredths = i.end_soc, seen_minutes = i.seen,
+    {", ".join(f"{c} = i.{c}" for c in SUMS)}
 FROM session_islands i
 WHERE s.vehicle_id = i.vehicle_id AND s.meter_id = i.meter_id AND s.start_at = i.start_at
   AND i.start_at = ANY(i.old_starts);
@@ -86,8 +106,8 @@ WHERE s.vehicle_id = i.vehicle_id AND s.meter_id = i.meter_id
   AND s.start_at = ANY(i.old_starts) AND s.start_at <> i.start_at;
 INSERT INTO charging_sessions
     (vehicle_id, meter_id, start_at, end_at, start_soc_hundredths, end_soc_hundredths,
-     seen_minutes)
-SELECT vehicle_id, meter_id, start_at, end_at, start_soc, end_soc, seen
+     seen_minutes, {", ".join(SUMS)})
+SELECT vehicle_id, meter_id, start_at, end_at, start_soc, end_soc, seen, {", ".join(SUMS)}
 FROM session_islands WHERE NOT start_at = ANY(old_starts)
 """
 
@@ -99,6 +119,69 @@ def update(conn: Connection, lo: datetime, hi: datetime, gap: timedelta) -> None
             conn.execute(text(statement), {"lo": lo, "hi": hi, "gap": gap})
 
 
+# The refresh's recomputed contributions, each counted in (NEW_DELTA, from the new ones) and its
+# old value out (OLD_DELTA, from the table before they replace it).
+DELTAS = """
+CREATE TEMP TABLE IF NOT EXISTS session_deltas (
+    vehicle_id text, meter_id text, minute timestamptz, ac_kwh numeric, dc_kwh numeric,
+    suspect_minutes int, minutes int
+) ON COMMIT DROP;
+TRUNCATE session_deltas
+"""
+NEW_DELTA = "vehicle_id, meter_id, minute, ac_kwh, dc_kwh, suspect_minutes, 1"
+OLD_DELTA = "vehicle_id, meter_id, minute, -ac_kwh, -dc_kwh, -suspect_minutes, -1"
+
+# Each minute's change goes to the session of its vehicle and meter that holds it: the last one
+# starting before the minute ends, if it has not ended before the minute began.
+_APPLY_DELTAS = f"""
+UPDATE charging_sessions s
+SET {", ".join(f"{c} = s.{c} + d.{c}" for c in SUMS)}
+FROM (
+    SELECT o.vehicle_id, o.meter_id, o.start_at, {", ".join(f"sum(m.{c}) AS {c}" for c in SUMS)}
+    FROM (
+        SELECT vehicle_id, meter_id, minute, {", ".join(f"sum({c}) AS {c}" for c in SUMS)}
+        FROM session_deltas GROUP BY vehicle_id, meter_id, minute
+    ) m
+    CROSS JOIN LATERAL (
+        SELECT vehicle_id, meter_id, start_at, end_at FROM charging_sessions
+        WHERE vehicle_id = m.vehicle_id AND meter_id = m.meter_id
+          AND start_at < m.minute + interval '1 minute'
+        ORDER BY start_at DESC LIMIT 1
+    ) o
+    WHERE o.end_at >= m.minute
+    GROUP BY o.vehicle_id, o.meter_id, o.start_at
+) d
+WHERE s.vehicle_id = d.vehicle_id AND s.meter_id = d.meter_id AND s.start_at = d.start_at
+"""
+
+# Every session that overlaps [start, end), summed afresh from the contributions.
+_RESUM = f"""
+UPDATE charging_sessions s
+SET {", ".join(f"{c} = f.{c}" for c in SUMS)}
+FROM charging_sessions k
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(c.ac_kwh), 0) AS ac_kwh, coalesce(sum(c.dc_kwh), 0) AS dc_kwh,
+           coalesce(sum(c.suspect_minutes), 0) AS suspect_minutes, count(*) AS minutes
+    FROM vehicle_minute_contributions c
+    WHERE c.vehicle_id = k.vehicle_id AND c.meter_id = k.meter_id
+      AND c.minute >= date_bin('1 minute', k.start_at, timestamptz 'epoch')
+      AND c.minute <= k.end_at
+) f
+WHERE k.end_at >= :start AND k.start_at < :end
+  AND s.vehicle_id = k.vehicle_id AND s.meter_id = k.meter_id AND s.start_at = k.start_at
+"""
+
+
+def apply_deltas(conn: Connection) -> None:
+    """Move the sessions' sums by session_deltas, once the sessions are up to the readings."""
+    conn.execute(text(_APPLY_DELTAS))
+
+
+def resum(conn: Connection, start: datetime, end: datetime) -> None:
+    """Sum the sessions that overlap [start, end) afresh: after a full rebuild of those minutes."""
+    conn.execute(text(_RESUM), {"start": start, "end": end})
+
+
 # A meter's ID as its OCPP transactions name it: the charger's ID, with `:<connector>` past
 # connector 0 (models/transactions.py).
 _TRANSACTION_METER = (
@@ -107,21 +190,13 @@ _TRANSACTION_METER = (
 _OF_METER = f"""t.charge_point_id IN ({{meter}}, regexp_replace({{meter}}, ':[0-9]+$', ''))
       AND {_TRANSACTION_METER} = {{meter}}"""
 
-# A page of one device's sessions starting in [start, end), after a (start, other id) position,
-# each with what its vehicle's kept minutes on its meter within it sum to.
+# A page of one device's sessions starting in [start, end), after a (start, other id) position.
 _VEHICLE_SESSIONS = f"""
 SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
-       s.end_soc_hundredths, f.*,
+       s.end_soc_hundredths, {", ".join(f"s.{c}" for c in SUMS)},
        (SELECT sum(upper(r) - lower(r)) FROM unnest(s.seen_minutes) r) AS seen,
        t.transaction_id, t.id_tag, t.transaction_kwh
 FROM charging_sessions s
-CROSS JOIN LATERAL (
-    SELECT {sums("c")}, count(c.minute) AS minutes
-    FROM vehicle_minute_contributions c
-    WHERE c.vehicle_id = s.vehicle_id AND c.meter_id = s.meter_id
-      AND c.minute >= date_bin('1 minute', s.start_at, timestamptz 'epoch')
-      AND c.minute <= s.end_at
-) f
 LEFT JOIN LATERAL (
     -- The OCPP transaction of the session's meter it started in or that started within it.
     SELECT coalesce(t.ref, t.id::text) AS transaction_id, t.id_tag,
@@ -142,7 +217,7 @@ WHERE s.{{by}} = :device AND s.start_at >= :start AND s.start_at < :end
 _TRANSACTION_SESSIONS = f"""
 SELECT NULL::text AS vehicle_id, CAST(:device AS text) AS meter_id, t.started_at AS start_at,
        e.end_at, NULL::int AS start_soc_hundredths, NULL::int AS end_soc_hundredths,
-       {", ".join(f"NULL::numeric AS {c}" for c in SUMMED)}, 0 AS minutes,
+       NULL::numeric AS ac_kwh, NULL::numeric AS dc_kwh, 0 AS suspect_minutes, 0 AS minutes,
        (SELECT count(DISTINCT date_bin('1 minute', r.recorded_at, timestamptz 'epoch'))
         FROM meter_readings r
         WHERE r.meter_id = :device AND r.kwh_register_ac IS NOT NULL

@@ -4,19 +4,18 @@ says, for vehicles and meters alike; the migration also goes down and up again."
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, text
 
 from models.efficiency import performance
 from models.history import write_batch
-from tests.support.constants import ROOT
 from tests.support.efficiency import assert_serves_reference, fleet_records
+from tests.support.migrated import database_at
 
 START = datetime(2026, 2, 9, 8, 0, tzinfo=UTC)
 AS_OF = START + timedelta(hours=5)
@@ -24,24 +23,8 @@ AS_OF = START + timedelta(hours=5)
 
 @pytest.fixture
 def at_0008(database_url: str) -> Iterator[tuple[Engine, Config]]:
-    """A database of its own, migrated to 0008."""
-    server = make_url(database_url)
-    name = f"ev_upgrade_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = server.set(database=name)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option(
-        "sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%")
-    )
-    command.upgrade(config, "0008")
-    engine = create_engine(url)
-    yield engine, config
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with database_at(database_url, "0008") as migrated:
+        yield migrated
 
 
 def test_the_first_refresh_after_the_upgrade_serves_the_rule(at_0008):

@@ -81,6 +81,31 @@ def test_a_shared_minute_is_seen_not_counted_and_the_meter_lists_both_vehicles(c
     ]
 
 
+def test_late_readings_move_the_figures_of_a_session_they_do_not_change(clean_db, client):
+    # Minute 6 has V1's reading but not yet its meter's: seen, not counted.
+    records = charge("V1", "M1", range(0, 6))
+    records.append(vehicle_rec("V1", "M1", T + timedelta(minutes=6), kwh=0.9, soc=26))
+    write(clean_db, records)
+    (before,) = sessions_of(client, "/v1/vehicles/V1")
+    assert (before["minutesSeen"], before["minutesCounted"]) == (7, 6)
+    assert before["acConsumedKwh"] == pytest.approx(6.0)
+
+    # Late, a second vehicle names M1 in minute 2 (no longer V1's alone), and M1's reading of
+    # minute 6 arrives: V1's session keeps its bounds, and its figures move by both.
+    write(
+        clean_db,
+        [
+            vehicle_rec("V2", "M1", T + timedelta(minutes=2, seconds=20), kwh=0.1),
+            meter_rec("M1", T + timedelta(minutes=6), kwh=2.0),
+        ],
+    )
+    (after,) = sessions_of(client, "/v1/vehicles/V1")
+    assert (after["start"], after["end"]) == (before["start"], before["end"])
+    assert (after["minutesSeen"], after["minutesCounted"]) == (7, 6)
+    assert after["acConsumedKwh"] == pytest.approx(6.0 - 1.0 + 2.0)
+    assert after["dcDeliveredKwh"] == pytest.approx(6 * 0.9 - 0.9 + 0.9)
+
+
 def test_a_session_names_the_ocpp_transaction_its_charger_reported(clean_db, client):
     write(clean_db, charge("V1", "CP1:2", range(0, 4)) + charge("V1", "CP1:1", range(20, 24)))
     with clean_db.begin() as conn:

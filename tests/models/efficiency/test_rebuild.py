@@ -16,6 +16,7 @@ from models.efficiency.reference import efficiency
 from models.history import write_batch
 from models.schema import PARTITIONED
 from tests.support.efficiency import assert_same, assert_serves_reference, fleet_records, served
+from tests.support.sessions import assert_sessions_match, served_sessions
 
 # A window from 09:30 on DAY to 09:30 the day after: both day partitions take part; the fleet
 # starts on the day before.
@@ -40,6 +41,7 @@ def snapshot(engine) -> dict:
                 text("SELECT * FROM meter_vehicle_performance_24h ORDER BY meter_id, vehicle_id")
             ).all(),
             "served": served(conn),
+            "sessions": served_sessions(conn),
         }
 
 
@@ -89,6 +91,9 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days):
     assert expected["contributions"][0].minute < in_place.window_start
     assert_same(expected["served"], efficiency(records, AS_OF))
     assert len(expected["served"]) >= 10
+    with engine.connect() as conn:
+        assert_sessions_match(conn, records)
+    assert sum(s["minutesCounted"] for s in expected["sessions"]) > 1000
 
     def day_tables() -> list[int]:
         with engine.connect() as conn:
@@ -104,6 +109,15 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days):
     with engine.begin() as conn:
         stale = f"{partitions.partition_name(TABLE, DAY)}_rebuild"
         conn.execute(text(f"CREATE TABLE {stale} (LIKE {TABLE})"))
+        # As after a change of the rule: the window's sessions hold sums the rebuild must redo.
+        wrong = conn.execute(
+            text(
+                "UPDATE charging_sessions SET ac_kwh = ac_kwh + 1, minutes = minutes + 1 "
+                "WHERE end_at >= :start"
+            ),
+            {"start": in_place.window_start},
+        ).rowcount
+    assert wrong >= 10
     with engine.begin() as conn:
         rebuilt = performance.refresh(conn, AS_OF, full=True, engine=engine)
 
