@@ -154,21 +154,42 @@ FROM (
 WHERE s.vehicle_id = d.vehicle_id AND s.meter_id = d.meter_id AND s.start_at = d.start_at
 """
 
-# Every session that overlaps [start, end), summed afresh from the contributions.
+# After a full rebuild, every session that overlaps the window [start, end) summed afresh. A
+# session inside the window that is its vehicle and meter's only one there holds all their
+# contributions of the window (every vehicle reading is in a session: each write queues its
+# minute for the refresh), so its sums are the pair's, which the rebuild's builders have already
+# summed (window_pairs): one pass over the sessions instead of an index range each.
+_WINDOW_SESSIONS = """
+CREATE TEMP TABLE window_sessions ON COMMIT DROP AS
+SELECT vehicle_id, meter_id, start_at, end_at, start_at >= :start AND end_at < :end
+       AND count(*) OVER (PARTITION BY vehicle_id, meter_id) = 1 AS alone
+FROM charging_sessions WHERE end_at >= :start AND start_at < :end
+"""
+_FROM_PAIRS = f"""
+UPDATE charging_sessions s
+SET {", ".join(f"{c} = coalesce(p.{c}, 0)" for c in SUMS[:-1])},
+    minutes = coalesce(p.meter_minutes, 0)
+FROM window_sessions w LEFT JOIN window_pairs p
+  ON p.vehicle_id = w.vehicle_id AND p.meter_id = w.meter_id
+WHERE w.alone
+  AND s.vehicle_id = w.vehicle_id AND s.meter_id = w.meter_id AND s.start_at = w.start_at
+"""
+# The others (across a bound of the window, or beside another of their pair): their vehicle's
+# contributions on their meter within them, summed.
 _RESUM = f"""
 UPDATE charging_sessions s
 SET {", ".join(f"{c} = f.{c}" for c in SUMS)}
-FROM charging_sessions k
+FROM window_sessions w
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(c.ac_kwh), 0) AS ac_kwh, coalesce(sum(c.dc_kwh), 0) AS dc_kwh,
            coalesce(sum(c.suspect_minutes), 0) AS suspect_minutes, count(*) AS minutes
     FROM vehicle_minute_contributions c
-    WHERE c.vehicle_id = k.vehicle_id AND c.meter_id = k.meter_id
-      AND c.minute >= date_bin('1 minute', k.start_at, timestamptz 'epoch')
-      AND c.minute <= k.end_at
+    WHERE c.vehicle_id = w.vehicle_id AND c.meter_id = w.meter_id
+      AND c.minute >= date_bin('1 minute', w.start_at, timestamptz 'epoch')
+      AND c.minute <= w.end_at
 ) f
-WHERE k.end_at >= :start AND k.start_at < :end
-  AND s.vehicle_id = k.vehicle_id AND s.meter_id = k.meter_id AND s.start_at = k.start_at
+WHERE NOT w.alone
+  AND s.vehicle_id = w.vehicle_id AND s.meter_id = w.meter_id AND s.start_at = w.start_at
 """
 
 
@@ -178,8 +199,15 @@ def apply_deltas(conn: Connection) -> None:
 
 
 def resum(conn: Connection, start: datetime, end: datetime) -> None:
-    """Sum the sessions that overlap [start, end) afresh: after a full rebuild of those minutes."""
-    conn.execute(text(_RESUM), {"start": start, "end": end})
+    """Sum the sessions that overlap [start, end) afresh, after a full rebuild of those minutes
+    has filled window_pairs."""
+    for statement in (
+        "DROP TABLE IF EXISTS window_sessions",
+        _WINDOW_SESSIONS,
+        _FROM_PAIRS,
+        _RESUM,
+    ):
+        conn.execute(text(statement), {"start": start, "end": end})
 
 
 # A meter's ID as its OCPP transactions name it: the charger's ID, with `:<connector>` past
