@@ -114,8 +114,8 @@ def rebuild_window(
     window = {"s": start, "e": end}
     _prepare(engine, days, window)
     # The work is cut into pieces that any builder takes, not a day per builder: the window's
-    # two days are rarely of equal length, and the longer one kept the other builder idle for a
-    # fifth of the rebuild.
+    # two days are rarely of equal length, and the shorter one's builder sat idle for over a
+    # quarter of the rebuild.
     minutes = [start + i * _MINUTE for i in range((end - start) // _MINUTE)]
     recompute = [
         (f"INSERT INTO {_rebuilt(lo.date())} ({_LIST}) {RECOMPUTE}", {"lo": lo, "hi": hi})
