@@ -12,7 +12,7 @@ from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from models import db
-from models.efficiency import formula, sessions
+from models.efficiency import formula, session_reads
 from models.kinds import METER, VEHICLE, Kind
 from models.readings import iso_z
 from web import csv_export, cursors
@@ -112,20 +112,22 @@ def _sessions(kind: Kind, device_id: str) -> Any:
     except ValidationError as exc:
         return invalid_query(exc.messages)
     end = args.get("end") or datetime.now(UTC)
-    earliest = sessions.FIRST[0] + DEFAULT_SPAN
-    start = args.get("start") or (end - DEFAULT_SPAN if end > earliest else sessions.FIRST[0])
+    earliest = session_reads.FIRST[0] + DEFAULT_SPAN
+    start = args.get("start") or (end - DEFAULT_SPAN if end > earliest else session_reads.FIRST[0])
     if start >= end:
         return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
     if end - start > LONGEST:
         return error("window_too_long", f"Ask for at most {LONGEST.days} days at a time.", 400)
-    after = sessions.FIRST
+    after = session_reads.FIRST
     if "cursor" in args:
         decoded = _decode(args["cursor"])
         if decoded is None:
             return error("invalid_cursor", "The cursor is not one this listing gave.", 400)
         after = decoded
     by = f"{kind.name}_id"
-    read = partial(sessions.page, by=by, device_id=device_id, start=start, end=end, after=after)
+    read = partial(
+        session_reads.page, by=by, device_id=device_id, start=start, end=end, after=after
+    )
     if csv_export.wanted():
         rows = db.read(services().engine, lambda conn: read(conn, limit=None))
         name = f"{kind.name}-{device_id}-sessions-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
