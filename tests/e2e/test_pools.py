@@ -53,8 +53,19 @@ def test_pool_consumes_and_shows_its_batches(service, clean_db, tmp_path, pool, 
     assert f"'consumer': '{NODE}#" in events
     assert "'readings': " in events
 
-    inspected = service.celery("inspect", "ingest", "--json", "-d", NODE)
-    reply = json.loads(inspected.stdout)[NODE]
+    # A control command is a broadcast the worker answers once it has read it; on a loaded
+    # machine an answer can miss Celery's wait, so the operator asks again.
+    asked: list = []
+
+    def answered() -> bool:
+        asked.append(service.celery("inspect", "ingest", "--json", "-d", NODE, ok=False))
+        return asked[-1].returncode == 0
+
+    try:
+        wait_until(answered, 60, f"{NODE} to answer celery inspect ingest")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {asked[-1].stderr}") from None
+    reply = json.loads(asked[-1].stdout)[NODE]
     names = sorted(c["name"] for c in reply["consumers"])
     assert names == [f"{NODE}#{i}" for i in range(consumers)]
     assert reply["backlog"] == 0

@@ -45,8 +45,9 @@ class Service(Stack):
     def simulator(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._command("simulator", *args)
 
-    def celery(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._command("celery", "-A", "workers", *args)
+    def celery(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        """`celery -A workers ARGS`; it must succeed, unless ok=False (the caller looks)."""
+        return self._command("celery", "-A", "workers", *args, check=ok)
 
     def _command(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """An operator's command with the service's environment; it must succeed, if `check`."""
