@@ -7,8 +7,9 @@ TransactionEvent) is confirmed only once its readings are durably queued, as a 2
 buffer cannot take them the charger gets a CALLERROR instead, keeps the message and sends it
 again, and the resend is stored once (a reading's identity is its meter and timestamp).
 
-A charger's frame is parsed with its numbers as exact decimals: 2.0.1 sends meter values as
-JSON numbers, and a register must never pass through a float (docs/DESIGN.md, "Registers").
+Frames are read by chargers/frames.py (a CALL, an unsolicited answer to drop, or a CALLERROR to
+send). Each message is logged as one line (charger, action, size, outcome), never its body: the
+package's own logger, which writes frames whole, is given only what a handler's failure says.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ocpp.exceptions import (
     OCPPError,
     PropertyConstraintViolationError,
 )
-from ocpp.messages import Call, MessageType
+from ocpp.messages import CallError, MessageType
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
@@ -36,7 +37,7 @@ from ocpp.v201 import call_result as result201
 from sqlalchemy.exc import SQLAlchemyError
 
 import metrics
-from chargers import mapping
+from chargers import frames, mapping
 from chargers.backend import Backend
 from models.kinds import METER
 from models.readings import Record
@@ -44,7 +45,6 @@ from models.stream import BufferFull, NotReplicated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 ACCEPTED = {"status": "Accepted"}
 
 
@@ -52,6 +52,32 @@ class Connection(Protocol):
     async def send(self, message: str) -> None: ...
 
     async def recv(self) -> str: ...
+
+
+class _Summarised(logging.Filter):
+    """The package logs a failing handler with the whole message as an argument: each argument
+    becomes its kind and size, the traceback stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_summary(arg) for arg in record.args)
+        return True
+
+
+def _summary(arg: Any) -> Any:
+    if isinstance(arg, int | float):
+        return arg
+    shown = str(arg)
+    return shown if len(shown) <= 120 else f"<{type(arg).__name__}: {len(shown)} characters>"
+
+
+_LIBRARY_LOG = logging.getLogger("chargers.ocpp_package")
+_LIBRARY_LOG.addFilter(_Summarised())
+
+
+def _error_code(message: str) -> str:
+    """A CALLERROR's code, for the log (the frame is ours: [4, id, code, ...])."""
+    return str(json.loads(message)[2])
 
 
 def now() -> str:
@@ -62,34 +88,65 @@ class _Central:
     """What both versions' handlers share: exact parsing, storing, and the metrics."""
 
     _ocpp_version: str
-    _action = ""
+    _action = "unknown"
+    _size = 0
     id: str
 
     def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
-        super().__init__(charge_point_id, connection)  # type: ignore[call-arg]
+        super().__init__(charge_point_id, connection, logger=_LIBRARY_LOG)  # type: ignore[call-arg]
         self.backend = backend
 
+    async def start(self) -> None:
+        """Serve the charger's frames one at a time until its connection closes: our own loop,
+        not the package's, which logs every frame whole."""
+        while True:
+            await self.route_message(await self._connection.recv())  # type: ignore[attr-defined]
+
     async def route_message(self, raw_msg: str | bytes) -> None:
+        self._action, self._size = "unknown", len(raw_msg)
         try:
-            frame = json.loads(raw_msg, parse_float=Decimal)
-        except ValueError:
-            frame = None
-        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == MessageType.Call):
-            # Not a CALL (or not one we can read): the library answers what is answerable.
-            await super().route_message(raw_msg)  # type: ignore[misc]
+            call = frames.read(raw_msg, self._ocpp_version)
+        except frames.NotAFrame as refused:
+            error = CallError(refused.unique_id, refused.code, refused.description, {})
+            await self._send(error.to_json())
             return
-        call = Call(*frame[1:])
-        self._action = str(call.action)
+        if call is None:
+            metrics.OCPP_MESSAGES.labels(self._ocpp_version, "answer", "dropped").inc()
+            log.info(
+                "event=ocpp_message charger=%s action=answer bytes=%d outcome=dropped "
+                "code=unsolicited",
+                self.id,
+                self._size,
+            )
+            return
+        self._action = frames.action_label(call.action, self._ocpp_version)
         try:
             await self._handle_call(call)  # type: ignore[attr-defined]
         except OCPPError as error:
             await self._send(call.create_call_error(error).to_json())
 
     async def _send(self, message: str) -> None:
-        """Every answer goes out here: counted by the call it answers and how."""
-        outcome = "confirmed" if message.startswith(f"[{MessageType.CallResult},") else "error"
+        """Every answer goes out here: counted and logged (one line, never a body) by the call
+        it answers and how."""
+        confirmed = message.startswith(f"[{MessageType.CallResult},")
+        outcome = "confirmed" if confirmed else "error"
         metrics.OCPP_MESSAGES.labels(self._ocpp_version, self._action, outcome).inc()
-        await super()._send(message)  # type: ignore[misc]
+        log.info(
+            "event=ocpp_message charger=%s action=%s bytes=%d outcome=%s code=%s",
+            self.id,
+            self._action,
+            self._size,
+            outcome,
+            "-" if confirmed else _error_code(message),
+        )
+        await self._connection.send(message)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Let go of what this charger held: its handlers (bound methods, a cycle through this
+        object) and its connection, so that a closed connection is freed at once, not at the next
+        full collection (the server keeps long-lived objects out of it: chargers/server.py)."""
+        self.route_map: dict[str, Any] = {}
+        self._connection = None
 
     async def _blocking(self, work: Callable[..., T], *args: Any) -> T:
         """A backend call, off the event loop; what goes wrong becomes the CALLERROR the

@@ -274,6 +274,29 @@ def test_what_is_not_a_call_frame_is_a_clear_error(client, path, body, status, c
     assert reply.json["error"] == code
 
 
+@pytest.mark.parametrize(
+    ("version", "code"), [("1.6", "FormationViolation"), ("2.0.1", "RpcFrameworkError")]
+)
+@pytest.mark.parametrize(
+    "frame",
+    [
+        [2, "u1", ["MeterValues"], {}],
+        [2, "u1", {"action": "MeterValues"}, {}],
+        [2, "u1", "Heartbeat", []],
+    ],
+)
+def test_a_call_frame_of_the_wrong_shape_is_a_callerror_not_a_5xx(client, version, code, frame):
+    reply = answer(
+        client.post(
+            f"/v1/ocpp/{version}/CP1",
+            data=orjson.dumps(frame),
+            headers=GATEWAY,
+            content_type="application/json",
+        )
+    )
+    assert reply[:3] == [4, "u1", code]
+
+
 def test_a_malformed_payload_is_a_callerror_from_the_library(client):
     reply = answer(call(client, "1.6", "StartTransaction", {"connectorId": "one"}))
     assert reply[0] == 4
