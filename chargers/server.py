@@ -32,6 +32,7 @@ import metrics
 from chargers.backend import Backend
 from chargers.central import CENTRALS
 from chargers.mapping import Limits
+from models import charger_ids
 from models.connections import OCPP_POOL
 from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
 from models.db import make_engine
@@ -40,7 +41,7 @@ from models.stream import IngestStream
 from settings import Settings
 
 log = logging.getLogger(__name__)
-PATH = re.compile(r"/ocpp/([A-Za-z0-9._:-]{1,64})")
+PATH = re.compile(r"/ocpp/([^/]+)")
 CHARGER = "charger"
 MAX_FRAME_BYTES, MAX_QUEUED_FRAMES = 1024 * 1024, 4
 _GIVE_BASIC = (
@@ -49,8 +50,9 @@ _GIVE_BASIC = (
 
 
 def charge_point_of(path: str) -> str | None:
+    """The charge point a connection's path names; None unless it is a charger's ID."""
     found = PATH.fullmatch(path.split("?", 1)[0])
-    return found[1] if found else None
+    return found[1] if found and charger_ids.problem(found[1]) is None else None
 
 
 def basic(header: str | None) -> tuple[str, str] | None:
@@ -76,7 +78,10 @@ class Gate:
     async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         charge_point = charge_point_of(request.path)
         if charge_point is None:
-            return connection.respond(HTTPStatus.NOT_FOUND, "Connect to /ocpp/<chargePointId>.\n")
+            return connection.respond(
+                HTTPStatus.NOT_FOUND,
+                f"Connect to /ocpp/<chargePointId> (a charger id is {charger_ids.RULE}).\n",
+            )
         if self.settings.auth_disabled:
             return None
         given = basic(request.headers.get("Authorization"))

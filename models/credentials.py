@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from models import kinds
+from models import charger_ids, kinds
 
-# A charger's token writes its connectors' meters (docs/OCPP.md).
-CHARGER = "charger"
+# A charger's token writes its connectors' meters (docs/OCPP.md, models/charger_ids.py).
+CHARGER = charger_ids.CHARGER
 KINDS = (*(kind.name for kind in kinds.KINDS), CHARGER)
 # Tells a device token from a role token at a glance, and lets the web tier skip the database
 # for anything else.
@@ -50,17 +50,12 @@ def writes(device: Device, kind: str, device_id: Any) -> bool:
     """Whether the device's token may write a reading of this kind for this device: its own,
     and a charger's, the meters `<chargePointId>` and `<chargePointId>:<connector>`."""
     if device.kind == CHARGER:
-        return kind == kinds.METER.name and _of_charger(device.id, device_id)
+        return (
+            kind == kinds.METER.name
+            and isinstance(device_id, str)
+            and charger_ids.namespace_of(device_id) == device.id
+        )
     return kind == device.kind and device_id == device.id
-
-
-def _of_charger(charge_point_id: str, meter_id: Any) -> bool:
-    if not isinstance(meter_id, str):
-        return False
-    rest = meter_id.removeprefix(charge_point_id)
-    return meter_id.startswith(charge_point_id) and (
-        rest == "" or (rest[:1] == ":" and rest[1:].isdigit() and rest[1:].isascii())
-    )
 
 
 def may_only(device: Device) -> str:
@@ -103,12 +98,16 @@ def find(conn: Connection, token: str) -> Device | None:
 
 def add(conn: Connection, device: Device) -> str:
     """A new token for a device that has no live one; returned once, stored only hashed."""
-    if device.kind not in KINDS:
-        raise CredentialError(f"a device is one of {', '.join(KINDS)}, not {device.kind!r}")
+    _check_kind_and_id(device)
     if _live(conn, device):
         raise CredentialError(
             f"{device.kind} {device.id} already has a live token; rotate it, or revoke it first"
         )
+    _refuse_overlaps(conn, [device])
+    return _issue(conn, device)
+
+
+def _issue(conn: Connection, device: Device) -> str:
     token = new_token()
     conn.execute(
         text(
@@ -118,6 +117,20 @@ def add(conn: Connection, device: Device) -> str:
         {"kind": device.kind, "id": device.id, "h": digest(token), "prefix": token[:SHOWN]},
     )
     return token
+
+
+def _check_kind_and_id(device: Device) -> None:
+    if device.kind not in KINDS:
+        raise CredentialError(f"a device is one of {', '.join(KINDS)}, not {device.kind!r}")
+    if device.kind == CHARGER and (problem := charger_ids.problem(device.id)):
+        raise CredentialError(f"{problem}, not {device.id!r}")
+
+
+def _refuse_overlaps(conn: Connection, devices: list[Device]) -> None:
+    problems = charger_ids.overlaps(conn, [(d.kind, d.id) for d in devices])
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise CredentialError(f"IDs overlap a charger's: {'; '.join(problems[:10])}{more}")
 
 
 # Issue a token to each device that has no live one; the devices that got one, in one statement.
@@ -137,8 +150,8 @@ def add_many(conn: Connection, devices: Iterable[Device]) -> list[tuple[Device, 
     if not wanted:
         return []
     for device in wanted:
-        if device.kind not in KINDS:
-            raise CredentialError(f"a device is one of {', '.join(KINDS)}, not {device.kind!r}")
+        _check_kind_and_id(device)
+    _refuse_overlaps(conn, list(wanted))
     issued = conn.execute(
         text(_ADD_MANY),
         {
@@ -171,7 +184,7 @@ def rotate(conn: Connection, device: Device) -> tuple[str, bytes]:
     """Revoke the live token and issue a new one, in the caller's one transaction: the new token
     and the old one's hash."""
     old = revoke(conn, device)
-    return add(conn, device), old
+    return _issue(conn, device), old
 
 
 def bind(conn: Connection, vehicle_id: str, meter_ids: Iterable[str]) -> int:

@@ -13,10 +13,10 @@ import orjson
 from flask import Blueprint, Response, g, request
 
 from chargers.central import CENTRALS, Central16, Central201
-from models import credentials
+from models import charger_ids, credentials
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
-from web.errors import error, invalid_id
+from web.errors import error
 from web.services import services
 
 bp = Blueprint("ocpp", __name__)
@@ -45,9 +45,9 @@ def forward(version: str, charge_point_id: str) -> Any:
         return error(
             "unknown_ocpp_version", f"OCPP {version!r} is not spoken here: use 1.6 or 2.0.1.", 404
         )
-    wrong = invalid_id("chargePointId", charge_point_id)
-    if wrong:
-        return wrong
+    problem = charger_ids.problem(charge_point_id)
+    if problem:
+        return error("invalid_id", f"chargePointId: {problem}.", 400)
     device = g.device
     if device is not None and not (
         device.kind == credentials.CHARGER and device.id == charge_point_id

@@ -18,7 +18,7 @@ import orjson
 from flask.cli import with_appcontext
 from sqlalchemy import Connection
 
-from models import credentials
+from models import charger_ids, credentials
 from models.credentials import KINDS, Device
 from web.cli_db import in_one_transaction
 from web.fields import ID_RE, ID_RULE
@@ -95,6 +95,8 @@ def _read(source: IO[str]) -> list[Device]:
             problems.append(f"line {number}: kind is one of {', '.join(KINDS)}, not {kind!r}")
         elif not ID_RE.fullmatch(device_id):
             problems.append(f"line {number}: a device id must be {ID_RULE}")
+        elif kind == credentials.CHARGER and (wrong := charger_ids.problem(device_id)):
+            problems.append(f"line {number}: {wrong}")
         else:
             devices[Device(kind, device_id)] = None
     if problems:

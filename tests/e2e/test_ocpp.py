@@ -236,3 +236,7 @@ def test_wrong_credentials_or_subprotocol_are_refused_at_the_upgrade(chargers):
     assert asyncio.run(attempt("CP4", "not-the-token", "ocpp1.6")) == 401
     assert asyncio.run(attempt("CP4", DEVICE_TOKEN, "ocpp1.5")) == 400
     assert asyncio.run(attempt("CP4", DEVICE_TOKEN, "ocpp2.0.1")) == 101
+    # No charger may have these IDs: one with ':' (its Basic user would end there), one whose
+    # connectors' meters would pass the 64 characters of a meter ID.
+    assert asyncio.run(attempt("CP:4", DEVICE_TOKEN, "ocpp1.6")) == 404
+    assert asyncio.run(attempt("C" * 61, DEVICE_TOKEN, "ocpp1.6")) == 404

@@ -242,7 +242,8 @@ def test_a_charger_token_speaks_for_its_own_charger_only(app, client, stream, cl
     own = {"Authorization": f"Bearer {token}"}
     assert answer(call(client, "1.6", "Heartbeat", {}, cp="CP7", headers=own))[0] == 3
     assert call(client, "1.6", "Heartbeat", {}, cp="CP8", headers=own).status_code == 403
-    meter = {"Authorization": f"Bearer {issue(app, 'meter', 'CP7')}"}
+    # A meter's token (a meter outside CP7's namespace: none may be inside) speaks for none.
+    meter = {"Authorization": f"Bearer {issue(app, 'meter', 'M7')}"}
     assert call(client, "1.6", "Heartbeat", {}, cp="CP7", headers=meter).status_code == 403
     # Through JSON ingest a charger's token writes its connectors' meters, and nothing else.
     body = [
