@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import metrics
 from chargers import frames, mapping
 from chargers.backend import Backend
+from models.credential_cache import CredentialsUnavailable
 from models.kinds import METER
 from models.readings import Record
 from models.stream import BufferFull, NotReplicated
@@ -46,6 +47,15 @@ from models.stream import BufferFull, NotReplicated
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ACCEPTED = {"status": "Accepted"}
+
+
+# Whether the charger's own token is still live (chargers/server.py); None: nothing to check.
+TokenCheck = Callable[[], Awaitable[bool]]
+
+
+class TokenRevoked(Exception):
+    """The charger's token was revoked or rotated while it was connected: nothing more of this
+    connection is confirmed, and the server closes it."""
 
 
 class Connection(Protocol):
@@ -91,6 +101,7 @@ class _Central:
     _action = "unknown"
     _size = 0
     id: str
+    allowed: TokenCheck | None = None
 
     def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
         super().__init__(charge_point_id, connection, logger=_LIBRARY_LOG)  # type: ignore[call-arg]
@@ -121,6 +132,7 @@ class _Central:
             return
         self._action = frames.action_label(call.action, self._ocpp_version)
         try:
+            await self._check_token()
             await self._handle_call(call)  # type: ignore[attr-defined]
         except OCPPError as error:
             await self._send(call.create_call_error(error).to_json())
@@ -141,12 +153,25 @@ class _Central:
         )
         await self._connection.send(message)  # type: ignore[attr-defined]
 
+    async def _check_token(self) -> None:
+        if self.allowed is None:
+            return
+        try:
+            live = await self.allowed()
+        except CredentialsUnavailable as exc:
+            raise InternalError(
+                description="This charger's credentials cannot be checked now; send it again later."
+            ) from exc
+        if not live:
+            raise TokenRevoked(self.id)
+
     def close(self) -> None:
         """Let go of what this charger held: its handlers (bound methods, a cycle through this
         object) and its connection, so that a closed connection is freed at once, not at the next
         full collection (the server keeps long-lived objects out of it: chargers/server.py)."""
         self.route_map: dict[str, Any] = {}
         self._connection = None
+        self.allowed = None
 
     async def _blocking(self, work: Callable[..., T], *args: Any) -> T:
         """A backend call, off the event loop; what goes wrong becomes the CALLERROR the

@@ -21,20 +21,23 @@ import logging
 import re
 import signal
 import time
+import weakref
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 import metrics
 from chargers.backend import Backend
-from chargers.central import CENTRALS
+from chargers.central import CENTRALS, TokenCheck, TokenRevoked
 from chargers.mapping import Limits
 from models import charger_ids
 from models.connections import OCPP_POOL
 from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
+from models.credentials import Device
 from models.db import make_engine
 from models.redis_client import client_for
 from models.stream import IngestStream
@@ -74,6 +77,8 @@ class Gate:
 
     def __init__(self, settings: Settings, credentials: CredentialCache) -> None:
         self.settings, self.credentials = settings, credentials
+        # The charger's own token, for the connections it opened: checked again while they last.
+        self.tokens: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
 
     async def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
         charge_point = charge_point_of(request.path)
@@ -95,16 +100,42 @@ class Gate:
             )
         if not allowed:
             return self._unauthorized(connection, "Unknown credentials for this charge point.\n")
+        if not self._gateway(given[1]):
+            self.tokens[connection] = given[1]
         return None
 
-    def _allows(self, charge_point: str, password: str) -> bool:
+    def _gateway(self, password: str) -> bool:
         gateway = False
         for token in self.settings.device_tokens:
             gateway |= hmac.compare_digest(password.encode(), token.encode())
-        if gateway:
+        return gateway
+
+    def _allows(self, charge_point: str, password: str) -> bool:
+        if self._gateway(password):
             return True
-        device = self.credentials.device(password)
+        return self._owns(charge_point, self.credentials.device(password))
+
+    @staticmethod
+    def _owns(charge_point: str, device: Device | None) -> bool:
         return device is not None and device.kind == CHARGER and device.id == charge_point
+
+    def still_allowed(self, connection: ServerConnection, charge_point: str) -> TokenCheck | None:
+        """For a charger on its own token: what tells, as the connection goes on, whether the
+        token is still live (revoked or rotated: the connection is closed within
+        DEVICE_TOKEN_CACHE_SECONDS). A gateway token is the deployment's: nothing to check."""
+        token = self.tokens.pop(connection, None)
+        if token is None:
+            return None
+        cache = self.credentials
+
+        async def check() -> bool:
+            if cache.must_look_up(token):
+                device = await asyncio.to_thread(cache.device, token)
+            else:
+                device = cache.device(token)
+            return self._owns(charge_point, device)
+
+        return check
 
     @staticmethod
     def _unauthorized(connection: ServerConnection, message: str) -> Response:
@@ -121,19 +152,23 @@ def build_backend(settings: Settings) -> tuple[Backend, CredentialCache]:
     return backend, CredentialCache(engine, known, settings.device_token_cache_seconds)
 
 
-async def handle(connection: ServerConnection, backend: Backend) -> None:
+async def handle(connection: ServerConnection, backend: Backend, gate: Gate) -> None:
     charge_point = charge_point_of(connection.request.path if connection.request else "")
     central_class = CENTRALS.get(connection.subprotocol or "")
     if charge_point is None or central_class is None:  # the upgrade let neither through
         await connection.close(1002)
         return
     central = central_class(charge_point, connection, backend)  # type: ignore[arg-type]
+    central.allowed = gate.still_allowed(connection, charge_point)
     metrics.OCPP_CONNECTIONS.inc()
     log.info("event=charger_connected charger=%s protocol=%s", charge_point, connection.subprotocol)
     try:
         await central.start()
     except ConnectionClosed:
         pass
+    except TokenRevoked:
+        log.warning("event=charger_token_revoked charger=%s", charge_point)
+        await connection.close(CloseCode.POLICY_VIOLATION, "This charger's token was revoked.")
     finally:
         central.close()
         metrics.OCPP_CONNECTIONS.dec()
@@ -162,6 +197,7 @@ async def _collect_young_only() -> None:
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Serve chargers until SIGTERM or SIGINT (or `stop` is set)."""
     backend, credentials = build_backend(settings)
+    gate = Gate(settings, credentials)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -169,11 +205,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     server: Server
     async with serve(
-        lambda connection: handle(connection, backend),
+        lambda connection: handle(connection, backend, gate),
         settings.host,
         settings.ocpp_port,
         subprotocols=[Subprotocol(name) for name in CENTRALS],
-        process_request=Gate(settings, credentials),
+        process_request=gate,
         compression=None,
         # Keepalive pings to 10,000 chargers every 20 s (the library's default) cost the process
         # 0.9 ms of CPU per MeterValues confirmed (docs/PERFORMANCE.md); chargers heartbeat too.

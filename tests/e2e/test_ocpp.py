@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
 from sqlalchemy import text
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from models import transactions
@@ -240,3 +241,46 @@ def test_wrong_credentials_or_subprotocol_are_refused_at_the_upgrade(chargers):
     # connectors' meters would pass the 64 characters of a meter ID.
     assert asyncio.run(attempt("CP:4", DEVICE_TOKEN, "ocpp1.6")) == 404
     assert asyncio.run(attempt("C" * 61, DEVICE_TOKEN, "ocpp1.6")) == 404
+
+
+@pytest.fixture
+def short_token_cache(service) -> None:
+    """Processes started after this re-check a token every second."""
+    service.env["DEVICE_TOKEN_CACHE_SECONDS"] = "1"
+
+
+@pytest.mark.parametrize("how", ["revoke", "rotate"])
+def test_a_revoked_or_rotated_charger_token_stops_writing_on_a_connection_opened_before(
+    service, short_token_cache, chargers, clean_db, how
+):
+    token = service.flask("devices", "add", "charger", "CP-REV").stdout.strip()
+
+    def values(unique_id: str, seconds: float, wh: str) -> str:
+        payload = {"connectorId": 1, "meterValue": [
+            {"timestamp": iso(seconds), "sampledValue": [sampled(wh)]}]}  # fmt: skip
+        return orjson.dumps([2, unique_id, "MeterValues", payload]).decode()
+
+    async def script() -> int | None:
+        async with connect(
+            f"{chargers}/CP-REV",
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers=basic("CP-REV", token),
+        ) as ws:
+            await ws.send(values("before", 0, "1000"))
+            assert orjson.loads(await ws.recv())[:2] == [3, "before"]  # the token is live
+            service.flask("devices", how, "charger", "CP-REV")
+            await asyncio.sleep(2)  # past DEVICE_TOKEN_CACHE_SECONDS
+            await ws.send(values("after", 60, "2000"))
+            try:
+                answer = await asyncio.wait_for(ws.recv(), 10)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            raise AssertionError(f"answered {answer}")
+
+    got = asyncio.run(script())
+    assert got == 1008, "the connection is closed (policy violation), nothing confirmed"
+    wait_until(lambda: stored_readings(clean_db) >= 1, what="the first reading stored")
+    time.sleep(1)  # the worker would have stored the second by now
+    with clean_db.connect() as conn:
+        rows = conn.execute(text("SELECT recorded_at FROM meter_readings")).scalars().all()
+    assert rows == [at(0)]
