@@ -275,7 +275,7 @@ def test_a_revoked_or_rotated_charger_token_stops_writing_on_a_connection_opened
                 answer = await asyncio.wait_for(ws.recv(), 10)
             except ConnectionClosed as closed:
                 return closed.rcvd.code if closed.rcvd else None
-            raise AssertionError(f"answered {answer}")
+            raise AssertionError(f"answered {answer!r}")
 
     got = asyncio.run(script())
     assert got == 1008, "the connection is closed (policy violation), nothing confirmed"
