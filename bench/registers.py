@@ -20,8 +20,8 @@ import orjson
 
 from bench.stack import Service
 from models.history import write_batch
+from models.wire.validation import ReadingValidator
 from web.responses import json_default
-from web.schemas import ReadingValidator
 
 # Every device starts from a register far from zero, as a meter in service would.
 BASE = Decimal("48213.5")

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from chargers.mapping import Limits
+from chargers.mapping import Contract
 from models import transactions
 from models.readings import Record
 from models.stream import IngestStream, replica_wait_ms
@@ -26,7 +26,7 @@ class Backend:
     settings: Settings
     stream: IngestStream
     engine: Engine  # the primary: transactions are written
-    limits: Limits
+    contract: Contract
 
     def queue(self, records: list[Record]) -> None:
         """Durably queue the readings, or raise (BufferFull, NotReplicated, RedisError)."""
@@ -42,7 +42,9 @@ class Backend:
         with self.engine.begin() as conn:
             return work(conn)
 
-    def start(self, cp: str, connector: int, id_tag: str | None, at: datetime, kwh: Decimal) -> int:
+    def start(
+        self, cp: str, connector: int, id_tag: str | None, at: datetime, kwh: Decimal | None
+    ) -> int:
         return self._in_transaction(
             lambda conn: transactions.start(conn, cp, connector, id_tag, at, kwh)
         )
@@ -53,7 +55,7 @@ class Backend:
         )
 
     def stop(
-        self, cp: str, transaction_id: int, at: datetime, kwh: Decimal, reason: str | None
+        self, cp: str, transaction_id: int, at: datetime, kwh: Decimal | None, reason: str | None
     ) -> None:
         self._in_transaction(
             lambda conn: transactions.stop(conn, cp, transaction_id, at, kwh, reason)

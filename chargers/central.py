@@ -34,14 +34,14 @@ from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 import metrics
 from chargers import frames, mapping
 from chargers.backend import Backend
 from models.credential_cache import CredentialsUnavailable
 from models.kinds import METER
-from models.readings import Record
 from models.stream import BufferFull, NotReplicated
 
 log = logging.getLogger(__name__)
@@ -183,40 +183,58 @@ class _Central:
                 description=f"The readings could not be queued ({type(exc).__name__}); "
                 "send the message again later."
             ) from exc
-        except SQLAlchemyError as exc:
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
             log.warning("event=ocpp_database_unavailable charger=%s error=%r", self.id, str(exc))
             raise InternalError(
                 description="The database is not reachable; send the message again later."
             ) from exc
+        except SQLAlchemyError as exc:  # not the charger's doing: validation comes first
+            log.exception("event=ocpp_database_error charger=%s", self.id)
+            raise InternalError(
+                description="The message could not be recorded; send it again later."
+            ) from exc
 
     async def _store(self, action: str, mapped: mapping.Mapped) -> None:
-        """Queue the readings; then, if some values were refused, say so (a CALLERROR), so
-        that they are never confirmed as stored."""
+        """Queue the good readings; count and log the refused values (docs/DESIGN.md, "One
+        validation"): a resend cannot mend a refused value, so the message is still confirmed,
+        and its transaction's start or stop still recorded."""
         await self._blocking(self.backend.queue, mapped.records)
         if mapped.refused:
             metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc(len(mapped.refused))
             log.warning(
-                "event=ocpp_values_refused charger=%s action=%s refused=%r",
+                "event=ocpp_values_refused charger=%s action=%s count=%d first=%s",
                 self.id,
                 action,
-                mapped.refused[:5],
-            )
-            raise PropertyConstraintViolationError(
-                description="Values no meter can mean were refused: "
-                + "; ".join(f"{what}: {why}" for what, why in mapped.refused[:5])
+                len(mapped.refused),
+                "; ".join(f"{what}: {why}" for what, why in mapped.refused[:3])[:500],
             )
 
     def _values(self, meter: str, values: list[dict[str, Any]] | None) -> mapping.Mapped:
         return mapping.meter_values(
-            meter, values or [], self.backend.limits, v201=self._ocpp_version != "1.6"
+            meter, values or [], self.backend.contract, v201=self._ocpp_version != "1.6"
         )
 
-    def _moment(self, value: Any) -> datetime:
+    def _meter(self, connector: Any) -> str:
+        """The meter of a connector or EVSE; a number no charger has refuses the message before
+        anything of it is stored."""
         try:
-            return mapping.moment(value, self.backend.limits)
+            return mapping.meter_id(self.id, connector)
         except ValueError as exc:
-            metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc()
+            raise PropertyConstraintViolationError(description=str(exc)) from exc
+
+    @staticmethod
+    def _when(value: Any) -> datetime:
+        """A transaction message's own time; one that cannot be read refuses the message."""
+        try:
+            return mapping.when(value)
+        except ValueError as exc:
             raise PropertyConstraintViolationError(description=f"timestamp: {exc}") from exc
+
+    @staticmethod
+    def _register_kept(mapped: mapping.Mapped) -> Decimal | None:
+        """The register of a transaction's end, when the contract took it."""
+        registers = [METER.register_of(r) for r in mapped.records]
+        return Decimal(registers[-1]) if registers and registers[-1] is not None else None
 
 
 class Central16(_Central, ChargePoint16):
@@ -245,7 +263,7 @@ class Central16(_Central, ChargePoint16):
     async def meter_values(
         self, connector_id: int, meter_value: list[dict[str, Any]], **_: Any
     ) -> result16.MeterValues:
-        meter = mapping.meter_id(self.id, connector_id)
+        meter = self._meter(connector_id)
         await self._store("MeterValues", self._values(meter, meter_value))
         return result16.MeterValues()
 
@@ -253,11 +271,11 @@ class Central16(_Central, ChargePoint16):
     async def start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> result16.StartTransaction:
-        at = self._moment(timestamp)
-        meter = mapping.meter_id(self.id, connector_id)
-        reading = self._register(meter, at, meter_start)
-        await self._store("StartTransaction", mapping.Mapped([reading]))
-        kwh = Decimal(meter_start) / 1000
+        at = self._when(timestamp)
+        meter = self._meter(connector_id)
+        start = mapping.register_reading(meter, timestamp, meter_start, self.backend.contract)
+        await self._store("StartTransaction", start)
+        kwh = self._register_kept(start)
         transaction = await self._blocking(
             self.backend.start, self.id, connector_id, id_tag, at, kwh
         )
@@ -273,26 +291,20 @@ class Central16(_Central, ChargePoint16):
         transaction_data: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> result16.StopTransaction:
-        at = self._moment(timestamp)
+        at = self._when(timestamp)
         connector = await self._blocking(self.backend.connector_of_16, self.id, transaction_id)
         if connector is None:
             raise PropertyConstraintViolationError(
                 description=f"No transaction {transaction_id} of this charger is known."
             )
-        meter = mapping.meter_id(self.id, connector)
+        meter = self._meter(connector)
+        stop = mapping.register_reading(meter, timestamp, meter_stop, self.backend.contract)
         mapped = self._values(meter, transaction_data)
-        mapped.records.append(self._register(meter, at, meter_stop))
+        mapped += stop
         await self._store("StopTransaction", mapped)
-        kwh = Decimal(meter_stop) / 1000
+        kwh = self._register_kept(stop)
         await self._blocking(self.backend.stop, self.id, transaction_id, at, kwh, reason)
         return result16.StopTransaction(id_tag_info=ACCEPTED)
-
-    def _register(self, meter: str, at: datetime, wh: Any) -> Record:
-        try:
-            return mapping.register_reading(meter, at, wh, self.backend.limits)
-        except ValueError as exc:
-            metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc()
-            raise PropertyConstraintViolationError(description=str(exc)) from exc
 
 
 class Central201(_Central, ChargePoint201):
@@ -317,7 +329,7 @@ class Central201(_Central, ChargePoint201):
     async def meter_values(
         self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any
     ) -> result201.MeterValues:
-        meter = mapping.meter_id(self.id, evse_id)
+        meter = self._meter(evse_id)
         await self._store("MeterValues", self._values(meter, meter_value))
         return result201.MeterValues()
 
@@ -332,7 +344,7 @@ class Central201(_Central, ChargePoint201):
         meter_value: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> result201.TransactionEvent:
-        at = self._moment(timestamp)
+        at = self._when(timestamp)
         ref = str(transaction_info["transaction_id"])
         evse_id = evse["id"] if evse else None
         if evse_id is None:
@@ -341,7 +353,7 @@ class Central201(_Central, ChargePoint201):
             raise PropertyConstraintViolationError(
                 description=f"Transaction {ref} is new to this central system and names no EVSE."
             )
-        mapped = self._values(mapping.meter_id(self.id, evse_id), meter_value)
+        mapped = self._values(self._meter(evse_id), meter_value)
         await self._store("TransactionEvent", mapped)
         registers = [METER.register_of(r) for r in mapped.records]
         known = [Decimal(r) for r in registers if r is not None]

@@ -8,37 +8,50 @@ interval (`Energy.Active.Import.Interval`); in Wh unless the unit says kWh, 2.0.
 applied; location Inlet before none or Outlet; the value without a phase before the sum of the
 three phases, never both; voltage likewise, the phases' mean. The same measurand under two
 contexts at one timestamp is one reading. Values are exact decimals: 1.6 sends strings, and
-the 2.0.1 frame is parsed with decimals (chargers/central.py).
+the 2.0.1 frame is parsed with decimals (chargers/frames.py).
 
-Values no charger can mean (a clock before retention or ahead of the skew, a negative or
-too large value, a timestamp without a zone) are refused, each with a reason: the caller
-counts them and does not confirm them as stored.
+The reading then passes the ingest contract itself (models/wire/): the same bounds, rounding and
+timestamp rules as `POST /v1/ingest`, and the same refusals. A value refused (by the contract, or
+here: a unit that is not energy's, a string that is not a number, one too large for any
+arithmetic) is reported with its reason, and the others are kept.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from models.kinds import ENERGY_PLACES, METER, REGISTER_DIGITS
+from marshmallow import ValidationError
+
+from models import charger_ids
+from models.kinds import METER
 from models.readings import Record, utc_iso
+from models.wire.validation import ReadingValidator
 from settings import Settings
 
 REGISTER = "Energy.Active.Import.Register"
 INTERVAL = "Energy.Active.Import.Interval"
 VOLTAGE = "Voltage"
-_KWH = Decimal(1).scaleb(-ENERGY_PLACES)
-_HUNDREDTH = Decimal("0.01")
 # The grid side first: an inlet's meter, then one that does not say, then an outlet's (an AC
 # charger's only meter). Body, Cable and EV are not the grid side.
 _LOCATIONS = {"Inlet": 0, None: 1, "Outlet": 1}
 _PHASES = ("L1", "L2", "L3")
+# A decimal as JSON writes one: no '_', blanks, 'NaN' or 'Infinity', which Decimal() would take.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_REGISTER_WIRE = METER.register.wire if METER.register else ""
+_INTERVAL_WIRE = METER.register.interval if METER.register else ""
 
 
-def meter_id(charge_point_id: str, connector: int) -> str:
+def meter_id(charge_point_id: str, connector: Any) -> str:
+    """The meter of a connector (1.6) or EVSE (2.0.1); ValueError for a number no charger has."""
+    if type(connector) is not int or not 0 <= connector <= charger_ids.MAX_CONNECTOR:
+        raise ValueError(
+            f"a connector or EVSE is numbered 0 to {charger_ids.MAX_CONNECTOR}, not {connector!r}"
+        )
     return charge_point_id if connector == 0 else f"{charge_point_id}:{connector}"
 
 
@@ -48,82 +61,126 @@ class Mapped:
     # (what, why) of each value refused.
     refused: list[tuple[str, str]] = field(default_factory=list)
 
+    def __iadd__(self, other: Mapped) -> Mapped:
+        self.records += other.records
+        self.refused += other.refused
+        return self
+
 
 @dataclass(frozen=True)
-class Limits:
-    """The bounds a value must be within: the ingest contract's (settings.py)."""
+class Contract:
+    """The ingest contract every value from a charger passes (models/wire/), with its clock."""
 
-    max_kwh: Decimal
-    max_voltage: Decimal
-    skew: timedelta
-    retention: timedelta
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    validator: ReadingValidator
 
     @classmethod
-    def of(cls, settings: Settings, clock: Callable[[], datetime] | None = None) -> Limits:
-        return cls(
-            Decimal(repr(settings.max_kwh_per_reading)),
-            Decimal(repr(settings.max_voltage)),
-            timedelta(seconds=settings.max_future_skew_seconds),
-            timedelta(days=settings.retention_days),
-            clock or (lambda: datetime.now(UTC)),
-        )
+    def of(cls, settings: Settings, clock: Callable[[], datetime] | None = None) -> Contract:
+        return cls(ReadingValidator(settings, clock or (lambda: datetime.now(UTC))))
+
+    def moment(self, value: Any) -> datetime:
+        """A reading's timestamp as the contract reads it; ValueError saying why not."""
+        timestamp = self.validator.schemas[METER.name].fields["timestamp"]
+        try:
+            at: datetime = timestamp.deserialize(value)
+        except ValidationError as exc:
+            raise ValueError(f"{value!r}: {_said(exc.messages)}") from None
+        return at.astimezone(UTC)
+
+    def readings(self, wires: list[dict[str, Any]]) -> Mapped:
+        """The meter readings the contract takes of these, and why it refused the others."""
+        records, rejections = self.validator.validate(wires)
+        refused = [(str(wires[r["index"]]["timestamp"]), _said(r["errors"])) for r in rejections]
+        return Mapped(records, refused)
 
 
-def moment(value: Any, limits: Limits) -> datetime:
-    """A charger's timestamp, refused (ValueError, saying why) when no charger could mean it."""
-    if not isinstance(value, str):
-        raise ValueError("the timestamp is not a string")
+def when(value: Any) -> datetime:
+    """A transaction message's own time (its start or stop), in UTC: any ISO 8601 timestamp
+    with a zone. Its readings are held to the contract's bounds; the transaction is recorded
+    whatever the charger's clock said. ValueError when it cannot be read."""
     try:
-        at = datetime.fromisoformat(value)
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from None
-    if at.utcoffset() is None:
-        raise ValueError(f"{value!r} has no zone offset")
-    now = limits.clock()
-    if at > now + limits.skew:
-        raise ValueError(f"{value!r} is ahead of the server clock ({utc_iso(now)})")
-    if at < now - limits.retention:
-        raise ValueError(f"{value!r} is older than the retention (the charger's clock is unset?)")
+        at = None
+    if at is None or at.utcoffset() is None:
+        raise ValueError(f"{value!r} is not an ISO 8601 timestamp with a zone offset")
     return at.astimezone(UTC)
 
 
-def register_reading(
-    meter: str, at: datetime, wh: Any, limits: Limits, voltage: Decimal | None = None
-) -> Record:
-    """A register reading from a value in Wh (StartTransaction's meterStart, say)."""
-    kwh = _exact(wh) / 1000
-    _check_register(kwh)
-    return _record(meter, at, register=kwh, voltage=voltage)
+def register_reading(meter: str, timestamp: Any, wh: Any, contract: Contract) -> Mapped:
+    """A register reading from a value in Wh at a message's timestamp (StartTransaction's
+    meterStart, say)."""
+    try:
+        kwh = _exact(wh) / 1000
+    except (ValueError, ArithmeticError) as exc:
+        return Mapped(refused=[(str(timestamp), _arithmetic(exc, wh))])
+    return contract.readings([_wire(meter, timestamp, register=kwh)])
 
 
 def meter_values(
-    meter: str, values: Iterable[Mapping[str, Any]], limits: Limits, *, v201: bool
+    meter: str, values: Iterable[Mapping[str, Any]], contract: Contract, *, v201: bool
 ) -> Mapped:
     """The readings of a MeterValues' (or a transaction message's) `meter_value` list."""
     out = Mapped()
     by_moment: dict[datetime, list[Mapping[str, Any]]] = {}
     for value in values:
         try:
-            at = moment(value.get("timestamp"), limits)
+            at = contract.moment(value.get("timestamp"))
         except ValueError as exc:
             out.refused.append((str(value.get("timestamp")), str(exc)))
             continue
         by_moment.setdefault(at, []).extend(value.get("sampled_value") or [])
+    wires = []
     for at, samples in sorted(by_moment.items()):
         try:
-            reading = _reading(meter, at, samples, limits, v201)
+            wire = _reading(meter, at, samples, v201)
         except ValueError as exc:
             out.refused.append((utc_iso(at), str(exc)))
             continue
-        if reading is not None:
-            out.records.append(reading)
+        if wire is not None:
+            wires.append(wire)
+    out += contract.readings(wires)
     return out
 
 
+def _wire(
+    meter: str,
+    timestamp: Any,
+    *,
+    register: Decimal | None = None,
+    interval: Decimal | None = None,
+    voltage: Decimal | None = None,
+) -> dict[str, Any]:
+    """A reading as a device would post it: what the contract validates."""
+    wire: dict[str, Any] = {"type": METER.name, METER.id_wire: meter, "timestamp": timestamp}
+    if register is not None:
+        wire[_REGISTER_WIRE] = register
+    elif interval is not None:
+        wire[_INTERVAL_WIRE] = interval
+    if voltage is not None:
+        wire["voltage"] = voltage
+    return wire
+
+
+def _said(errors: Any) -> str:
+    """A contract's error messages as one line: `field: message; ...`."""
+    if isinstance(errors, dict):
+        return "; ".join(f"{name}: {_said(messages)}" for name, messages in errors.items())
+    if isinstance(errors, list):
+        return " ".join(_said(message) for message in errors)
+    return str(errors)
+
+
+def _arithmetic(exc: Exception, value: Any) -> str:
+    if isinstance(exc, ArithmeticError):
+        return f"{str(value)[:40]!r} is out of any meter's range"
+    return str(exc)
+
+
 def _reading(
-    meter: str, at: datetime, samples: list[Mapping[str, Any]], limits: Limits, v201: bool
-) -> Record | None:
+    meter: str, at: datetime, samples: list[Mapping[str, Any]], v201: bool
+) -> dict[str, Any] | None:
+    """The reading the samples of one moment make, as a device would post it; None when they
+    carry no energy."""
     chosen: dict[str, dict[str | None, Decimal]] = {}  # measurand -> phase -> value
     rank: dict[str, int] = {}
     for sample in samples:
@@ -148,96 +205,79 @@ def _reading(
         phases[phase] = min(phases.get(phase, value), value)
     register = _energy(chosen.get(REGISTER))
     interval = _energy(chosen.get(INTERVAL))
+    if register is None and interval is None:
+        return None  # nothing a reading needs: a sample of other measurands only
     voltage = _voltage(chosen.get(VOLTAGE))
-    if voltage is not None and not 0 < voltage <= limits.max_voltage:
-        raise ValueError(f"a voltage of {voltage} V is out of bounds")
-    if register is not None:
-        _check_register(register)
-        return _record(meter, at, register=register, voltage=voltage)
-    if interval is not None:
-        if not 0 <= interval <= limits.max_kwh:
-            raise ValueError(f"an interval of {interval} kWh is out of bounds")
-        return _record(meter, at, interval=interval, voltage=voltage)
-    return None  # nothing a reading needs: a sample of other measurands only
+    return _wire(meter, utc_iso(at), register=register, interval=interval, voltage=voltage)
 
 
 def _value(sample: Mapping[str, Any], measurand: str, v201: bool) -> Decimal:
     """The sample in kWh (energy) or V, exactly."""
-    value = _exact(sample.get("value"))
-    if v201:
-        unit = sample.get("unit_of_measure") or {}
-        value = value.scaleb(int(unit.get("multiplier") or 0))
-        name = unit.get("unit") or ("Wh" if measurand != VOLTAGE else "V")
-    else:
-        name = sample.get("unit") or ("Wh" if measurand != VOLTAGE else "V")
-    if measurand == VOLTAGE:
-        if name != "V":
-            raise ValueError(f"voltage in {name!r}, not V")
-        return value
-    if name == "Wh":
-        return value / 1000
-    if name == "kWh":
-        return value
+    raw = sample.get("value")
+    try:
+        value = _exact(raw)
+        if v201:
+            unit = sample.get("unit_of_measure") or {}
+            value = value.scaleb(_multiplier(unit.get("multiplier")))
+            name = unit.get("unit") or ("Wh" if measurand != VOLTAGE else "V")
+        else:
+            name = sample.get("unit") or ("Wh" if measurand != VOLTAGE else "V")
+        if measurand == VOLTAGE:
+            if name != "V":
+                raise ValueError(f"voltage in {name!r}, not V")
+            return value
+        if name == "Wh":
+            return value / 1000
+        if name == "kWh":
+            return value
+    except ArithmeticError as exc:  # beyond any decimal: 1e999999999, a multiplier of 10^6
+        raise ValueError(_arithmetic(exc, raw)) from None
     raise ValueError(f"energy in {name!r}, neither Wh nor kWh")
 
 
+def _multiplier(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise ValueError(f"a multiplier of {str(value)[:40]!r} is not an integer")
+    return value
+
+
 def _exact(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
-    try:
-        exact = Decimal(value if isinstance(value, str | int | Decimal) else repr(value))
-    except (InvalidOperation, TypeError):
-        raise ValueError(f"{value!r} is not a number") from None
+    """A number as a charger wrote it (1.6: a string; 2.0.1: a JSON number, parsed exactly)."""
+    exact_already = type(value) is int or type(value) is Decimal
+    if exact_already or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        exact = Decimal(value)
+    else:
+        raise ValueError(f"{str(value)[:40]!r} is not a number")
     if not exact.is_finite():
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{str(value)[:40]!r} is not a number")
     return exact
 
 
 def _energy(phases: dict[str | None, Decimal] | None) -> Decimal | None:
-    """The value without a phase, else the sum of the three phases (L1-N counted as L1)."""
+    """The value without a phase, else the sum of the three phases; a phase's value as L1 (or,
+    without one, L1-N), whatever order the samples came in. Never a total with its phases."""
     if not phases:
         return None
     if None in phases:
         return phases[None]
-    by_phase = {str(k).removesuffix("-N"): v for k, v in phases.items()}
-    found = [by_phase[p] for p in _PHASES if p in by_phase]
-    return sum(found, Decimal(0)) if found else None
+    found = [_phase(phases, p, f"{p}-N") for p in _PHASES]
+    known = [v for v in found if v is not None]
+    return sum(known, Decimal(0)) if known else None
 
 
 def _voltage(phases: dict[str | None, Decimal] | None) -> Decimal | None:
-    """The value without a phase, else the mean of the phase-to-neutral ones (L1-N or L1)."""
+    """The value without a phase, else the mean of the phase-to-neutral ones (L1-N, or without
+    it L1), whatever order the samples came in."""
     if not phases:
         return None
     if None in phases:
         return phases[None]
-    neutral = [v for k, v in phases.items() if str(k).removesuffix("-N") in _PHASES]
-    return sum(neutral, Decimal(0)) / len(neutral) if neutral else None
+    found = [_phase(phases, f"{p}-N", p) for p in _PHASES]
+    known = [v for v in found if v is not None]
+    return sum(known, Decimal(0)) / len(known) if known else None
 
 
-def _check_register(kwh: Decimal) -> None:
-    if kwh < 0:
-        raise ValueError(f"a negative register ({kwh} kWh)")
-    if kwh.quantize(_KWH, ROUND_HALF_UP) >= 10**REGISTER_DIGITS:
-        raise ValueError(f"a register of {kwh} kWh is beyond {REGISTER_DIGITS} digits")
-
-
-def _record(
-    meter: str,
-    at: datetime,
-    *,
-    register: Decimal | None = None,
-    interval: Decimal | None = None,
-    voltage: Decimal | None = None,
-) -> Record:
-    volts = None if voltage is None else float(voltage.quantize(_HUNDREDTH, ROUND_HALF_UP))
-    values: dict[str, Any] = {
-        "meterId": meter,
-        "voltage": volts,
-        "kwhConsumedAc": None
-        if interval is None
-        else float(interval.quantize(_KWH, ROUND_HALF_UP)),
-        "kwhRegisterAc": None
-        if register is None
-        else f"{register.quantize(_KWH, ROUND_HALF_UP):f}",
-    }
-    return METER.record(utc_iso(at), values)
+def _phase(phases: dict[str | None, Decimal], first: str, then: str) -> Decimal | None:
+    return phases[first] if first in phases else phases.get(then)

@@ -33,7 +33,7 @@ from websockets.typing import Subprotocol
 import metrics
 from chargers.backend import Backend
 from chargers.central import CENTRALS, TokenCheck, TokenRevoked
-from chargers.mapping import Limits
+from chargers.mapping import Contract
 from models import charger_ids
 from models.connections import OCPP_POOL
 from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
@@ -147,7 +147,7 @@ class Gate:
 def build_backend(settings: Settings) -> tuple[Backend, CredentialCache]:
     stream = IngestStream(client_for(settings), settings.redis_key_prefix)
     engine = make_engine(settings, pool_size=OCPP_POOL, application_name="ev-ocpp")
-    backend = Backend(settings, stream, engine, Limits.of(settings))
+    backend = Backend(settings, stream, engine, Contract.of(settings))
     known = KnownCredentials(stream.redis, settings.redis_key_prefix)
     return backend, CredentialCache(engine, known, settings.device_token_cache_seconds)
 

@@ -22,7 +22,7 @@ def start(
     connector_id: int,
     id_tag: str | None,
     started_at: datetime,
-    meter_start_kwh: Decimal,
+    meter_start_kwh: Decimal | None,
 ) -> int:
     """A 1.6 transaction's ID, the same for a resent StartTransaction. IDs come from the
     database's identity: unique across restarts and hosts."""
@@ -51,7 +51,7 @@ def stop(
     charge_point_id: str,
     transaction_id: int,
     stopped_at: datetime,
-    meter_stop_kwh: Decimal,
+    meter_stop_kwh: Decimal | None,
     reason: str | None,
 ) -> Stopped | None:
     """Mark a 1.6 transaction of this charger stopped; None if it has none of this ID."""

@@ -145,8 +145,8 @@ def seeded(clean_db: Engine, settings: Settings) -> None:
 
     from models.efficiency import performance
     from models.history import write_batch
+    from models.wire.validation import ReadingValidator
     from tests.support import seed
-    from web.schemas import ReadingValidator
 
     as_of = datetime.fromisoformat(seed.AS_OF)
     records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())

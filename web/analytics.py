@@ -14,11 +14,11 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from models import db
 from models.efficiency import fleet
 from models.kinds import VEHICLE, Kind
+from models.wire.fields import ID_RE, UtcMoment
 from web import csv_export, cursors, performance_cache, responses
 from web.auth import ANALYST, require
 from web.caching import conditional, encoded_conditional
 from web.errors import error, invalid_id, invalid_query
-from web.fields import ID_RE, UtcMoment
 from web.services import services
 
 bp = Blueprint("analytics", __name__)

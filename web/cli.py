@@ -18,9 +18,9 @@ from models.db import make_engine
 from models.efficiency import alerts, contributions, performance
 from models.readings import iso_z
 from models.stream import BufferFull
+from models.wire.fields import ID_RE, ID_RULE
 from web.cli_db import in_one_transaction
 from web.connections_cli import connections_command
-from web.fields import ID_RE, ID_RULE
 from web.provisioning_cli import export_devices, import_devices
 from web.services import services
 

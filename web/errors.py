@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from models.credential_cache import CredentialsUnavailable
-from web.fields import ID_RE, ID_RULE
+from models.wire.fields import ID_RE, ID_RULE
 from web.services import services
 
 log = logging.getLogger(__name__)

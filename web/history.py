@@ -19,10 +19,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models import db, history_reads
 from models.kinds import KINDS, Kind
 from models.readings import iso_z
+from models.wire.fields import UtcMoment
 from web import csv_export, cursors, responses
 from web.auth import ANALYST, require
 from web.errors import error, invalid_id, invalid_query
-from web.fields import UtcMoment
 from web.services import services
 
 bp = Blueprint("history", __name__)

@@ -17,11 +17,11 @@ from models.credentials import Device
 from models.kinds import BY_NAME, KINDS
 from models.readings import KIND, Record
 from models.stream import BufferFull, NotReplicated, replica_wait_ms
+from models.wire.validation import FIELDS, ReadingValidator, Rejection, classify
 from web import unknown_fields
 from web.auth import DEVICE, require
 from web.bodies import BodyRefused, read_body
 from web.errors import error
-from web.schemas import FIELDS, ReadingValidator, Rejection, classify
 from web.services import Services, services
 
 bp = Blueprint("ingest", __name__)

@@ -17,12 +17,12 @@ from flask import Blueprint
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from models.kinds import KINDS
+from models.wire.fields import Timestamp, UtcMoment
+from models.wire.validation import build_schemas
 from settings import Settings
 from web import answer_schemas
-from web.fields import Timestamp, UtcMoment
 from web.openapi_device_paths import ingest, ocpp_forward
 from web.openapi_paths import analytics_paths, json_answer, kind_paths, session_paths
-from web.schemas import build_schemas
 from web.services import services
 
 bp = Blueprint("openapi", __name__)

@@ -8,9 +8,9 @@ from typing import Any
 from apispec import APISpec
 
 from models.kinds import METER, VEHICLE, Kind
+from models.wire.fields import ID_PATTERN, ID_RULE
 from web import device_schemas
 from web.analytics import DailyQuery, ListQuery, WindowQuery
-from web.fields import ID_PATTERN, ID_RULE
 from web.history import HistoryQuery
 from web.meter_analytics import MeterListQuery
 from web.sessions import SessionsQuery

@@ -20,8 +20,8 @@ from sqlalchemy import Connection
 
 from models import charger_ids, credentials
 from models.credentials import KINDS, Device
+from models.wire.fields import ID_RE, ID_RULE
 from web.cli_db import in_one_transaction
-from web.fields import ID_RE, ID_RULE
 
 # The CSV's columns; a first line naming them is a header and is skipped.
 COLUMNS = ("kind", "id")

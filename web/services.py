@@ -9,16 +9,16 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 
 from chargers.backend import Backend
-from chargers.mapping import Limits
+from chargers.mapping import Contract
 from models import connections
 from models.credential_cache import CredentialCache, KnownCredentials
 from models.db import make_engine, make_reader
 from models.redis_client import client_for
 from models.stream import EvictionGuard, IngestStream
+from models.wire.validation import ReadingValidator
 from settings import Settings
 from web.performance_cache import PerformanceCache
 from web.rate_limit import RateLimiter
-from web.schemas import ReadingValidator
 
 
 @dataclass
@@ -44,11 +44,13 @@ def build(settings: Settings) -> Services:
         if settings.database_read_url
         else engine
     )
+    # One contract for both doors: ingest's readings and chargers' forwarded frames.
+    validator = ReadingValidator(settings)
     return Services(
         settings=settings,
         engine=engine,
         stream=stream,
-        validator=ReadingValidator(settings),
+        validator=validator,
         eviction=EvictionGuard(stream),
         credentials=CredentialCache(
             primary,
@@ -68,7 +70,7 @@ def build(settings: Settings) -> Services:
             make_engine(
                 settings, pool_size=connections.WEB_OCPP_POOL, application_name="ev-web-ocpp"
             ),
-            Limits.of(settings),
+            Contract(validator),
         ),
     )
 

@@ -15,10 +15,10 @@ from models import db
 from models.efficiency import formula, session_reads
 from models.kinds import METER, VEHICLE, Kind
 from models.readings import iso_z
+from models.wire.fields import ID_RE, UtcMoment
 from web import csv_export, cursors
 from web.auth import ANALYST, require
 from web.errors import error, invalid_id, invalid_query
-from web.fields import ID_RE, UtcMoment
 from web.services import services
 
 bp = Blueprint("sessions", __name__)

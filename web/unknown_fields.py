@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import metrics
-from web.schemas import FIELDS
+from models.wire.validation import FIELDS
 
 HEADER = "Unknown-Fields"
 IGNORE, REJECT = "ignore", "reject"

@@ -20,6 +20,31 @@ _TRANSACTION_METER = (
 _OF_METER = f"""t.charge_point_id IN ({{meter}}, regexp_replace({{meter}}, ':[0-9]+$', ''))
       AND {_TRANSACTION_METER} = {{meter}}"""
 
+# What a stopped transaction's meter counted: by the register rule's resets and glitches
+# (docs/DESIGN.md, "Registers") over its register readings from start to stop, pair by pair:
+# a rise counts its difference, a drop is a reset that counts the new register, and a single low
+# reading between two higher ones is a glitch, skipped. Unlike a minute's interval, a pair spans
+# any gap: both ends belong to the transaction. Stop minus start would go negative across a reset.
+_TRANSACTION_ENERGY = """(
+    SELECT sum(CASE WHEN d.register >= d.before THEN d.register - d.before ELSE d.register END)
+    FROM (
+        SELECT g.register, lag(g.register) OVER (ORDER BY g.recorded_at) AS before
+        FROM (
+            SELECT r.recorded_at, r.kwh_register_ac AS register,
+                   lag(r.kwh_register_ac) OVER w AS previous,
+                   lead(r.kwh_register_ac) OVER w AS next
+            FROM meter_readings r
+            WHERE r.meter_id = {meter} AND r.kwh_register_ac IS NOT NULL
+              AND r.recorded_at >= t.started_at AND r.recorded_at <= t.stopped_at
+            WINDOW w AS (ORDER BY r.recorded_at)
+        ) g
+        WHERE NOT coalesce(g.register < g.previous AND g.next >= g.previous, false)
+    ) d
+    WHERE d.before IS NOT NULL AND t.stopped_at IS NOT NULL)"""
+# Without its readings (none stored, or refused), the registers at either end, unless they fell.
+_TRANSACTION_ENERGY = f"""coalesce({_TRANSACTION_ENERGY},
+    CASE WHEN t.meter_stop_kwh >= t.meter_start_kwh THEN t.meter_stop_kwh - t.meter_start_kwh END)"""
+
 # A page of one device's sessions starting in [start, end), after a (start, other id) position.
 _VEHICLE_SESSIONS = f"""
 SELECT s.vehicle_id, s.meter_id, s.start_at, s.end_at, s.start_soc_hundredths,
@@ -30,7 +55,7 @@ FROM charging_sessions s
 LEFT JOIN LATERAL (
     -- The OCPP transaction of the session's meter it started in or that started within it.
     SELECT coalesce(t.ref, t.id::text) AS transaction_id, t.id_tag,
-           t.meter_stop_kwh - t.meter_start_kwh AS transaction_kwh
+           {_TRANSACTION_ENERGY.format(meter="s.meter_id")} AS transaction_kwh
     FROM charging_transactions t
     WHERE {_OF_METER.format(meter="s.meter_id")}
       AND t.started_at <= s.end_at AND coalesce(t.stopped_at, 'infinity') >= s.start_at
@@ -53,7 +78,7 @@ SELECT NULL::text AS vehicle_id, CAST(:device AS text) AS meter_id, t.started_at
         WHERE r.meter_id = :device AND r.kwh_register_ac IS NOT NULL
           AND r.recorded_at >= t.started_at AND r.recorded_at <= e.end_at) AS seen,
        coalesce(t.ref, t.id::text) AS transaction_id, t.id_tag,
-       t.meter_stop_kwh - t.meter_start_kwh AS transaction_kwh
+       {_TRANSACTION_ENERGY.format(meter=":device")} AS transaction_kwh
 FROM charging_transactions t
 CROSS JOIN LATERAL (
     SELECT coalesce(t.stopped_at, (

@@ -1,18 +1,22 @@
 """What a charger's sampled values mean as meter readings (docs/OCPP.md, "Mapping"): one case
-per rule, on the values as the handlers receive them (snake_case keys, exact values)."""
+per rule, on the values as the handlers receive them (snake_case keys, exact values); and the
+same values refused as `POST /v1/ingest` refuses them (one validation)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from chargers import mapping
-from chargers.mapping import Limits
+from chargers.mapping import Contract
+from models.wire.validation import ReadingValidator
+from settings import Settings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-LIMITS = Limits(Decimal(1000), Decimal(2000), timedelta(minutes=5), timedelta(days=30), lambda: NOW)
+SETTINGS = Settings(max_kwh_per_reading=1000, max_voltage=2000, retention_days=30)
+LIMITS = Contract.of(SETTINGS, lambda: NOW)
 AT = "2026-06-01T11:59:00Z"
 
 
@@ -89,10 +93,37 @@ def test_signed_values_and_other_measurands_make_no_reading():
         ({"timestamp": "1970-01-01T00:00:00Z", "sampled_value": [{"value": "1"}]}, "retention"),
         ({"timestamp": "2026-06-01T13:00:00Z", "sampled_value": [{"value": "1"}]}, "ahead"),
         ({"timestamp": "2026-06-01T11:00:00", "sampled_value": [{"value": "1"}]}, "zone"),
-        ({"timestamp": AT, "sampled_value": [{"value": "-1"}]}, "negative"),
-        ({"timestamp": AT, "sampled_value": [{"value": "1e18"}]}, "12 digits"),
+        (
+            {"timestamp": AT, "sampled_value": [{"value": "-1"}]},
+            "kwhRegisterAc: Must be at least 0",
+        ),
+        ({"timestamp": AT, "sampled_value": [{"value": "1e18"}]}, "below 1,000,000,000,000 kWh"),
         ({"timestamp": AT, "sampled_value": [{"value": "x"}]}, "not a number"),
+        ({"timestamp": AT, "sampled_value": [{"value": "1_000"}]}, "not a number"),
+        ({"timestamp": AT, "sampled_value": [{"value": " 1"}]}, "not a number"),
+        ({"timestamp": AT, "sampled_value": [{"value": "NaN"}]}, "not a number"),
         ({"timestamp": AT, "sampled_value": [{"value": "1", "unit": "W"}]}, "neither Wh nor kWh"),
+        # Beyond any decimal arithmetic: refused as a value, never an internal error.
+        ({"timestamp": AT, "sampled_value": [{"value": "1e999999999"}]}, "out of any meter's"),
+        (
+            {"timestamp": "2026-06-01T11:59:00.1234567Z", "sampled_value": [{"value": "1"}]},
+            "6 fractional",
+        ),
+        # An interval reading keeps the seed's contract: its voltage is required.
+        (
+            {
+                "timestamp": AT,
+                "sampled_value": [{"value": "1", "measurand": "Energy.Active.Import.Interval"}],
+            },
+            "voltage: Missing",
+        ),
+        (
+            {
+                "timestamp": AT,
+                "sampled_value": [{"value": "1"}, {"value": "0.004", "measurand": "Voltage"}],
+            },
+            "voltage: Must be above",
+        ),
     ],
 )
 def test_values_no_meter_can_mean_are_refused_saying_why(value, why):
@@ -100,3 +131,47 @@ def test_values_no_meter_can_mean_are_refused_saying_why(value, why):
     assert mapped.records == []
     [(_, reason)] = mapped.refused
     assert why in reason
+
+
+def test_a_2_0_1_multiplier_past_any_meter_is_a_refused_value():
+    huge = {"value": Decimal(5), "unit_of_measure": {"unit": "Wh", "multiplier": 1_000_000}}
+    good = {"timestamp": "2026-06-01T11:58:00Z", "sampled_value": [{"value": Decimal(5)}]}
+    bad = {"timestamp": AT, "sampled_value": [huge]}
+    mapped = mapping.meter_values("CP:1", [good, bad], LIMITS, v201=True)
+    assert [r[1] for r in mapped.records] == ["2026-06-01T11:58:00+00:00"], "the good one is kept"
+    [(_, reason)] = mapped.refused
+    assert "out of any meter's range" in reason
+
+
+def test_phases_are_summed_one_value_each_whatever_the_order():
+    phases = [{"value": "1000", "phase": p} for p in ("L1", "L2", "L3")]
+    neutral = {"value": "5000", "phase": "L1-N"}
+    assert reading(*phases, neutral)[-1] == "3.000000"
+    assert reading(neutral, *phases)[-1] == "3.000000"
+    # Without L1, its phase-to-neutral value stands for it.
+    assert reading(neutral, *phases[1:])[-1] == "7.000000"
+
+
+@pytest.mark.parametrize("connector", [-1, 1000, 2147483648, True, "1"])
+def test_a_connector_no_charger_has_is_refused(connector):
+    with pytest.raises(ValueError, match="numbered 0 to 999"):
+        mapping.meter_id("CP", connector)
+
+
+def test_ocpp_and_ingest_take_and_refuse_the_same_values():
+    """Each value through both doors: the same record, or a refusal on both."""
+    ingest = ReadingValidator(SETTINGS, lambda: NOW)
+    for register_wh, volts in [("1234567.4999", "230.005"), ("0.0004", "0.004"), ("5", "2000.004")]:
+        samples = [{"value": register_wh}, {"value": volts, "measurand": "Voltage"}]
+        mapped = mapping.meter_values(
+            "CP:1", [{"timestamp": AT, "sampled_value": samples}], LIMITS, v201=False
+        )
+        wire = {
+            "meterId": "CP:1",
+            "kwhRegisterAc": Decimal(register_wh) / 1000,
+            "voltage": float(volts),
+            "timestamp": AT,
+        }
+        records, rejected = ingest.validate([wire])
+        assert mapped.records == records, (register_wh, volts)
+        assert bool(mapped.refused) == bool(rejected), (register_wh, volts)

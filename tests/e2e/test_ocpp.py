@@ -284,3 +284,79 @@ def test_a_revoked_or_rotated_charger_token_stops_writing_on_a_connection_opened
     with clean_db.connect() as conn:
         rows = conn.execute(text("SELECT recorded_at FROM meter_readings")).scalars().all()
     assert rows == [at(0)]
+
+
+def test_refused_values_never_lose_a_stop_nor_the_good_values(service, chargers, clean_db):
+    """Through the real process, raw frames: a stop whose data holds a 1970 sample, a 2.0.1 end
+    with a negative value, a value past Decimal's range, and the values ingest refuses (0.004 V,
+    7 fractional digits, '1_000') are each confirmed with the others stored; a connector no
+    charger has is refused before anything is queued."""
+
+    async def exchange(ws, frame: list) -> list:
+        await ws.send(orjson.dumps(frame).decode())
+        return orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+
+    def value(seconds: float, wh: str, **extra) -> dict:
+        return {"timestamp": iso(seconds), "sampledValue": [sampled(wh, **extra)]}
+
+    async def v16() -> None:
+        async with connect(
+            f"{chargers}/CP-V16", subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers=basic("CP-V16", DEVICE_TOKEN),
+        ) as ws:  # fmt: skip
+            start = {"connectorId": 1, "idTag": "T", "meterStart": 5000, "timestamp": iso(0)}
+            started = await exchange(ws, [2, "s", "StartTransaction", start])
+            refused = [
+                {"timestamp": "1970-01-01T00:00:10Z", "sampledValue": [sampled("5050")]},
+                value(20, "1e999999999"),
+                value(30, "1_000"),
+                {"timestamp": iso(40).replace("Z", ".1234567Z"), "sampledValue": [sampled("1")]},
+                {"timestamp": iso(50), "sampledValue": [
+                    sampled("5080"), sampled("0.004", measurand="Voltage")]},
+            ]  # fmt: skip
+            stop = {
+                "transactionId": started[2]["transactionId"], "meterStop": 5100,
+                "timestamp": iso(60), "transactionData": [*refused, value(55, "5090")],
+            }  # fmt: skip
+            assert (await exchange(ws, [2, "e", "StopTransaction", stop]))[0] == 3
+            huge = {"connectorId": 2147483648, "meterValue": [value(70, "1")]}
+            answer = await exchange(ws, [2, "m", "MeterValues", huge])
+            assert answer[:3] == [4, "m", "PropertyConstraintViolation"]
+
+    async def v201() -> None:
+        async with connect(
+            f"{chargers}/CP-V201", subprotocols=[Subprotocol("ocpp2.0.1")],
+            additional_headers=basic("CP-V201", DEVICE_TOKEN),
+        ) as ws:  # fmt: skip
+
+            def event(kind: str, seconds: int, *values: dict) -> list:
+                return [2, kind, "TransactionEvent", {
+                    "eventType": kind, "timestamp": iso(seconds), "seqNo": seconds,
+                    "triggerReason": "MeterValuePeriodic",
+                    "transactionInfo": {"transactionId": "X"},
+                    "evse": {"id": 1}, "meterValue": list(values)}]  # fmt: skip
+
+            def v(seconds: int, number: object) -> dict:
+                return {"timestamp": iso(seconds), "sampledValue": [{"value": number}]}
+
+            assert (await exchange(ws, event("Started", 0, v(0, 1000))))[0] == 3
+            assert (await exchange(ws, event("Ended", 60, v(30, -1), v(60, 3000))))[0] == 3
+
+    asyncio.run(v16())
+    asyncio.run(v201())
+    wait_until(lambda: stored_readings(clean_db) == 5, what="the good readings stored")
+    with clean_db.connect() as conn:
+        stored = conn.execute(
+            text("SELECT meter_id, recorded_at, kwh_register_ac FROM meter_readings ORDER BY 1, 2")
+        ).all()
+        [v16_kept] = transactions.listing(conn, "CP-V16")
+        [v201_kept] = transactions.listing(conn, "CP-V201")
+    assert [(m, r) for m, _, r in stored] == [
+        ("CP-V16:1", Decimal("5")), ("CP-V16:1", Decimal("5.09")), ("CP-V16:1", Decimal("5.1")),
+        ("CP-V201:1", Decimal(1)), ("CP-V201:1", Decimal(3)),
+    ]  # fmt: skip
+    assert (v16_kept["stopped_at"], v16_kept["meter_stop_kwh"]) == (at(60), Decimal("5.1"))
+    assert (v201_kept["stopped_at"], v201_kept["meter_stop_kwh"]) == (at(60), Decimal(3))
+    assert "event=ocpp_values_refused charger=CP-V16 action=StopTransaction count=5" in (
+        service.log("ocpp")
+    )

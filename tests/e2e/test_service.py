@@ -16,11 +16,11 @@ import orjson
 import pytest
 
 from models.efficiency.reference import efficiency
+from models.wire.validation import ReadingValidator
 from tests.support import seed
 from tests.support.constants import DEVICE_TOKEN, ROOT
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
-from web.schemas import ReadingValidator
 
 
 def test_seed_sample_end_to_end(service, clean_db):

@@ -7,10 +7,10 @@ import orjson
 import pytest
 
 from models.efficiency.reference import efficiency
+from models.wire.validation import ReadingValidator
 from settings import Settings
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
-from web.schemas import ReadingValidator
 
 
 def test_retries_and_disorder_store_and_count_once(service, service_env, clean_db, report):

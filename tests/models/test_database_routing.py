@@ -20,12 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from models import partitions
 from models.db import execute_prepared, make_engine, make_reader
 from models.efficiency import performance
+from models.wire.validation import ReadingValidator
 from settings import Settings
 from tests.support import seed
 from tests.support.constants import ANALYST_TOKEN
 from tools.local import free_port
 from web import create_app
-from web.schemas import ReadingValidator
 from workers.consumer import Consumer
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}

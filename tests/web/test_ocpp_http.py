@@ -209,11 +209,13 @@ def test_2_0_1_meter_values_name_the_evse_as_the_meter(client, stream):
 @pytest.mark.parametrize(
     ("sampled", "why"),
     [
-        ({"value": "-5"}, "negative register"),
+        ({"value": "-5"}, "kwhRegisterAc: Must be at least 0"),
         ({"value": "12", "unit": "kW"}, "neither Wh nor kWh"),
+        ({"value": "1e999999999"}, "out of any meter's range"),  # past Decimal's exponents
+        ({"value": "1_000"}, "not a number"),
     ],
 )
-def test_values_no_meter_can_mean_are_refused_not_confirmed(client, stream, sampled, why):
+def test_refused_values_are_logged_and_the_others_confirmed(client, stream, caplog, sampled, why):
     values = {
         "connectorId": 1,
         "meterValue": [
@@ -221,20 +223,98 @@ def test_values_no_meter_can_mean_are_refused_not_confirmed(client, stream, samp
             {"timestamp": iso(1), "sampledValue": [{"value": "1000"}]},
         ],
     }
-    reply = answer(call(client, "1.6", "MeterValues", values))
-    assert reply[0] == 4
-    assert reply[2] == "PropertyConstraintViolation"
-    assert why in reply[3]
-    # The good value is kept (a resend stores it once); the bad one is not.
+    # A resend cannot mend a refused value: the message is confirmed, the good value kept.
+    assert answer(call(client, "1.6", "MeterValues", values))[0] == 3
     assert [r[-1] for r in queued(stream)] == ["1.000000"]
+    [line] = [r.getMessage() for r in caplog.records if "ocpp_values_refused" in r.getMessage()]
+    assert "charger=CP1" in line
+    assert why in line
 
 
-def test_a_charger_clock_in_1970_is_refused(client, stream):
+def test_a_2_0_1_multiplier_past_any_meter_is_refused_and_the_rest_kept(client, stream):
+    huge = {"value": 5, "unitOfMeasure": {"unit": "Wh", "multiplier": 1_000_000}}
+    values = {
+        "evseId": 1,
+        "meterValue": [
+            {"timestamp": iso(0), "sampledValue": [huge]},
+            {"timestamp": iso(1), "sampledValue": [{"value": 2000}]},
+        ],
+    }
+    assert answer(call(client, "2.0.1", "MeterValues", values))[0] == 3
+    assert [r[-1] for r in queued(stream)] == ["2.000000"]
+
+
+def test_a_stop_with_a_refused_sample_still_ends_its_transaction(client, stream, clean_db):
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 1000, "timestamp": iso(0)}
+    transaction = answer(call(client, "1.6", "StartTransaction", start))[2]["transactionId"]
+    stop = {
+        "transactionId": transaction,
+        "meterStop": 3000,
+        "timestamp": iso(2),
+        "transactionData": [
+            {"timestamp": "1970-01-01T00:00:10Z", "sampledValue": [{"value": "1500"}]},
+            {"timestamp": iso(1), "sampledValue": [{"value": "2000"}]},
+        ],
+    }
+    for _ in range(2):  # and its resend, answered the same
+        assert answer(call(client, "1.6", "StopTransaction", stop))[0] == 3
+    with clean_db.connect() as conn:
+        [kept] = transactions.listing(conn, "CP1")
+    assert kept["stopped_at"] == NOW + timedelta(minutes=2)
+    assert kept["meter_stop_kwh"] == Decimal(3)
+    registers = [r[-1] for r in queued(stream)]
+    assert registers == ["1.000000", "2.000000", "3.000000", "2.000000", "3.000000"]
+
+
+def test_a_2_0_1_end_with_a_negative_value_still_ends_its_transaction(client, stream, clean_db):
+    def event(kind: str, minutes: int, *values: int) -> dict:
+        return {
+            "eventType": kind,
+            "timestamp": iso(minutes),
+            "triggerReason": "MeterValuePeriodic",
+            "seqNo": minutes,
+            "transactionInfo": {"transactionId": "T-9"},
+            "evse": {"id": 1},
+            "meterValue": [
+                {"timestamp": iso(minutes), "sampledValue": [{"value": v}]} for v in values
+            ],
+        }
+
+    assert answer(call(client, "2.0.1", "TransactionEvent", event("Started", 0, 1000)))[0] == 3
+    ended = event("Ended", 2, 3000)
+    ended["meterValue"].insert(0, {"timestamp": iso(1), "sampledValue": [{"value": -1}]})
+    assert answer(call(client, "2.0.1", "TransactionEvent", ended))[0] == 3
+    with clean_db.connect() as conn:
+        [kept] = transactions.listing(conn, "CP1")
+    assert kept["stopped_at"] == NOW + timedelta(minutes=2)
+    assert (kept["meter_start_kwh"], kept["meter_stop_kwh"]) == (Decimal(1), Decimal(3))
+
+
+def test_a_start_by_a_clock_in_1970_is_recorded_without_its_reading(client, stream, clean_db):
     start = {"connectorId": 1, "idTag": "T", "meterStart": 5, "timestamp": "1970-01-01T00:00:10Z"}
     reply = answer(call(client, "1.6", "StartTransaction", start))
-    assert reply[0] == 4
-    assert "older than the retention" in reply[3]
+    assert reply[0] == 3
+    assert queued(stream) == []  # the reading is older than the retention: refused
+    with clean_db.connect() as conn:
+        [kept] = transactions.listing(conn, "CP1")
+    assert kept["id"] == reply[2]["transactionId"]
+    assert kept["meter_start_kwh"] is None
+
+
+@pytest.mark.parametrize("connector", [1000, 2147483648])
+def test_a_connector_no_charger_has_refuses_the_message_before_anything_is_queued(
+    client, stream, clean_db, connector
+):
+    start = {"connectorId": connector, "idTag": "T", "meterStart": 5, "timestamp": iso(0)}
+    reply = answer(call(client, "1.6", "StartTransaction", start))
+    assert reply[:3] == [4, "id-StartTransaction", "PropertyConstraintViolation"]
+    assert "numbered 0 to 999" in reply[3]
+    values = {"connectorId": connector, "meterValue": [
+        {"timestamp": iso(0), "sampledValue": [{"value": "1"}]}]}  # fmt: skip
+    assert answer(call(client, "1.6", "MeterValues", values))[2] == "PropertyConstraintViolation"
     assert queued(stream) == []
+    with clean_db.connect() as conn:
+        assert transactions.listing(conn, "CP1") == []
 
 
 def test_a_charger_token_speaks_for_its_own_charger_only(app, client, stream, clean_db):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.wire.validation import ReadingValidator
 from settings import Settings
-from web.schemas import ReadingValidator
 
 NOW = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
 VALIDATOR = ReadingValidator(Settings.from_env({"RETENTION_DAYS": "3650"}), clock=lambda: NOW)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from models.wire.validation import ReadingValidator
 from settings import Settings
 from tests.support.factories import meter, vehicle
-from web.schemas import ReadingValidator
 
 NOW = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
 

@@ -129,7 +129,7 @@ def test_a_chargers_transaction_without_vehicle_telemetry_is_a_session_of_its_me
     write(clean_db, registers + charge("V1", "CP2:2", range(0, 3)))
     with clean_db.begin() as conn:
         done = transactions.start(conn, "CP2", 1, "TAG-1", T, Decimal(100))
-        transactions.stop(conn, "CP2", done, T + timedelta(minutes=5), Decimal("105.5"), None)
+        transactions.stop(conn, "CP2", done, T + timedelta(minutes=5), Decimal(105), None)
         later = T + timedelta(minutes=30)
         running = transactions.start(conn, "CP2", 1, "TAG-2", later, Decimal(130))
         with_vehicle = transactions.start(conn, "CP2", 2, "TAG-3", T, Decimal(7))
@@ -138,7 +138,7 @@ def test_a_chargers_transaction_without_vehicle_telemetry_is_a_session_of_its_me
     assert first["vehicleId"] is None
     assert (first["start"], first["end"]) == ("2026-02-09T10:00:05Z", "2026-02-09T10:05:05Z")
     assert (first["transactionId"], first["idTag"]) == (str(done), "TAG-1")
-    assert first["transactionEnergyKwh"] == pytest.approx(5.5)
+    assert first["transactionEnergyKwh"] == pytest.approx(5.0)
     assert (first["minutesSeen"], first["minutesCounted"], first["coverage"]) == (6, 0, 0.0)
     assert (first["acConsumedKwh"], first["chargingEfficiency"]) == (0.0, None)
     assert (first["socStart"], first["socEnd"]) == (None, None)
@@ -155,11 +155,40 @@ def test_a_chargers_transaction_without_vehicle_telemetry_is_a_session_of_its_me
         f"/v1/meters/CP2:1/sessions?{WINDOW}", headers={**ANALYST, "Accept": "text/csv"}
     )
     table = csv.DictReader(io.StringIO(as_csv.get_data(as_text=True)))
-    assert [(r["vehicleId"], r["transactionEnergyKwh"]) for r in table] == [("", "5.5"), ("", "")]
+    assert [(r["vehicleId"], r["transactionEnergyKwh"]) for r in table] == [("", "5.0"), ("", "")]
     page = client.get(f"/v1/meters/CP2:1/sessions?{WINDOW}&limit=1", headers=ANALYST).json
     cursor = page["nextCursor"]
     rest = sessions_of(client, "/v1/meters/CP2:1", f"{WINDOW}&limit=1&cursor={cursor}")
     assert [s["transactionId"] for s in page["sessions"] + rest] == [str(done), str(running)]
+
+
+@pytest.mark.parametrize(
+    ("registers", "energy"),
+    [
+        # A reset: the counter restarted at 0.03 kWh; stop minus start would be -4.91.
+        (["5.0", "5.1", "0.03", "0.09"], 0.19),
+        # A glitch: one low reading between two higher ones is skipped.
+        (["5.0", "5.1", "0", "5.3"], 0.3),
+        # Readings minutes apart (past the 90 s of a minute's interval) still count.
+        (["5.0", None, None, "7.5"], 2.5),
+    ],
+)
+def test_a_transactions_energy_follows_the_register_rule(clean_db, client, registers, energy):
+    minutes = [m * 3 for m in range(len(registers))]
+    write(
+        clean_db,
+        [
+            meter_reg("CP3:1", T + timedelta(minutes=m), r)
+            for m, r in zip(minutes, registers, strict=True)
+            if r is not None
+        ],
+    )
+    with clean_db.begin() as conn:
+        done = transactions.start(conn, "CP3", 1, "TAG", T, Decimal(registers[0]))
+        end = T + timedelta(minutes=minutes[-1])
+        transactions.stop(conn, "CP3", done, end, Decimal(registers[-1]), None)
+    (session,) = sessions_of(client, "/v1/meters/CP3:1")
+    assert session["transactionEnergyKwh"] == pytest.approx(energy)
 
 
 def test_pages_and_csv_hold_the_same_sessions(clean_db, client):

@@ -17,12 +17,12 @@ from models.efficiency import performance
 from models.efficiency.reference import efficiency
 from models.history import write_batch
 from models.readings import Record
+from models.wire.validation import ReadingValidator
 from settings import Settings
 from tests.support import seed
 from tests.support.efficiency import SEVEN, close
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 from web import responses
-from web.schemas import ReadingValidator
 
 AS_OF = T0 + timedelta(hours=1)
 

@@ -15,8 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from models.kinds import BY_NAME, ENERGY_PLACES, KINDS, REGISTER_DIGITS, Kind, Quantity
 from models.readings import Record, utc_iso
+from models.wire.fields import Number, Register, String, Timestamp, device_id
 from settings import Settings
-from web.fields import Number, Register, String, Timestamp, device_id
 
 # Every field name an error can be reported under (metrics label them, so the set is closed).
 FIELDS = frozenset(
