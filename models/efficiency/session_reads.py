@@ -43,7 +43,8 @@ _TRANSACTION_ENERGY = """(
     WHERE d.before IS NOT NULL AND t.stopped_at IS NOT NULL)"""
 # Without its readings (none stored, or refused), the registers at either end, unless they fell.
 _TRANSACTION_ENERGY = f"""coalesce({_TRANSACTION_ENERGY},
-    CASE WHEN t.meter_stop_kwh >= t.meter_start_kwh THEN t.meter_stop_kwh - t.meter_start_kwh END)"""
+    CASE WHEN t.meter_stop_kwh >= t.meter_start_kwh
+         THEN t.meter_stop_kwh - t.meter_start_kwh END)"""
 
 # A page of one device's sessions starting in [start, end), after a (start, other id) position.
 _VEHICLE_SESSIONS = f"""
