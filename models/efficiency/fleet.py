@@ -110,7 +110,9 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
         if page.sort == subject.id_wire:
             where.append(f"{id_} {compare} :after_id")
         else:
-            params["after_value"] = Decimal(value or "0")
+            # As text, cast by PostgreSQL: psycopg2 sends Decimal('Infinity'), what a row with no
+            # efficiency sorts by, as NaN, which sorts after it and every page would be wrong.
+            params["after_value"] = value or "0"
             where.append(f"({key}, {id_}) {compare} (CAST(:after_value AS numeric), :after_id)")
     rows = conn.execute(
         text(

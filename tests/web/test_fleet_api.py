@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from models.efficiency import performance
-from models.efficiency.fleet import SORT_ALIASES, SORTS
+from models.efficiency.fleet import METERS, SORT_ALIASES, SORTS
 from models.history import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
@@ -219,3 +219,42 @@ def test_max_age_runs_to_the_next_refresh(client, fleet, clean_db, settings):
     reply = client.get("/v1/analytics/performance/V1", headers=ANALYST)
     max_age = int(reply.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
     assert settings.refresh_seconds - 22 <= max_age <= settings.refresh_seconds - 19
+
+
+@pytest.fixture
+def fleet_with_no_ac(clean_db, fleet):
+    """Three more vehicles whose meters counted no AC: their efficiency is none."""
+    records = []
+    for k in range(FLEET, FLEET + 3):
+        moment = AS_OF - timedelta(hours=1, seconds=-5)
+        records.append(meter_rec(f"M{k}", moment, kwh=0.0))
+        records.append(vehicle_rec(f"V{k}", f"M{k}", moment, kwh=0.5, soc=40))
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, AS_OF)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(
+    ("listing", "sorts"),
+    [
+        ("performance", [*SORTS]),
+        ("meters", [*METERS.sorts]),
+    ],
+)
+def test_every_row_appears_once_on_every_sort_and_order_with_rows_of_no_efficiency(
+    client, fleet_with_no_ac, listing, sorts, order
+):
+    wire_id = "vehicleId" if listing == "performance" else "meterId"
+    for sort in sorts:
+        seen, url = [], f"/v1/analytics/{listing}?sort={sort}&order={order}&limit=1"
+        for _ in range(3 * (FLEET + 3)):  # a listing that pages forever is stopped here
+            reply = client.get(url, headers=ANALYST)
+            assert reply.status_code == 200, reply.json
+            seen += [item[wire_id] for item in reply.json["items"]]
+            if reply.json["nextCursor"] is None:
+                break
+            url = f"/v1/analytics/{listing}?sort={sort}&order={order}&limit=1"
+            url += f"&cursor={reply.json['nextCursor']}"
+        assert sorted(seen) == sorted({*seen}), (sort, seen)
+        assert len(seen) == FLEET + 3, (sort, seen)
