@@ -154,7 +154,7 @@ def _statements(kind: Kind) -> _Statements:
             registers.derive_sql(kind, staging),
             registers.apply_sql(kind),
             _insert_sql(kind, source),
-            registers.history_recent_sql(kind),
+            registers.history_recent_sql(kind, staging),
         ),
     )
 

@@ -170,10 +170,19 @@ WITH touched AS MATERIALIZED ({_chains(kind)}
         ) h
         WHERE NOT t.fast
         UNION ALL
+        -- The staged readings, interval readings (r NULL) among them: a register reading right
+        -- after one has no known interval (docs/DESIGN.md, "Registers", rule 2).
         SELECT s.{device}, s.recorded_at, s.{register}, NULL, true
         FROM {staging} s JOIN touched t ON t.device = s.{device}
-        WHERE s.{register} IS NOT NULL AND NOT t.fast
-    ) readings ORDER BY device, recorded_at, r, staged
+        WHERE NOT t.fast
+        UNION ALL
+        -- The interval readings current state's chain knows of (the index holds none).
+        SELECT t.device, u.t, NULL, NULL, false
+        FROM touched t CROSS JOIN LATERAL unnest(t.ch_t, t.ch_r) u(t, r)
+        WHERE NOT t.fast AND u.r IS NULL AND u.t >= t.first_at - 3 * {_GAP}
+          AND u.t <= t.last_at + 3 * {_GAP}
+    -- Of an interval and a register reading of one identity history keeps the interval one.
+    ) readings ORDER BY device, recorded_at, r NULLS FIRST, staged
 ), neighbours AS (
     SELECT device, recorded_at AS t, r, old, staged,
            lag(r) OVER w AS r1, lag(recorded_at) OVER w AS t1,
@@ -183,8 +192,9 @@ WITH touched AS MATERIALIZED ({_chains(kind)}
 ), slow AS (
     SELECT n.device, n.t, n.old, n.staged, {_interval("n")} AS interval
     FROM neighbours n JOIN touched t USING (device)
-    -- The readings whose interval the batch can change, each with all it depends on in view.
-    WHERE n.t >= t.first_at - {_GAP} AND n.t <= t.last_at + 2 * {_GAP}
+    -- The register readings whose interval the batch can change, each with all it depends
+    -- on in view.
+    WHERE n.r IS NOT NULL AND n.t >= t.first_at - {_GAP} AND n.t <= t.last_at + 2 * {_GAP}
 ), fast AS (
     -- Each staged reading (the chain's first n) with its neighbours in the chain, and the
     -- newest stored one, whose successor the batch gave.
@@ -214,6 +224,7 @@ def _interval(n: str) -> str:
     successor (rn at tn), per the rules above."""
     return f"""CASE
         WHEN {n}.t1 IS NULL OR {n}.t - {n}.t1 > {_GAP} THEN NULL
+        WHEN {n}.r1 IS NULL THEN NULL
         WHEN {n}.r < {n}.r1 AND {n}.tn - {n}.t <= {_GAP} AND {n}.rn >= {n}.r1 THEN NULL
         WHEN {n}.r1 < {n}.r2 AND {n}.t1 - {n}.t2 <= {_GAP} AND {n}.r >= {n}.r2
             THEN CASE WHEN {n}.t - {n}.t2 <= {_GAP} THEN {n}.r - {n}.r2 END
@@ -222,10 +233,12 @@ def _interval(n: str) -> str:
     END"""
 
 
-def history_recent_sql(kind: Kind) -> str:
+def history_recent_sql(kind: Kind, staging: str) -> str:
     """SQL, after the batch is in history: current state's `recent_*` read from history for
     every touched device whose chain the upsert could not extend (late readings, more than
-    RECENT - 1 in the batch, interval readings among them)."""
+    RECENT - 1 in the batch, interval readings among them), with the interval readings known
+    (the batch's and the chain's: the index of register readings holds none) as unknown
+    registers, so that a register reading after one is never derived across it."""
     assert kind.register is not None
     device, register = kind.id_column, kind.register.column
     table, current = kind.history_table, kind.current_table
@@ -233,14 +246,28 @@ def history_recent_sql(kind: Kind) -> str:
 UPDATE {current} c SET recent_at = p.t, recent_register = p.r
 FROM (
     SELECT t.device,
-           array_remove(array_agg(h.recorded_at ORDER BY h.recorded_at DESC), NULL) AS t,
-           array_remove(array_agg(h.r ORDER BY h.recorded_at DESC), NULL) AS r
+           coalesce(array_agg(h.recorded_at ORDER BY h.recorded_at DESC)
+                    FILTER (WHERE h.recorded_at IS NOT NULL), '{{}}') AS t,
+           coalesce(array_agg(h.r ORDER BY h.recorded_at DESC)
+                    FILTER (WHERE h.recorded_at IS NOT NULL), '{{}}') AS r
     FROM ({_chains(kind)}) t
     JOIN {current} n ON n.{device} = t.device
     LEFT JOIN LATERAL (
-        SELECT recorded_at, {register} AS r FROM {table}
-        WHERE {device} = t.device AND {register} IS NOT NULL AND recorded_at < n.recorded_at
-        ORDER BY recorded_at DESC LIMIT {RECENT}
+        SELECT recorded_at, r FROM (
+            SELECT DISTINCT ON (recorded_at) recorded_at, r FROM (
+                (SELECT recorded_at, {register} AS r FROM {table}
+                 WHERE {device} = t.device AND {register} IS NOT NULL
+                   AND recorded_at < n.recorded_at
+                 ORDER BY recorded_at DESC LIMIT {RECENT})
+                UNION ALL
+                SELECT u.t, NULL FROM unnest(t.ch_t, t.ch_r) u(t, r)
+                WHERE u.r IS NULL AND u.t < n.recorded_at
+                UNION ALL
+                SELECT s.recorded_at, NULL FROM {staging} s
+                WHERE s.{device} = t.device AND s.{register} IS NULL
+                  AND s.recorded_at < n.recorded_at
+            ) known ORDER BY recorded_at, r NULLS FIRST
+        ) one_each ORDER BY recorded_at DESC LIMIT {RECENT}
     ) h ON true
     WHERE NOT t.fast
     GROUP BY t.device

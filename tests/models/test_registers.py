@@ -74,6 +74,45 @@ def test_in_order_a_few_at_a_time_every_interval_is_the_rules(db, name, size):
     assert list(chain.recent_register) == [Decimal(r[-1]) for r in before]
 
 
+# A device that sends interval readings among its registers: ("i", energy) is an interval one.
+MIXED = {
+    # The issue's case: 101.0 follows an interval reading, so its interval is not known
+    # (docs/DESIGN.md, "Registers", rule 2), and its minute is not counted.
+    "an interval between registers": [(-30, "99.5"), (5, "100"), (30, ("i", 0.5)), (50, "101")],
+    "two intervals, then registers": [(0, ("i", 0.5)), (30, ("i", 0.25)), (60, "10"), (90, "11")],
+    "a drop before an interval": [
+        (0, "100"),
+        (30, "101"),
+        (60, "0"),
+        (80, ("i", 0.5)),
+        (90, "102"),
+    ],
+}
+
+
+def _mixed(name: str) -> list:
+    return [
+        meter_rec("M1", s(t), kwh=v[1]) if isinstance(v, tuple) else meter_reg("M1", s(t), v)
+        for t, v in MIXED[name]
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10])
+@pytest.mark.parametrize("name", MIXED)
+def test_a_register_reading_after_an_interval_reading_has_no_known_interval(db, name, size):
+    records = _mixed(name)
+    for i in range(0, len(records), size):
+        write_batch(db, records[i : i + size])
+    assert stored(db) == expected(records)
+
+
+def test_the_issue_case_counts_no_energy_twice(db):
+    records = _mixed("an interval between registers")
+    write_batch(db, records)
+    # 100.0 at +5 s is 0.5 over 99.5; the interval reading 0.5; 101.0 not known.
+    assert stored(db) == {-30.0: None, 5.0: Decimal("0.5"), 30.0: Decimal("0.5"), 50.0: None}
+
+
 def test_in_order_readings_take_their_past_from_current_state_not_history(db):
     """History hidden after the first batch: the next readings, in order, still get their
     intervals, from the chain current state keeps; a late one finds no neighbours."""
