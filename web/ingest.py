@@ -155,15 +155,31 @@ def _ingest(ev: Services) -> Any:
 
 
 def parse_json(data: bytes) -> Any:
-    """The body's JSON. A body with registers is parsed with its numbers as exact decimals
-    (docs/DESIGN.md, "Registers": never through a float); the rest by orjson, several times
-    faster. Both refuse NaN and Infinity."""
-    if _REGISTERS in data:
-        return json.loads(data, parse_float=Decimal, parse_constant=_not_json)
-    return orjson.loads(data)
+    """The body's JSON, by one rule: a register never passes through a float (docs/DESIGN.md,
+    "Registers"), and a number no float can hold (1e400) is a value for the validator to refuse
+    by index, not a malformed body. orjson, several times faster, reads most bodies; a body that
+    may carry a register (its name, or an escape that could spell it) or such a number is read
+    again with its numbers as exact decimals. Both refuse NaN and Infinity."""
+    if _REGISTERS in data or b"\\" in data:
+        return _exactly(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith("number"):
+            raise
+        return _exactly(data)
 
 
 _REGISTERS = b'"kwhRegister'
+
+
+def _exactly(data: bytes) -> Any:
+    body = json.loads(data, parse_float=Decimal, parse_constant=_not_json)
+    try:  # what orjson refuses, json takes: a lone surrogate, which no answer could carry
+        json.dumps(body, default=str, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
+    return body
 
 
 def _not_json(name: str) -> Any:

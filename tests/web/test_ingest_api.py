@@ -49,6 +49,43 @@ def test_an_array_keeps_valid_readings_and_reports_invalid_by_index(client, stre
     assert [r[2] for r in queued(stream)] == ["M1", "V2"]
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1" + "0" * 400])
+@pytest.mark.parametrize("field", ["kwhConsumedAc", "voltage", "kwhRegisterAc"])
+def test_a_number_no_float_holds_is_refused_by_index_not_the_whole_body(
+    client, stream, number, field
+):
+    good = orjson.dumps(meter("M1")).decode()
+    bad = orjson.loads(orjson.dumps(meter("M2")))
+    if field == "kwhRegisterAc":
+        del bad["kwhConsumedAc"]
+    bad[field] = "NUMBER"
+    body = f"[{good}, {orjson.dumps(bad).decode()}]".replace('"NUMBER"', number)
+    reply = post(client, body)
+    assert reply.status_code == 202, reply.json
+    assert reply.json["accepted"] == 1
+    [rejected] = reply.json["rejected"]
+    assert rejected["index"] == 1
+    assert field in rejected["errors"]
+    assert [r[2] for r in queued(stream)] == ["M1"]
+
+
+def test_a_register_is_exact_whatever_the_spelling_of_its_name(client, stream):
+    # "kwhRegist\u0065rAc" is kwhRegisterAc, escaped: JSON makes it the same key.
+    body = (
+        b'{"meterId": "M1", "kwhRegist\\u0065rAc": 123456789012.123456, '
+        b'"timestamp": "2026-11-27T10:00:00Z"}'
+    )
+    assert post(client, body).status_code == 202
+    assert queued(stream)[0][-1] == "123456789012.123456"
+
+
+def test_a_lone_surrogate_is_malformed_json_not_a_500(client, stream):
+    body = b'[{"meterId": "M1", "\\ud800": 1e400, "kwhRegisterAc": 5}]'
+    reply = post(client, body)
+    assert reply.status_code == 400
+    assert reply.json["error"] == "malformed_json"
+
+
 def test_malformed_json_is_400(client, stream):
     reply = post(client, b'{"meterId": "M1",')
     assert reply.status_code == 400
