@@ -29,6 +29,11 @@ def cell(value: Any) -> Any:
     return value
 
 
+def uncell(value: str) -> str:
+    """A cell as it was before cell() made it inert (IDs never hold an apostrophe)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_LEADS) else value
+
+
 def lines(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     """The header, then the rows' cells in `columns` order, a chunk of lines at a time."""
     out = io.StringIO()

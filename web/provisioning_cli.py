@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from models import charger_ids, credentials
 from models.credentials import KINDS, Device
 from models.wire.fields import ID_RE, ID_RULE
+from web import csv_export
 from web.cli_db import in_one_transaction
 
 # The CSV's columns; a first line naming them is a header and is skipped.
@@ -29,7 +30,8 @@ COLUMNS = ("kind", "id")
 
 @click.command("import")
 @with_appcontext
-@click.argument("source", type=click.File("r", encoding="utf-8"))
+# utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark, read as nothing.
+@click.argument("source", type=click.File("r", encoding="utf-8-sig"))
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True),
@@ -39,7 +41,7 @@ def import_devices(source: IO[str], out: str | None) -> None:
     """Issue tokens to the devices of a CSV of `kind,id` (meter, vehicle or charger) that have
     none; each token shown once. Devices with a live token are left as they are."""
     devices = _read(source)
-    if out is not None and os.path.exists(out):
+    if out is not None and os.path.lexists(out):  # a dangling link too: never followed
         raise click.ClickException(f"{out} exists: give a new file, tokens are never overwritten")
     with _opened(out) as sink:
 
@@ -76,34 +78,55 @@ def export_devices() -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow([*COLUMNS, "created_at"])
     for row in rows:
-        writer.writerow([row["kind"], row["id"], row["createdAt"]])
+        # An ID such as -1-1 made inert for a spreadsheet, as every CSV of the service; import
+        # reads it back.
+        writer.writerow([row["kind"], csv_export.cell(row["id"]), row["createdAt"]])
 
 
 def _read(source: IO[str]) -> list[Device]:
     """The devices of the CSV, each once; any bad line refuses the whole file, naming it."""
     devices: dict[Device, None] = {}
-    problems = []
-    for number, line in enumerate(csv.reader(source), start=1):
-        cells = [cell.strip() for cell in line]
-        if not cells or cells == [""] or (number == 1 and tuple(cells[:2]) == COLUMNS):
-            continue
-        if len(cells) < 2:
-            problems.append(f"line {number}: give kind,id")
-            continue
-        kind, device_id = cells[0].lower(), cells[1]
-        if kind not in KINDS:
-            problems.append(f"line {number}: kind is one of {', '.join(KINDS)}, not {kind!r}")
-        elif not ID_RE.fullmatch(device_id):
-            problems.append(f"line {number}: a device id must be {ID_RULE}")
-        elif kind == credentials.CHARGER and (wrong := charger_ids.problem(device_id)):
-            problems.append(f"line {number}: {wrong}")
-        else:
-            devices[Device(kind, device_id)] = None
+    problems: list[str] = []
+    reader = csv.reader(source)
+    try:
+        for number, line in enumerate(reader, start=1):
+            _read_line(number, line, devices, problems)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"nothing issued: {source.name} is not UTF-8 text (after line {reader.line_num}: "
+            f"{exc.reason})"
+        ) from None
+    except csv.Error as exc:
+        raise click.ClickException(
+            f"nothing issued: line {reader.line_num} is not CSV a device list can hold ({exc})"
+        ) from None
     if problems:
         shown = "; ".join(problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise click.ClickException(f"nothing issued: {shown}{more}")
     return list(devices)
+
+
+def _read_line(
+    number: int, line: list[str], devices: dict[Device, None], problems: list[str]
+) -> None:
+    cells = [csv_export.uncell(cell.strip()) for cell in line]
+    if not cells or cells == [""]:
+        return
+    if number == 1 and tuple(c.lower() for c in cells[:2]) == COLUMNS:
+        return  # the header
+    if len(cells) < 2:
+        problems.append(f"line {number}: give kind,id")
+        return
+    kind, device_id = cells[0].lower(), cells[1]
+    if kind not in KINDS:
+        problems.append(f"line {number}: kind is one of {', '.join(KINDS)}, not {kind[:40]!r}")
+    elif not ID_RE.fullmatch(device_id):
+        problems.append(f"line {number}: a device id must be {ID_RULE}")
+    elif kind == credentials.CHARGER and (wrong := charger_ids.problem(device_id)):
+        problems.append(f"line {number}: {wrong}")
+    else:
+        devices[Device(kind, device_id)] = None
 
 
 class _opened:
@@ -116,7 +139,12 @@ class _opened:
     def __enter__(self) -> IO[str]:
         if self.path is None:
             return sys.stdout
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise click.ClickException(
+                f"nothing issued: cannot make {self.path} ({exc.strerror}); give a new file"
+            ) from None
         self.file = open(fd, "w", encoding="utf-8", newline="")
         return self.file
 

@@ -89,3 +89,58 @@ def test_export_lists_the_devices_with_live_tokens_without_them(app, tmp_path):
     source.write_text(exported)
     reimported = cli(app, "import", str(source)).stderr
     assert "issued 0 token(s); 1 device(s) already had one" in reimported
+
+
+def _refused(app, *args: str) -> str:
+    """`flask devices ARGS` refused as an operator sees it: a non-zero exit, one clear line,
+    no traceback."""
+    result = app.test_cli_runner().invoke(args=["devices", *args])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("meter,M1\nmeter,M\xe92\n".encode("latin-1"), "is not UTF-8 text"),
+        (b"meter,M1\nmeter," + b"x" * 140_000 + b"\n", "is not CSV a device list can hold"),
+    ],
+)
+def test_a_file_that_is_not_a_device_list_is_refused_clearly(app, tmp_path, content, said):
+    source, out = tmp_path / "fleet.csv", tmp_path / "tokens.csv"
+    source.write_bytes(content)
+    assert said in _refused(app, "import", str(source), "--out", str(out))
+    assert not out.exists()
+    assert cli(app, "list").output == ""
+
+
+def test_a_dangling_link_as_out_is_refused_and_never_followed(app, tmp_path):
+    source, out = tmp_path / "fleet.csv", tmp_path / "tokens.csv"
+    source.write_text("meter,M1\n")
+    out.symlink_to(tmp_path / "elsewhere.csv")
+    assert "exists: give a new file" in _refused(app, "import", str(source), "--out", str(out))
+    assert not (tmp_path / "elsewhere.csv").exists()
+    missing_dir = tmp_path / "no" / "such" / "tokens.csv"
+    assert "cannot make" in _refused(app, "import", str(source), "--out", str(missing_dir))
+    assert cli(app, "list").output == ""
+
+
+def test_a_spreadsheets_file_with_a_byte_order_mark_and_a_header_is_read(app, tmp_path):
+    source = tmp_path / "fleet.csv"
+    source.write_bytes("\ufeffKind,ID\r\nmeter,M1\r\nVehicle,V1\r\n".encode())
+    assert "issued 2 token(s)" in cli(app, "import", str(source)).stderr
+
+
+def test_export_guards_ids_a_spreadsheet_would_run_and_import_reads_them_back(app, tmp_path):
+    cli(app, "add", "--", "meter", "-1-1")  # an ID that starts with '-', after "--"
+    issue(app, "meter", "M1")
+    exported = cli(app, "export").stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [r["id"] for r in rows] == ["'-1-1", "M1"]
+    source = tmp_path / "exported.csv"
+    source.write_text(exported)
+    assert (
+        "issued 0 token(s); 2 device(s) already had one" in cli(app, "import", str(source)).stderr
+    )
