@@ -8,6 +8,7 @@ import sys
 
 import logs
 import metrics
+import ports
 from chargers.server import run
 from models import connections
 from settings import get_settings
@@ -15,8 +16,9 @@ from settings import get_settings
 settings = get_settings()
 logs.configure(settings)
 try:
+    ports.require_free(settings.host, settings.ocpp_port, "the OCPP")
     metrics.require_shared_dir()
-except metrics.MetricsDirUnusable as exc:
+except (ports.PortTaken, metrics.MetricsDirUnusable) as exc:
     sys.stderr.write(f"ev ocpp refuses to start: {exc}\n")
     raise SystemExit(1) from exc
 connections.check_at_start(settings, "ocpp", connections.ocpp_most())

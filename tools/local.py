@@ -137,6 +137,10 @@ _DEMO = (
 
 def serve(demo: bool = False) -> int:
     venv_bin = Path(sys.executable).parent
+    refused = _ports_taken(dict(os.environ))
+    if refused:
+        print(f"make run refuses to start: {refused}", file=sys.stderr)
+        return 1
     with servers(dict(os.environ)) as env, _shared(env) as shared:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
@@ -176,6 +180,23 @@ def serve(demo: bool = False) -> int:
             flush=True,
         )
         return run([str(venv_bin / "honcho"), "start", "-f", str(procfile), "-d", str(ROOT)], env)
+
+
+def _ports_taken(env: dict[str, str]) -> str | None:
+    """Why the service cannot listen where it would (a second `make run`, say), else None."""
+    import ports
+    from settings import Settings
+
+    settings = Settings.from_env({**env, "PORT": env.get("PORT", "8000")})
+    wanted = [(settings.port, "the web"), (settings.ocpp_port, "the OCPP")]
+    if settings.metrics_port:
+        wanted.append((settings.metrics_port, "the metrics"))
+    for port, what in wanted:
+        try:
+            ports.require_free(settings.host, port, what)
+        except ports.PortTaken as exc:
+            return str(exc)
+    return None
 
 
 def execute(argv: list[str]) -> int:

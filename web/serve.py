@@ -20,16 +20,19 @@ from settings import WEB_GRACEFUL_SECONDS, Settings, get_settings
 
 
 def preflight(settings: Settings) -> None:
-    """Refuse to start, saying why, rather than serve without tokens or a metrics directory, or
+    """Refuse to start, saying why, rather than serve on a port another process listens on
+    (Granian's SO_REUSEPORT would share it silently), without tokens or a metrics directory, or
     with more database connections than PostgreSQL allows; warn when Redis may evict (ingest
     answers 503 while it lasts)."""
     import metrics
+    import ports
     from web.auth import AuthNotConfigured, check_configured
 
     try:
+        ports.require_free(settings.host, settings.port, "the web")
         check_configured(settings)
         metrics.require_shared_dir()
-    except (AuthNotConfigured, metrics.MetricsDirUnusable) as exc:
+    except (ports.PortTaken, AuthNotConfigured, metrics.MetricsDirUnusable) as exc:
         sys.stderr.write(f"ev web refuses to start: {exc}\n")
         raise SystemExit(1) from exc
     _warn_if_redis_may_evict(settings)

@@ -39,7 +39,7 @@ def test_the_simulator_runs_as_a_module():
 # The service's modules, by layer: a module may import its own layer and those below it.
 LAYERS = {
     "settings": 0,
-    "logs": 1, "metrics": 1, "celeryconfig": 1,
+    "logs": 1, "metrics": 1, "celeryconfig": 1, "ports": 1,
     "models": 2,
     "chargers": 3, "workers": 3,
     "web": 4,
