@@ -19,7 +19,7 @@ from models.efficiency import alerts, contributions, performance
 from models.readings import iso_z
 from models.stream import BufferFull
 from models.wire.fields import ID_RE, ID_RULE
-from web.cli_db import in_one_transaction
+from web.cli_db import in_one_transaction, say_unreachable_in_one_line
 from web.connections_cli import connections_command
 from web.provisioning_cli import export_devices, import_devices
 from web.services import services
@@ -38,7 +38,11 @@ def register(app: Flask) -> None:
     app.cli.add_command(devices_group)
     app.cli.add_command(chargers_group)
     app.cli.add_command(connections_command)
+    _commands(app)
+    say_unreachable_in_one_line(app)
 
+
+def _commands(app: Flask) -> None:
     @app.cli.command("refresh-performance")
     @click.option(
         "--as-of", "as_of", help="End of the 24 h window (ISO 8601 with zone); default now."
