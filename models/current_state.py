@@ -1,8 +1,10 @@
-"""Reading the newest known reading of a device: its row, or None."""
+"""Reading the newest known reading of a device: its row, or None; or only when it was taken."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from datetime import datetime
 
 from sqlalchemy import Connection, select
 
@@ -28,3 +30,11 @@ def newest(conn: Connection, kind: Kind, device_id: str) -> Any:
             )
         ).scalar()
     return found
+
+
+def newest_at(conn: Connection, kind: Kind, device_id: str) -> datetime | None:
+    """When the device's newest stored reading was taken; None before its first."""
+    table = CURRENT[kind.name]
+    return conn.execute(
+        select(table.c.recorded_at).where(table.c[kind.id_column] == device_id)
+    ).scalar()

@@ -145,6 +145,9 @@ def serve(demo: bool = False) -> int:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
         env.setdefault("PORT", "8000")
+        # On a laptop the first readings should show in the analytics within seconds, not a
+        # minute: the refresh is incremental, so a short period costs little.
+        env.setdefault("REFRESH_SECONDS", "5")
         # Prometheus' multiprocess files are per process id: those of an earlier run would add
         # their counts to this one's.
         metrics_dir = Path(env.get("METRICS_DIR") or Path(env["DATA_DIR"]) / "metrics")
@@ -162,7 +165,6 @@ def serve(demo: bool = False) -> int:
                 return 1
         procfile = ROOT / "Procfile"
         if demo:
-            env.setdefault("REFRESH_SECONDS", "10")
             procfile = Path(env["DATA_DIR"]) / "Procfile.demo"
             demo_line = _DEMO.format(port=env["PORT"])
             procfile.write_text((ROOT / "Procfile").read_text() + demo_line, encoding="utf-8")

@@ -3,7 +3,9 @@ pages; the views' shared steps, which web/meter_analytics.py uses for meters."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
@@ -11,9 +13,10 @@ from typing import Any
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from models import db
+from models import current_state, db
 from models.efficiency import fleet
 from models.kinds import VEHICLE, Kind
+from models.readings import iso_z
 from models.wire.fields import ID_RE, UtcMoment
 from web import csv_export, cursors, performance_cache, responses
 from web.auth import ANALYST, require
@@ -108,8 +111,31 @@ def cached(source: performance_cache.Source, kind: Kind, device_id: str) -> Any:
     """A device's 24 h figures from this process's memory of the last refresh (or read once)."""
     answer = services().performance_cache.answer(source, device_id)
     if answer.payload is None or answer.stamp is None:
-        return responses.no_data(kind, device_id, NO_DATA)
+        return no_data(kind, device_id, NO_DATA)
     return encoded_conditional(answer.payload, answer.etag, answer.stamp)
+
+
+def no_data(kind: Kind, device_id: str, message: str) -> Any:
+    """The 404 of a device with nothing counted, exactly the seed's body. When readings of it
+    arrived after the last refresh, headers say so: `Refresh-Pending` with when the next refresh
+    is due, and `Retry-After`, its seconds from now."""
+    body, status = responses.no_data(kind, device_id, message)
+
+    def newer(conn: Any) -> tuple[Any, Any]:
+        return current_state.newest_at(conn, kind, device_id), fleet.window(conn)
+
+    newest, window = db.read(_engine(), newer)
+    if newest is None or (window is not None and newest < window.window_end):
+        return body, status
+    period = timedelta(seconds=services().settings.refresh_seconds)
+    now = datetime.now(UTC)
+    due = max(now, window.refreshed_at + period) if window is not None else now + period
+    headers = {
+        "Refresh-Pending": f"readings up to {iso_z(newest)} not yet counted; next refresh due "
+        f"{iso_z(due)}",
+        "Retry-After": str(max(1, math.ceil((due - now).total_seconds()))),
+    }
+    return body, status, headers
 
 
 def asks_window() -> bool:
@@ -138,7 +164,7 @@ def over_window(
         return invalid_query(exc.messages)
     row = db.read(_engine(), lambda conn: read(conn, device_id, window["start"], window["end"]))
     if row is None:
-        return responses.no_data(kind, device_id, NO_DATA_IN_WINDOW)
+        return no_data(kind, device_id, NO_DATA_IN_WINDOW)
     return conditional(answer(row), row["refreshed_at"])
 
 
@@ -185,7 +211,7 @@ def by_period(kind: Kind, device_id: str, period: str, rows_of: Callable[[Any], 
 
     window, rows = db.read(_engine(), query)
     if window is None or not rows:
-        return responses.no_data(kind, device_id, NO_DATA)
+        return no_data(kind, device_id, NO_DATA)
     meter = kind is not VEHICLE
     body = {
         kind.id_wire: device_id,

@@ -35,6 +35,30 @@ def test_vehicle_without_data_is_404_with_the_seed_message(client, seeded):
     assert reply.json == seed.NOT_FOUND
 
 
+def test_readings_not_yet_refreshed_say_so_in_headers_with_the_seeds_body(client, seeded, clean_db):
+    """The seed was refreshed as of 2026-02-10T15:00Z; V9's readings arrive after it."""
+    with clean_db.begin() as conn:
+        write_batch(
+            conn, [meter_rec("M9", at(60 * 24 * 3)), vehicle_rec("V9", "M9", at(60 * 24 * 3))]
+        )
+    message = seed.NOT_FOUND["message"]
+    for path, body in (
+        ("/v1/analytics/performance/V9", {"vehicleId": "V9", "message": message}),
+        ("/v1/analytics/meters/M9", {"meterId": "M9", "message": message}),
+    ):
+        reply = client.get(path, headers=ANALYST)
+        assert reply.status_code == 404
+        assert reply.json == body, "exactly the seed's body"
+        assert reply.headers["Refresh-Pending"].startswith("readings up to ")
+        assert "not yet counted; next refresh due " in reply.headers["Refresh-Pending"]
+        assert int(reply.headers["Retry-After"]) >= 1
+    # A vehicle with nothing stored, or nothing newer than the refresh: the plain 404.
+    for vehicle in ("V3", "V-NONE"):
+        reply = client.get(f"/v1/analytics/performance/{vehicle}", headers=ANALYST)
+        assert reply.status_code == 404
+        assert "Refresh-Pending" not in reply.headers
+
+
 def test_invalid_vehicle_id_is_400(client):
     reply = client.get("/v1/analytics/performance/" + "x" * 65, headers=ANALYST)
     assert reply.status_code == 400
