@@ -16,6 +16,7 @@ from rich.table import Table
 from models.efficiency.reference import efficiency
 from settings import get_settings
 from simulator import ocpp as chargers
+from simulator import resume
 from simulator.fleet import Fleet, FleetSpec
 from simulator.send import Sent, send
 
@@ -37,6 +38,11 @@ from simulator.send import Sent, send
     help="Meters as OCPP 1.6J chargers sending their registers (vehicles still POST).",
 )
 @click.option("--ocpp-target", help="The chargers' URL (default: ws://127.0.0.1:$OCPP_PORT/ocpp).")
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+    help="End of the simulated time, with a zone (default: now).",
+)
 def simulate(
     meters: int,
     vehicles: int,
@@ -50,26 +56,53 @@ def simulate(
     expected_out: Path | None,
     ocpp: bool,
     ocpp_target: str | None,
+    until: datetime | None,
 ) -> None:
     """Simulate a fleet: charging sessions, vehicles moving between meters, shared meters,
-    jittered clocks, retries and offline buffers flushed late; a few faulty vehicles."""
+    jittered clocks, retries and offline buffers flushed late; a few faulty vehicles. Run again,
+    it goes on with the same fleet and sends only the minutes since (simulator/resume.py)."""
     settings = get_settings()
     target = target or f"http://127.0.0.1:{settings.port}"
+    url = ocpp_target or f"ws://127.0.0.1:{settings.ocpp_port}/ocpp"
     token = token or (settings.device_tokens[0] if settings.device_tokens else "")
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = (until or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    console = Console(stderr=True)
+    key = f"meters={meters} vehicles={vehicles} seed={seed} ocpp={ocpp}"
+    earliest = end - timedelta(minutes=minutes)
+    previous = resume.load(settings.data_dir, target)
+    plan = previous.plan(key, earliest, end) if previous else resume.Plan(earliest, 0, False)
+    if plan.start >= end:
+        console.print(f"nothing to send: minutes up to {plan.start:%H:%M} UTC were sent already")
+        return
+    if plan.continued:
+        console.print(f"going on with the fleet sent since {plan.start:%Y-%m-%d %H:%M} UTC")
     spec = FleetSpec(
         meters=meters,
         vehicles=vehicles,
-        minutes=minutes,
+        minutes=int((end - plan.start).total_seconds() // 60),
         seed=seed,
-        start=now - timedelta(minutes=minutes),
+        start=plan.start,
     )
     fleet = Fleet(spec)
-    readings = [r for _, arrived in fleet.minutes() for r in arrived]
-    posted = [r for r in readings if not (ocpp and r.kind == "meter")]
+    arrivals = list(fleet.minutes())
+    readings = [r for _, arrived in arrivals for r in arrived]
+    new = [r for minute, arrived in arrivals if minute >= plan.first_new_minute for r in arrived]
+    posted = [r for r in new if not (ocpp and r.kind == "meter")]
     bodies = [[r.wire() for r in posted[i : i + batch]] for i in range(0, len(posted), batch)]
 
-    console = Console(stderr=True)
+    stored = [r.record() for r in readings]
+    charged = None
+    if ocpp:
+        # The chargers first, as at a depot: a vehicle's reading names a connector that spoke.
+        held = chargers.registers(readings)
+        charged = chargers.send(url, token, [r for r in new if r.kind == "meter"], held)
+        console.print(
+            f"chargers: {charged.confirmed} of {sum(r.kind == 'meter' for r in new)} "
+            "MeterValues confirmed"
+        )
+        for message in charged.errors[:10]:
+            console.print(f"[red]{message}")
+        stored = chargers.records(readings, held)
     columns = (
         TextColumn("[bold]sending"),
         BarColumn(),
@@ -97,22 +130,16 @@ def simulate(
 
         sent = send(bodies, target, token, rate, on_progress=update)
 
-    stored = [r.record() for r in readings]
-    if ocpp:
-        url = ocpp_target or f"ws://127.0.0.1:{settings.ocpp_port}/ocpp"
-        charged = chargers.send(url, token, readings)
-        meters = sum(1 for r in readings if r.kind == "meter")
-        console.print(f"chargers: {charged.confirmed} of {meters} MeterValues confirmed")
-        for message in charged.errors[:10]:
-            console.print(f"[red]{message}")
-        if charged.errors:
-            raise click.ClickException(f"{len(charged.errors)} OCPP messages were not confirmed")
-        stored = chargers.records(readings, chargers.registers(readings))
+    complete = sent.accepted >= len(posted) - sent.rejected and not (charged and charged.errors)
+    if complete:  # what a rerun need not send again
+        resume.save(settings.data_dir, target, resume.Sent(key, plan.start, end))
     expected = efficiency(stored, datetime.now(UTC))
     _report(console, sent, expected, fleet.efficiencies, show, settings.efficiency_alert_below)
     if expected_out:
         expected_out.write_bytes(orjson.dumps(expected, option=orjson.OPT_INDENT_2))
         console.print(f"all expected figures: {expected_out}")
+    if charged and charged.errors:
+        raise click.ClickException(f"{len(charged.errors)} OCPP messages were not confirmed")
     if sent.accepted < len(posted) - sent.rejected:
         raise click.ClickException(f"{len(posted) - sent.accepted} readings were not accepted")
 

@@ -60,9 +60,11 @@ def records(readings: list[Reading], held: dict[tuple[str, str], Decimal]) -> li
     return out
 
 
-def send(url: str, token: str, readings: list[Reading]) -> Charged:
-    """Each meter's readings, in the order they arrive, as MeterValues on its own connection."""
-    held = registers(readings)
+def send(
+    url: str, token: str, readings: list[Reading], held: dict[tuple[str, str], Decimal]
+) -> Charged:
+    """Each meter's readings, in the order they arrive, as MeterValues on its own connection,
+    with the registers `held` (registers() of the whole fleet's readings, earlier runs' too)."""
     by_meter: dict[str, list[Reading]] = defaultdict(list)
     for r in readings:
         if r.kind == "meter":

@@ -145,6 +145,7 @@ def serve(demo: bool = False) -> int:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         # honcho hands PORT to the Procfile's first process (web), defaulting to 5000.
         env.setdefault("PORT", "8000")
+        env.setdefault("OCPP_PORT", "9000")
         # On a laptop the first readings should show in the analytics within seconds, not a
         # minute: the refresh is incremental, so a short period costs little.
         env.setdefault("REFRESH_SECONDS", "5")
@@ -214,7 +215,7 @@ def execute(argv: list[str]) -> int:
 
 
 # What a second terminal needs to reach the servers and the service `make run` started.
-_SHARED = ("DATABASE_URL", "REDIS_URL", "DEVICE_TOKENS", "ANALYST_TOKENS", "PORT")
+_SHARED = ("DATABASE_URL", "REDIS_URL", "DEVICE_TOKENS", "ANALYST_TOKENS", "PORT", "OCPP_PORT")
 
 
 @contextlib.contextmanager

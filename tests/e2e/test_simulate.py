@@ -4,6 +4,7 @@ what the service serves after a refresh."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -82,3 +83,39 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_rerun_goes_on_with_the_fleet_and_never_counts_a_minute_twice(
+    service, clean_db, tmp_path
+):
+    """Two runs of `--ocpp` five minutes apart, each on the service's own ports (PORT and
+    OCPP_PORT from the environment, as `make simulate` gives them): the second sends only the
+    new minutes, and the service serves what the second run says (both runs' readings)."""
+    port = free_port()
+    service.env["OCPP_PORT"] = str(port)
+    service.start("web")
+    service.start("worker")
+    service.start("ocpp")
+    wait_until(lambda: _listening(port), what="ocpp to listen")
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    runs = []
+    for until in (end, end + timedelta(minutes=5)):
+        expected_file = tmp_path / f"expected-{len(runs)}.json"
+        run = service.simulator(
+            "--ocpp", "--meters", "4", "--vehicles", "5", "--minutes", "60", "--batch", "50",
+            "--until", until.isoformat(), "--expected-out", str(expected_file),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        sent = re.search(r"sent (\d+) readings", run.stderr)
+        assert sent, run.stderr[-2000:]
+        runs.append((int(sent[1]), orjson.loads(expected_file.read_bytes()), run.stderr))
+    (first, _, _), (second, expected, said) = runs
+    assert "going on with the fleet sent since" in said
+    assert 0 < second < first / 5, "only the five new minutes (and late flushes) are sent"
+
+    wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
+    service.flask("refresh-performance")
+    for vehicle_id, figures in expected.items():
+        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
+        for key, value in figures.items():
+            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
