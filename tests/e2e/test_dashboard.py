@@ -147,6 +147,64 @@ def test_the_chargers_tab_lists_the_meters_worst_first(service, seeded, browser)
     assert _blocked(browser) == []
 
 
+@pytest.fixture
+def one_point(clean_db):
+    """SV1 charged one minute alone on SM1, then, two hours later, one minute on SM2 beside SV2
+    (a shared meter: that session counts nothing)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    alone, shared = now - timedelta(hours=3, seconds=-10), now - timedelta(hours=1, seconds=-10)
+    records = [
+        meter_rec("SM1", alone, kwh=1.0),
+        vehicle_rec("SV1", "SM1", alone, kwh=0.9),
+        meter_rec("SM2", shared, kwh=1.0),
+        vehicle_rec("SV1", "SM2", shared, kwh=0.4),
+        vehicle_rec("SV2", "SM2", shared, kwh=0.4),
+    ]
+    with clean_db.begin() as conn:
+        write_batch(conn, records)
+        performance.refresh(conn, now)
+
+
+def _layout(browser, chart: str, path: str):
+    return browser.execute_script(f"return document.getElementById('{chart}')._fullLayout.{path};")
+
+
+def test_one_data_point_makes_readable_charts_and_an_empty_session_says_why(
+    service, one_point, browser
+):
+    service.start("web")
+    browser.get(f"{service.url}/dashboard#token={ANALYST_TOKEN}")
+    wait = WebDriverWait(browser, 20)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr")))
+    assert "1 vehicle charged" in browser.find_element(By.ID, "status").text
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#histogram .main-svg")))
+    # One efficiency, one narrow bar where it stands (not a bar from 0 to 1), counted in ones.
+    bars = browser.execute_script("return document.getElementById('histogram').data[0];")
+    assert bars["y"] == [1]
+    assert bars["x"][0] == pytest.approx(0.91)
+    low, high = _layout(browser, "histogram", "xaxis.range")
+    assert high - low < 0.5
+    assert _layout(browser, "histogram", "yaxis.dtick") >= 1
+
+    browser.find_element(By.CSS_SELECTOR, "#fleet tbody tr").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
+    # One hour of data: ticks an hour apart, not a millisecond.
+    assert _layout(browser, "drilldown", "xaxis.dtick") >= 3_600_000
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sessions tbody tr")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
+    assert len(rows) == 2
+    empty = next(r for r in rows if "SM2" in r.text)
+    assert "– *" in empty.text
+    reason = browser.find_element(By.ID, "uncounted")
+    assert reason.is_displayed()
+    assert "shared meter" in reason.text
+
+    browser.find_element(By.CSS_SELECTOR, ".tabs button[data-tab=meters]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr[data-meter]")))
+    assert "1 charger charged" in browser.find_element(By.ID, "status").text
+    assert _blocked(browser) == []
+
+
 def test_api_docs_render_under_their_content_security_policy(service, browser):
     service.start("web")
     browser.get(f"{service.url}/docs/")

@@ -8,13 +8,13 @@ const KEY = "evAnalystToken";
 // The two tabs: where each lists its rows, their id, and the table's columns [key, label, digits].
 const VIEWS = {
   vehicles: {
-    path: "/v1/analytics/performance", id: "vehicleId", noun: "vehicles", readings: "vehicles",
+    path: "/v1/analytics/performance", id: "vehicleId", noun: "vehicles", one: "vehicle", readings: "vehicles",
     columns: [["vehicleId", "Vehicle"], ["chargingEfficiency", "Efficiency", 3], ["totalAcConsumedKwh", "AC kWh", 3],
       ["totalDcDeliveredKwh", "DC kWh", 3], ["averageSoc", "Avg SOC %", 1], ["averageBatteryTemp", "Avg temp °C", 1],
       ["minutesCounted", "Minutes"], ["suspectMinutes", "Suspect min"]],
   },
   meters: {
-    path: "/v1/analytics/meters", id: "meterId", noun: "chargers", readings: "meters",
+    path: "/v1/analytics/meters", id: "meterId", noun: "chargers", one: "charger", readings: "meters",
     columns: [["meterId", "Charger (meter)"], ["chargingEfficiency", "Efficiency", 3], ["totalAcConsumedKwh", "AC kWh", 3],
       ["totalDcDeliveredKwh", "DC kWh", 3], ["vehiclesServed", "Vehicles"], ["minutesCounted", "Minutes"],
       ["suspectMinutes", "Suspect min"]],
@@ -65,8 +65,9 @@ async function loadFleet() {
   state.rows = rows;
   state.refreshedAt = new Date(page.refreshedAt);
   const suspect = rows.reduce((n, r) => n + r.suspectMinutes, 0);
-  status(`${rows.length} ${v.noun} charged in the window ${page.windowStart} – ${page.windowEnd}` +
-    (suspect ? `; ${suspect} suspect minutes (DC over AC).` : "."));
+  status(`${rows.length} ${rows.length === 1 ? v.one : v.noun} charged in the window ` +
+    `${page.windowStart} – ${page.windowEnd}` +
+    (suspect ? `; ${suspect} suspect minute${suspect === 1 ? "" : "s"} (DC over AC).` : "."));
   tick();
   render();
 }
@@ -123,12 +124,31 @@ function render() {
   drawHistogram(low);
 }
 
+// Counts on an axis step by whole numbers: a count of 1 is never drawn with ticks at 0.2.
+function countAxis(most, title) {
+  return { title: { text: title }, rangemode: "tozero", tick0: 0, dtick: Math.max(1, Math.ceil(most / 5)) };
+}
+
+// The efficiencies binned 0.02 wide from the lowest to the highest, counted here: one device is
+// one narrow bar where it stands, not a bar from 0 to 1.
+const BIN = 0.02;
 function drawHistogram(low) {
   const values = state.rows.map((r) => r.chargingEfficiency).filter((x) => x !== null);
-  Plotly.react("histogram", [{ x: values, type: "histogram", marker: { color: "#3366cc" }, nbinsx: 30 }], {
+  const counts = new Map();
+  values.forEach((x) => { const bin = Math.floor(x / BIN + 1e-9); counts.set(bin, (counts.get(bin) || 0) + 1); });
+  const bins = [...counts.keys()].sort((a, b) => a - b);
+  const lo = Math.min(bins.length ? bins[0] * BIN : low, low) - 0.05;
+  const hi = Math.max(bins.length ? (bins[bins.length - 1] + 1) * BIN : low, low) + 0.05;
+  Plotly.react("histogram", [{
+    x: bins.map((b) => (b + 0.5) * BIN), y: bins.map((b) => counts.get(b)), width: BIN * 0.95, type: "bar",
+    marker: { color: "#3366cc" },
+    hovertemplate: "%{y} with efficiency %{customdata}<extra></extra>",
+    customdata: bins.map((b) => `${(b * BIN).toFixed(2)}–${((b + 1) * BIN).toFixed(2)}`),
+  }], {
     title: { text: `${state.tab === "meters" ? "Chargers'" : "Fleet"} efficiency (DC / AC)` },
     margin: { t: 40, r: 10, b: 40, l: 40 },
-    xaxis: { title: { text: "efficiency" } }, yaxis: { title: { text: view().noun } },
+    xaxis: { title: { text: "efficiency" }, range: [lo, hi] },
+    yaxis: countAxis(Math.max(0, ...counts.values()), view().noun),
     shapes: [{ type: "line", x0: low, x1: low, yref: "paper", y0: 0, y1: 1, line: { color: "#b00020", dash: "dot" } }],
   }, { displayModeBar: false, responsive: true });
 }
@@ -184,15 +204,23 @@ async function drill(deviceId) {
   if (!detail) { $("drilldown").textContent = `No hourly data for ${deviceId}.`; return; }
   const hours = detail.hours;
   $("drilldown").querySelector(".hint")?.remove();
+  // An hour's bar spans its hour, and the axis ticks hours: one hour of data is one wide bar
+  // under its own time, not ticks a millisecond apart.
+  const HOUR = 3600000, times = hours.map((h) => Date.parse(h.hour));
+  const first = Math.min(...times), last = Math.max(...times);
   Plotly.react("drilldown", [{
-    x: hours.map((h) => h.hour), y: hours.map((h) => h.chargingEfficiency), type: "bar",
+    x: hours.map((h) => h.hour), y: hours.map((h) => h.chargingEfficiency), type: "bar", width: HOUR * 0.9,
     marker: { color: hours.map((h) => (h.chargingEfficiency < threshold() ? "#b00020" : "#2a9d8f")) },
     text: hours.map((h) => `${h.minutesCounted} min`), hovertemplate: "%{x}<br>%{y:.3f} (%{text})<extra></extra>",
   }], {
     title: { text: `${deviceId}: efficiency by hour` }, margin: { t: 40, r: 10, b: 60, l: 40 },
+    xaxis: { type: "date", range: [first - HOUR, last + HOUR], dtick: Math.max(1, Math.ceil((last - first) / HOUR / 8)) * HOUR },
     yaxis: { title: { text: "efficiency" }, rangemode: "tozero" },
   }, { displayModeBar: false, responsive: true });
 }
+
+const UNCOUNTED = "No minute of this session was counted: in each, another vehicle also named " +
+  "this meter (a shared meter), the meter sent no reading, or a register's interval was not known.";
 
 // The dates of the sessions' range: [from, to] as whole UTC days (default the last 7).
 function range() {
@@ -223,16 +251,21 @@ async function showSessions(deviceId) {
     const tr = document.createElement("tr");
     if (x.chargingEfficiency !== null && x.chargingEfficiency < low) tr.classList.add("low");
     // A charger's OCPP transaction that no vehicle reported in has no vehicle, coverage or SOC.
+    // A session of minutes none of which counted has no efficiency: say why, not just "–".
+    const uncounted = x.vehicleId !== null && x.minutesSeen > 0 && x.minutesCounted === 0;
     [fmt(x.vehicleId), x.meterId, x.start.slice(0, 16).replace("T", " "), x.end.slice(11, 16),
-      fmt(x.chargingEfficiency, 3), fmt(x.acConsumedKwh, 3), fmt(x.dcDeliveredKwh, 3), fmt(x.energyLostKwh, 3),
+      uncounted ? "– *" : fmt(x.chargingEfficiency, 3), fmt(x.acConsumedKwh, 3), fmt(x.dcDeliveredKwh, 3), fmt(x.energyLostKwh, 3),
       fmt(x.coverage === null ? null : x.coverage * 100, 0) + " %", `${fmt(x.socStart, 0)} → ${fmt(x.socEnd, 0)} %`].forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
       if (i > 3) td.className = "num";
+      if (i === 4 && uncounted) td.title = UNCOUNTED;
       tr.appendChild(td);
     });
     return tr;
   }));
+  $("uncounted").textContent = "* " + UNCOUNTED;
+  $("uncounted").hidden = !(page ? page.sessions : []).some((x) => x.vehicleId !== null && x.minutesSeen > 0 && x.minutesCounted === 0);
 }
 
 function tick() {
