@@ -1,5 +1,5 @@
 """Bearer tokens: devices may ingest, analysts may read. Role tokens are compared in constant
-time; a per-device token is found by its hash (web/credentials.py) and binds the request to its
+time; a per-device token is found by its hash (models/credentials.py) and binds the request to its
 device (`g.device`; None for a role token, a fleet gateway that may write for any device)."""
 
 from __future__ import annotations
@@ -83,15 +83,7 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
             g.token = bearer(request.headers.get("Authorization"))
             role, g.device = held(ev, g.token)
             if role is None:
-                return (
-                    {
-                        "error": "unauthorized",
-                        "message": f"Send 'Authorization: Bearer <token>' with {_a(role_wanted)} "
-                        "token.",
-                    },
-                    401,
-                    {"WWW-Authenticate": 'Bearer realm="ev-telemetry"'},
-                )
+                return _unauthorized(role_wanted, given=g.token is not None)
             if role != role_wanted:
                 return (
                     {
@@ -106,3 +98,21 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
         return guarded
 
     return decorator
+
+
+def _unauthorized(role_wanted: str, given: bool) -> tuple[dict[str, str], int, dict[str, str]]:
+    """401, saying which: no bearer token at all, or one this service does not know (never
+    issued, or revoked: not told apart, which would tell a guesser which tokens existed).
+    RFC 6750's `invalid_token` in WWW-Authenticate for the second."""
+    if given:
+        message = (
+            f"The bearer token is not one this service knows, or it was revoked: send "
+            f"{_a(role_wanted)} token."
+        )
+        challenge = 'Bearer realm="ev-telemetry", error="invalid_token"'
+    else:
+        message = (
+            f"No bearer token: send 'Authorization: Bearer <token>' with {_a(role_wanted)} token."
+        )
+        challenge = 'Bearer realm="ev-telemetry"'
+    return {"error": "unauthorized", "message": message}, 401, {"WWW-Authenticate": challenge}

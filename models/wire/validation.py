@@ -7,6 +7,7 @@ schema instances built once per process: the cheap path through marshmallow.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,7 +170,7 @@ class ReadingValidator:
             kind, alternatives = BY_NAME[name], _ALTERNATIVES.get(name)
             for position, index in enumerate(indexes):
                 if position in errors:
-                    rejected[index] = errors[position]
+                    rejected[index] = _with_suggestions(errors[position], kind)
                     continue
                 reading = loaded[position]
                 wrong = alternatives.errors(reading) if alternatives else None
@@ -180,6 +181,29 @@ class ReadingValidator:
 
         ordered = [records[i] for i in sorted(records)]
         return ordered, [{"index": i, "errors": rejected[i]} for i in sorted(rejected)]
+
+
+UNKNOWN_FIELD = "Unknown field."
+
+
+def _with_suggestions(errors: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    """A reading's errors, an unknown field's naming the field it was likely meant to be (a
+    case slip such as kwhConsumedAC, or a letter or two off)."""
+    known = ("type", *kind.wire_fields, "timestamp")
+    out = {}
+    for field, messages in errors.items():
+        if messages == [UNKNOWN_FIELD] and (meant := _meant(field, known)):
+            messages = [f"Unknown field: did you mean '{meant}'?"]
+        out[field] = messages
+    return out
+
+
+def _meant(field: str, known: tuple[str, ...]) -> str | None:
+    by_case = [name for name in known if name.lower() == field.lower()]
+    if by_case:
+        return by_case[0]
+    close = difflib.get_close_matches(field, known, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def classify(item: Any) -> str | dict[str, list[str]]:

@@ -98,7 +98,7 @@ def test_a_rerun_goes_on_with_the_fleet_and_never_counts_a_minute_twice(
     service.start("ocpp")
     wait_until(lambda: _listening(port), what="ocpp to listen")
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
-    runs = []
+    runs: list[tuple[int, dict, str]] = []
     for until in (end, end + timedelta(minutes=5)):
         expected_file = tmp_path / f"expected-{len(runs)}.json"
         run = service.simulator(
