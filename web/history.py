@@ -46,7 +46,13 @@ class HistoryQuery(Schema):
             "description": "Start, inclusive (ISO 8601 with a zone); default 24 h before to."
         },
     )
-    end = UtcMoment(data_key="to", metadata={"description": "End, exclusive; default now."})
+    end = UtcMoment(
+        data_key="to",
+        metadata={
+            "description": "End, exclusive; default now, or from + HISTORY_MAX_DAYS when that "
+            "is earlier."
+        },
+    )
     limit = fields.Integer(
         load_default=1000,
         validate=validate.Range(min=1, max=10_000),
@@ -70,14 +76,14 @@ def _history(kind: Kind, device_id: str) -> Any:
         args = QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    end = args.get("end") or datetime.now(UTC)
+    longest = services().settings.history_max_days
+    end = args.get("end") or _default_end(args.get("start"), timedelta(days=longest))
     try:
         start = args.get("start") or end - DEFAULT_SPAN
     except OverflowError:
         return error("invalid_query", "'to' is too early for the default 24 h before it.", 400)
     if start >= end:
         return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
-    longest = services().settings.history_max_days
     if end - start > timedelta(days=longest):
         return error(
             "window_too_long",
@@ -103,6 +109,18 @@ def _history(kind: Kind, device_id: str) -> Any:
         "readings": [responses.reading(kind, row) for row in rows],
         "nextCursor": cursors.encode(rows[-1]["recorded_at"].isoformat()) if more else None,
     }
+
+
+def _default_end(start: datetime | None, longest: timedelta) -> datetime:
+    """Without `to`: now, or, for a `from` further back than a read may cover, the end of the
+    longest read from it (the next read starts there)."""
+    now = datetime.now(UTC)
+    if start is None:
+        return now
+    try:
+        return min(now, start + longest)
+    except OverflowError:
+        return now
 
 
 def _csv(kind: Kind, device_id: str, start: datetime, end: datetime) -> Response:

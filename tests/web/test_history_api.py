@@ -185,3 +185,15 @@ def test_a_read_past_its_time_is_stopped_and_answered_503(settings, history, cle
     assert reply.json["error"] == "query_timeout"
     assert "HISTORY_TIMEOUT_SECONDS" in reply.json["message"]
     assert get(client, "/v1/meters/M1/readings").status_code == 200, "the next read is fine"
+
+
+def test_a_from_further_back_than_a_read_covers_reads_the_longest_window_from_it(client, history):
+    """`from` alone, weeks ago: the read covers HISTORY_MAX_DAYS from it (not a 400 because
+    `to` defaulted to now)."""
+    reply = client.get(
+        "/v1/meters/M1/readings", query_string={"from": T0.isoformat()}, headers=ANALYST
+    )
+    assert reply.status_code == 200, reply.json
+    assert len(reply.json["readings"]) == 7
+    assert reply.json["from"] == T0.isoformat().replace("+00:00", "Z")
+    assert reply.json["to"] == (T0 + timedelta(days=7)).isoformat().replace("+00:00", "Z")
