@@ -56,7 +56,11 @@ class SessionsQuery(Schema):
         },
     )
     end = UtcMoment(
-        data_key="to", metadata={"description": "Sessions starting before; default now."}
+        data_key="to",
+        metadata={
+            "description": "Sessions starting before; default now, or from + 400 days when "
+            "that is earlier."
+        },
     )
     limit = fields.Integer(
         load_default=100,
@@ -112,6 +116,8 @@ def _sessions(kind: Kind, device_id: str) -> Any:
     except ValidationError as exc:
         return invalid_query(exc.messages)
     end = args.get("end") or datetime.now(UTC)
+    if "end" not in args and "start" in args and end - args["start"] > LONGEST:
+        end = args["start"] + LONGEST  # `from` alone, further back than a read covers
     earliest = session_reads.FIRST[0] + DEFAULT_SPAN
     start = args.get("start") or (end - DEFAULT_SPAN if end > earliest else session_reads.FIRST[0])
     if start >= end:
