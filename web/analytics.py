@@ -67,31 +67,30 @@ def _engine() -> Any:
 
 
 class WindowQuery(Schema):
-    """`from` and `to`, both or neither: the minutes starting in [from, to) instead of the last
+    """`from`, and `to` (default now): the minutes starting in [from, to) instead of the last
     24 hours."""
 
     start = UtcMoment(
         data_key="from",
         **_about(
-            "With `to`: the figures over the minutes starting in [from, to) instead of the last "
-            "24 hours, from the same per-minute contributions (ISO 8601 with a zone)."
+            "The figures over the minutes starting in [from, to) instead of the last 24 hours, "
+            "from the same per-minute contributions (ISO 8601 with a zone)."
         ),
     )
     end = UtcMoment(
         data_key="to",
         **_about(
-            "End of the window (exclusive); minutes after the last refresh are not counted, and "
-            "windowEnd says so."
+            "End of the window (exclusive; default now, with `from`); minutes after the last "
+            "refresh are not counted, and windowEnd says so."
         ),
     )
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
-        for name, wire in (("start", "from"), ("end", "to")):
-            if name not in data:
-                raise ValidationError("Missing data for required field.", wire)
-        if data["start"] >= data["end"]:
-            raise ValidationError("Must be after 'from'.", "to")
+        if "start" not in data:
+            raise ValidationError("Missing data for required field (with 'to', or alone).", "from")
+        if data["start"] >= data.get("end", datetime.now(UTC)):
+            raise ValidationError("Must be after 'from' (default: now).", "to")
 
 
 WINDOW_QUERY = WindowQuery()
@@ -162,7 +161,8 @@ def over_window(
         window = WINDOW_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    row = db.read(_engine(), lambda conn: read(conn, device_id, window["start"], window["end"]))
+    start, end = window["start"], window.get("end") or datetime.now(UTC)
+    row = db.read(_engine(), lambda conn: read(conn, device_id, start, end))
     if row is None:
         return no_data(kind, device_id, NO_DATA_IN_WINDOW)
     return conditional(answer(row), row["refreshed_at"])

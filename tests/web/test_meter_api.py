@@ -173,7 +173,9 @@ def test_missing_and_bad_requests(client, fleet):
     assert _get(client, "/NOPE/hourly").status_code == 404
     assert _get(client, "/M1/daily?days=0").json["error"] == "invalid_query"
     assert _get(client, "?sort=averageSoc").json["error"] == "invalid_query"
-    assert _get(client, "/M1?from=2026-02-10T00:00:00Z").json["error"] == "invalid_query"
+    # `to` alone is not a window; `from` alone is one up to now.
+    assert _get(client, "/M1?to=2026-02-10T00:00:00Z").json["error"] == "invalid_query"
+    assert _get(client, "/M00001?from=2026-02-09T00:00:00Z").status_code == 200
     assert _get(client, "?cursor=garbage").json["error"] == "invalid_cursor"
     device = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
     assert client.get("/v1/analytics/meters/M1", headers=device).status_code == 403
