@@ -194,7 +194,7 @@ def test_one_data_point_makes_readable_charts_and_an_empty_session_says_why(
     rows = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
     assert len(rows) == 2
     empty = next(r for r in rows if "SM2" in r.text)
-    assert "– *" in empty.text
+    assert "\u2013 *" in empty.text  # an en dash, then the mark of the reason below
     reason = browser.find_element(By.ID, "uncounted")
     assert reason.is_displayed()
     assert "shared meter" in reason.text
