@@ -360,3 +360,37 @@ def test_refused_values_never_lose_a_stop_nor_the_good_values(service, chargers,
     assert "event=ocpp_values_refused charger=CP-V16 action=StopTransaction count=5" in (
         service.log("ocpp")
     )
+
+
+def test_a_transactions_energy_across_a_register_reset_is_what_its_registers_counted(
+    service, chargers, clean_db
+):
+    """meterStart 5000 Wh, values 5100 then 30 (the counter restarted), meterStop 90: the
+    transaction counted 0.19 kWh, not stop minus start (-4.91)."""
+
+    async def script(cp):
+        started = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG", meter_start=5000, timestamp=iso(0)
+            )
+        )
+        for seconds, wh in ((30, "5100"), (60, "30")):
+            await cp.call(
+                call16.MeterValues(
+                    connector_id=1,
+                    transaction_id=started.transaction_id,
+                    meter_value=[{"timestamp": iso(seconds), "sampledValue": [sampled(wh)]}],
+                )
+            )
+        await cp.call(
+            call16.StopTransaction(
+                meter_stop=90, timestamp=iso(90), transaction_id=started.transaction_id
+            )
+        )
+
+    asyncio.run(_session(chargers, "CP-RESET", "ocpp1.6", Client16, script))
+    wait_until(lambda: stored_readings(clean_db) == 4, what="the four registers stored")
+    window = f"from={iso(-60)}&to={iso(600)}"
+    sessions = orjson.loads(service.get(f"/v1/meters/CP-RESET:1/sessions?{window}").data)
+    [session] = sessions["sessions"]
+    assert session["transactionEnergyKwh"] == pytest.approx(0.19)
