@@ -83,13 +83,13 @@ class Contract:
         try:
             at: datetime = timestamp.deserialize(value)
         except ValidationError as exc:
-            raise ValueError(f"{value!r}: {_said(exc.messages)}") from None
+            raise ValueError(f"{_shown(value)}: {_said(exc.messages)}") from None
         return at.astimezone(UTC)
 
     def readings(self, wires: list[dict[str, Any]]) -> Mapped:
         """The meter readings the contract takes of these, and why it refused the others."""
         records, rejections = self.validator.validate(wires)
-        refused = [(str(wires[r["index"]]["timestamp"]), _said(r["errors"])) for r in rejections]
+        refused = [(_shown(wires[r["index"]]["timestamp"]), _said(r["errors"])) for r in rejections]
         return Mapped(records, refused)
 
 
@@ -102,7 +102,7 @@ def when(value: Any) -> datetime:
     except ValueError:
         at = None
     if at is None or at.utcoffset() is None:
-        raise ValueError(f"{value!r} is not an ISO 8601 timestamp with a zone offset")
+        raise ValueError(f"{_shown(value)} is not an ISO 8601 timestamp with a zone offset")
     return at.astimezone(UTC)
 
 
@@ -112,7 +112,7 @@ def register_reading(meter: str, timestamp: Any, wh: Any, contract: Contract) ->
     try:
         kwh = _exact(wh) / 1000
     except (ValueError, ArithmeticError) as exc:
-        return Mapped(refused=[(str(timestamp), _arithmetic(exc, wh))])
+        return Mapped(refused=[(_shown(timestamp), _arithmetic(exc, wh))])
     return contract.readings([_wire(meter, timestamp, register=kwh)])
 
 
@@ -126,7 +126,7 @@ def meter_values(
         try:
             at = contract.moment(value.get("timestamp"))
         except ValueError as exc:
-            out.refused.append((str(value.get("timestamp")), str(exc)))
+            out.refused.append((_shown(value.get("timestamp")), str(exc)))
             continue
         by_moment.setdefault(at, []).extend(value.get("sampled_value") or [])
     wires = []
@@ -168,6 +168,12 @@ def _said(errors: Any) -> str:
     if isinstance(errors, list):
         return " ".join(_said(message) for message in errors)
     return str(errors)
+
+
+def _shown(value: Any) -> str:
+    """What a charger sent, as a refusal names it: never more than a line's worth."""
+    shown = repr(value)
+    return shown if len(shown) <= 64 else f"{shown[:60]}..."
 
 
 def _arithmetic(exc: Exception, value: Any) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ import pytest
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
 from tests.support.helpers import wait_until
 from tools.local import free_port
+from tools.stack import Stack
 
 DOCS = ("README.md", "docs/DEVICES.md", "docs/OCPP.md")
 # The service itself and the tests: what these examples run against, not examples to run.
@@ -90,14 +90,10 @@ def make_run(service_env, clean_db, tmp_path):
         "DATA_DIR": str(tmp_path / "data"),
         "METRICS_DIR": str(tmp_path / "metrics"),
     }
-    log = (tmp_path / "make-run.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.local", "serve"],
-        cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{env['PORT']}"
+    stack = Stack(env=env, logs=tmp_path / "logs")
+    stack.start("make-run", command=[sys.executable, "-m", "tools.local", "serve"])
     try:
-        wait_until(lambda: _ready(url), 120, "make run to answer /readyz")
+        wait_until(stack.ready, 120, "make run to answer /readyz")
         # A second terminal: no server URLs of its own, only where make run keeps its data.
         terminal = {
             k: v
@@ -109,23 +105,9 @@ def make_run(service_env, clean_db, tmp_path):
             TOKEN=DEVICE_TOKEN, ANALYST=ANALYST_TOKEN, PYTHONPATH=str(ROOT),
             EV_VENV=str(Path(sys.executable).parent),
         )  # fmt: skip
-        yield env, terminal, url
+        yield env, terminal, stack
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as reply:  # noqa: S310
-            return bool(reply.status == 200)
-    except OSError:
-        return False
+        stack.stop_all()
 
 
 def _counted(url: str, vehicle: str) -> bool:
@@ -141,7 +123,8 @@ def _counted(url: str, vehicle: str) -> bool:
 
 
 def test_every_example_of_the_docs_works_as_written(make_run, tmp_path):
-    env, terminal, url = make_run
+    env, terminal, stack = make_run
+    url = stack.url
     here = tmp_path / "reader"
     here.mkdir()
     (here / ".venv").symlink_to(ROOT / ".venv")
@@ -161,7 +144,7 @@ def test_every_example_of_the_docs_works_as_written(make_run, tmp_path):
         )  # fmt: skip
         where = (
             f"{doc}:\n{block}\nstdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-1500:]}\n"
-            f"make run's log: {(tmp_path / 'make-run.log').read_text(errors='replace')[-3000:]}"
+            f"make run's log: {stack.log('make-run')[-3000:]}"
         )
         assert done.returncode == 0, where
         _check_comments(block, done.stdout, here, where)

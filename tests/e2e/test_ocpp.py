@@ -26,7 +26,7 @@ from models import transactions
 from models.efficiency.reference import efficiency
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter_reg, vehicle_reg
-from tests.support.helpers import stored_readings, wait_until
+from tests.support.helpers import listening, stored_readings, wait_until
 from tools.local import free_port
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
@@ -53,15 +53,8 @@ def chargers(service) -> str:
     service.start("worker")
     service.start("ocpp")
     url = f"ws://127.0.0.1:{port}/ocpp"
-    wait_until(lambda: _listening(port), what="ocpp to listen")
+    wait_until(lambda: listening(port), what="ocpp to listen")
     return url
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _session(url: str, cp: str, protocol: str, client_class, script, password=DEVICE_TOKEN):

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.support.constants import DEVICE_TOKEN
-from tests.support.helpers import wait_until
+from tests.support.helpers import listening, wait_until
 from tools.local import free_port
 
 MB = 1_000_000
@@ -27,15 +27,8 @@ def ocpp(service) -> tuple[str, int]:
     port = free_port()
     service.env["OCPP_PORT"] = str(port)
     process = service.start("ocpp")
-    wait_until(lambda: _listening(port), what="ocpp to listen")
+    wait_until(lambda: listening(port), what="ocpp to listen")
     return f"ws://127.0.0.1:{port}/ocpp", process.pid
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def rss_mb(pid: int) -> float:

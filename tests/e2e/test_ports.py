@@ -4,12 +4,11 @@ web services share a port, and requests alternate between them)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
 from tests.support.constants import ROOT
-from tests.support.helpers import wait_until
+from tests.support.helpers import listening, wait_until
 from tools.local import free_port
 from tools.stack import procfile
 
@@ -26,7 +25,7 @@ def test_a_second_service_on_a_taken_port_refuses_naming_the_holder(service):
     web = service.processes.get("web") or service.start("web")
     ocpp = service.start("ocpp")
     port, ocpp_port = service.env["PORT"], service.env["OCPP_PORT"]
-    wait_until(lambda: _listening(int(ocpp_port)), what="ocpp to listen")
+    wait_until(lambda: listening(int(ocpp_port)), what="ocpp to listen")
 
     second_web = _second(service, "-m", "web.serve")
     assert second_web.returncode == 1
@@ -44,8 +43,3 @@ def test_a_second_service_on_a_taken_port_refuses_naming_the_holder(service):
     # The first service still answers: nothing of it was touched.
     assert web.poll() is None
     assert service.ready()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.support.helpers import stored_readings, wait_until
+from tests.support.helpers import listening, stored_readings, wait_until
 from tools.local import free_port
 
 
@@ -47,15 +47,22 @@ def service_backlog_empty(service) -> bool:
     return float(line.split()[-1]) == 0
 
 
-def test_a_fleet_whose_meters_speak_ocpp_gets_the_register_rules_figures(
-    service, clean_db, tmp_path
-):
+@pytest.fixture
+def with_chargers(service) -> int:
+    """web, worker and ocpp running; the ocpp process's port."""
     port = free_port()
     service.env["OCPP_PORT"] = str(port)
     service.start("web")
     service.start("worker")
     service.start("ocpp")
-    wait_until(lambda: _listening(port), what="ocpp to listen")
+    wait_until(lambda: listening(port), what="ocpp to listen")
+    return port
+
+
+def test_a_fleet_whose_meters_speak_ocpp_gets_the_register_rules_figures(
+    service, with_chargers, clean_db, tmp_path
+):
+    port = with_chargers
     expected_file = tmp_path / "expected.json"
     run = service.simulator(
         "--ocpp", "--meters", "4", "--vehicles", "5", "--minutes", "60", "--batch", "50",
@@ -78,25 +85,12 @@ def test_a_fleet_whose_meters_speak_ocpp_gets_the_register_rules_figures(
             assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
 
 
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_a_rerun_goes_on_with_the_fleet_and_never_counts_a_minute_twice(
-    service, clean_db, tmp_path
+    service, with_chargers, clean_db, tmp_path
 ):
     """Two runs of `--ocpp` five minutes apart, each on the service's own ports (PORT and
     OCPP_PORT from the environment, as `make simulate` gives them): the second sends only the
     new minutes, and the service serves what the second run says (both runs' readings)."""
-    port = free_port()
-    service.env["OCPP_PORT"] = str(port)
-    service.start("web")
-    service.start("worker")
-    service.start("ocpp")
-    wait_until(lambda: _listening(port), what="ocpp to listen")
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     runs: list[tuple[int, dict, str]] = []
     for until in (end, end + timedelta(minutes=5)):

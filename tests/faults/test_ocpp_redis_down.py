@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from tests.support.constants import DEVICE_TOKEN
-from tests.support.helpers import stored_readings, wait_until
+from tests.support.helpers import listening, stored_readings, wait_until
 from tools.local import free_port
 
 AT = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
@@ -25,11 +24,6 @@ FRAME = orjson.dumps(
 ).decode()  # fmt: skip
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_no_confirmation_while_redis_is_down_and_the_resend_is_stored_once(
     service, private_redis, clean_db
 ):
@@ -37,7 +31,7 @@ def test_no_confirmation_while_redis_is_down_and_the_resend_is_stored_once(
     service.env.update(REDIS_URL=private_redis.url, REDIS_TIMEOUT_SECONDS="1", OCPP_PORT=str(port))
     service.start("worker")
     service.start("ocpp")
-    wait_until(lambda: _listening(port), what="ocpp to listen")
+    wait_until(lambda: listening(port), what="ocpp to listen")
     basic = base64.b64encode(f"CP9:{DEVICE_TOKEN}".encode()).decode()
 
     async def charger() -> list:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import socket
 
 from sqlalchemy import Engine, text
 
 from models import dead_letters as letters
 from tools.stack import wait_until
 
-__all__ = ["dead_letters", "refresh_spans", "stored_readings", "wait_until"]
+__all__ = ["dead_letters", "listening", "refresh_spans", "stored_readings", "wait_until"]
 
 _STORED = "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
 
@@ -32,3 +33,9 @@ _REFRESH = re.compile(r"event=refresh .*started=([\d.]+) ended=([\d.]+)")
 def refresh_spans(worker_log: str) -> list[tuple[float, float]]:
     """(started, ended), epoch seconds, of each refresh a worker's log records."""
     return [(float(a), float(b)) for a, b in _REFRESH.findall(worker_log)]
+
+
+def listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
