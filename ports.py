@@ -22,6 +22,9 @@ def require_free(host: str, port: int, what: str) -> None:
     """Raise PortTaken unless a plain listener could bind host:port now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As servers bind: a port whose last listener is gone, its connections lingering in
+        # TIME_WAIT (a server just restarted), is free; one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
