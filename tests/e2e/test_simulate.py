@@ -41,6 +41,15 @@ def test_simulated_fleet_gets_the_efficiencies_the_simulator_predicts(service, c
             assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
 
 
+def assert_serves(service, expected: dict) -> None:
+    """After a refresh, the API serves each vehicle the figures the simulator printed."""
+    service.flask("refresh-performance")
+    for vehicle_id, figures in expected.items():
+        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
+        for key, value in figures.items():
+            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
+
+
 def service_backlog_empty(service) -> bool:
     reply = service.http.request("GET", service.url + "/metrics").data.decode()
     line = next(x for x in reply.splitlines() if x.startswith("ev_stream_backlog_readings "))
@@ -78,11 +87,7 @@ def test_a_fleet_whose_meters_speak_ocpp_gets_the_register_rules_figures(
 
     wait_until(lambda: stored_readings(clean_db) > 0, what="the worker to start writing")
     wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
-    service.flask("refresh-performance")
-    for vehicle_id, figures in expected.items():
-        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
-        for key, value in figures.items():
-            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
+    assert_serves(service, expected)
 
 
 def test_a_rerun_goes_on_with_the_fleet_and_never_counts_a_minute_twice(
@@ -108,8 +113,4 @@ def test_a_rerun_goes_on_with_the_fleet_and_never_counts_a_minute_twice(
     assert 0 < second < first / 5, "only the five new minutes (and late flushes) are sent"
 
     wait_until(lambda: service_backlog_empty(service), 60, "the stream to drain")
-    service.flask("refresh-performance")
-    for vehicle_id, figures in expected.items():
-        served = orjson.loads(service.get(f"/v1/analytics/performance/{vehicle_id}").data)
-        for key, value in figures.items():
-            assert served[key] == pytest.approx(value, abs=1e-9), (vehicle_id, key)
+    assert_serves(service, expected)
