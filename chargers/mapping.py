@@ -254,9 +254,7 @@ def _exact(value: Any) -> Decimal:
     exact_already = type(value) is int or type(value) is Decimal
     if exact_already or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         exact = Decimal(value)
-    else:
-        raise ValueError(f"{str(value)[:40]!r} is not a number")
-    if not exact.is_finite():
+    else:  # a float (2.0.1's NaN or Infinity), a bool, '1_000', ' 1', 'NaN'...
         raise ValueError(f"{str(value)[:40]!r} is not a number")
     return exact
 

@@ -92,16 +92,17 @@ class Gate:
         given = basic(request.headers.get("Authorization"))
         if given is None or given[0] != charge_point:
             return self._unauthorized(connection, _GIVE_BASIC)
+        if self._gateway(given[1]):
+            return None
         try:
-            allowed = await asyncio.to_thread(self._allows, charge_point, given[1])
+            device = await asyncio.to_thread(self.credentials.device, given[1])
         except CredentialsUnavailable:
             return connection.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE, "Credentials cannot be checked now; retry.\n"
             )
-        if not allowed:
+        if not self._owns(charge_point, device):
             return self._unauthorized(connection, "Unknown credentials for this charge point.\n")
-        if not self._gateway(given[1]):
-            self.tokens[connection] = given[1]
+        self.tokens[connection] = given[1]
         return None
 
     def _gateway(self, password: str) -> bool:
@@ -109,11 +110,6 @@ class Gate:
         for token in self.settings.device_tokens:
             gateway |= hmac.compare_digest(password.encode(), token.encode())
         return gateway
-
-    def _allows(self, charge_point: str, password: str) -> bool:
-        if self._gateway(password):
-            return True
-        return self._owns(charge_point, self.credentials.device(password))
 
     @staticmethod
     def _owns(charge_point: str, device: Device | None) -> bool:

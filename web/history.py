@@ -77,7 +77,7 @@ def _history(kind: Kind, device_id: str) -> Any:
     except ValidationError as exc:
         return invalid_query(exc.messages)
     longest = services().settings.history_max_days
-    end = args.get("end") or _default_end(args.get("start"), timedelta(days=longest))
+    end = args.get("end") or default_end(args.get("start"), timedelta(days=longest))
     try:
         start = args.get("start") or end - DEFAULT_SPAN
     except OverflowError:
@@ -111,9 +111,9 @@ def _history(kind: Kind, device_id: str) -> Any:
     }
 
 
-def _default_end(start: datetime | None, longest: timedelta) -> datetime:
-    """Without `to`: now, or, for a `from` further back than a read may cover, the end of the
-    longest read from it (the next read starts there)."""
+def default_end(start: datetime | None, longest: timedelta) -> datetime:
+    """Without `to`: now, or, for a `from` further back than a read may cover (`longest`), the
+    end of the longest read from it (the next read starts there). Sessions' reads too."""
     now = datetime.now(UTC)
     if start is None:
         return now

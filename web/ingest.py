@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -173,12 +174,17 @@ def parse_json(data: bytes) -> Any:
 _REGISTERS = b'"kwhRegister'
 
 
+# A \\uD800-\\uDFFF escape: the only way a body can hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _exactly(data: bytes) -> Any:
     body = json.loads(data, parse_float=Decimal, parse_constant=_not_json)
-    try:  # what orjson refuses, json takes: a lone surrogate, which no answer could carry
-        json.dumps(body, default=str, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
+    if _SURROGATE_ESCAPE.search(data):
+        try:  # what orjson refuses, json takes: a lone surrogate, which no answer could carry
+            json.dumps(body, default=str, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
     return body
 
 

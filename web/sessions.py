@@ -3,7 +3,7 @@ with `Accept: text/csv` every session of the window."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -19,6 +19,7 @@ from models.wire.fields import ID_RE, UtcMoment
 from web import csv_export, cursors
 from web.auth import ANALYST, require
 from web.errors import error, invalid_id, invalid_query
+from web.history import default_end
 from web.services import services
 
 bp = Blueprint("sessions", __name__)
@@ -115,9 +116,7 @@ def _sessions(kind: Kind, device_id: str) -> Any:
         args = QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    end = args.get("end") or datetime.now(UTC)
-    if "end" not in args and "start" in args and end - args["start"] > LONGEST:
-        end = args["start"] + LONGEST  # `from` alone, further back than a read covers
+    end = args.get("end") or default_end(args.get("start"), LONGEST)
     earliest = session_reads.FIRST[0] + DEFAULT_SPAN
     start = args.get("start") or (end - DEFAULT_SPAN if end > earliest else session_reads.FIRST[0])
     if start >= end:

@@ -222,6 +222,9 @@ async function drill(deviceId) {
 const UNCOUNTED = "No minute of this session was counted: in each, another vehicle also named " +
   "this meter (a shared meter), the meter sent no reading, or a register's interval was not known.";
 
+// A vehicle's session of minutes none of which counted has no efficiency: say why, not just "–".
+const isUncounted = (x) => x.vehicleId !== null && x.minutesSeen > 0 && x.minutesCounted === 0;
+
 // The dates of the sessions' range: [from, to] as whole UTC days (default the last 7).
 function range() {
   const day = 86400000, today = new Date(new Date().toISOString().slice(0, 10));
@@ -251,8 +254,7 @@ async function showSessions(deviceId) {
     const tr = document.createElement("tr");
     if (x.chargingEfficiency !== null && x.chargingEfficiency < low) tr.classList.add("low");
     // A charger's OCPP transaction that no vehicle reported in has no vehicle, coverage or SOC.
-    // A session of minutes none of which counted has no efficiency: say why, not just "–".
-    const uncounted = x.vehicleId !== null && x.minutesSeen > 0 && x.minutesCounted === 0;
+    const uncounted = isUncounted(x);
     [fmt(x.vehicleId), x.meterId, x.start.slice(0, 16).replace("T", " "), x.end.slice(11, 16),
       uncounted ? "– *" : fmt(x.chargingEfficiency, 3), fmt(x.acConsumedKwh, 3), fmt(x.dcDeliveredKwh, 3), fmt(x.energyLostKwh, 3),
       fmt(x.coverage === null ? null : x.coverage * 100, 0) + " %", `${fmt(x.socStart, 0)} → ${fmt(x.socEnd, 0)} %`].forEach((text, i) => {
@@ -265,7 +267,7 @@ async function showSessions(deviceId) {
     return tr;
   }));
   $("uncounted").textContent = "* " + UNCOUNTED;
-  $("uncounted").hidden = !(page ? page.sessions : []).some((x) => x.vehicleId !== null && x.minutesSeen > 0 && x.minutesCounted === 0);
+  $("uncounted").hidden = !(page ? page.sessions : []).some(isUncounted);
 }
 
 function tick() {
