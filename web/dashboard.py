@@ -1,20 +1,20 @@
 """/dashboard: the analysts' page. Static files; the page calls the API with the analyst token
-the user typed (kept in the browser). Its chart library (plotly.js) is served from the plotly
-package installed beside the service: nothing comes from a CDN. Two tabs: the vehicles and the
-chargers (meters), each worst first, with a histogram and a drill-down by hour."""
+the user typed (kept in the browser). Its chart library (plotly.js) is vendored in
+static/vendor/ (version, source and licence in the README there): nothing comes from a CDN.
+Two tabs: the vehicles and the chargers (meters), each worst first, with a histogram and a
+drill-down by hour."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import plotly
 from flask import Blueprint, Response, send_from_directory
 
 from web.services import services
 
 STATIC = Path(__file__).parent / "static"
-PLOTLY = Path(plotly.__file__).parent / "package_data"
+VENDOR = STATIC / "vendor"
 
 bp = Blueprint("dashboard", __name__)
 
@@ -33,5 +33,5 @@ def page() -> Any:
 @bp.get("/dashboard/assets/<name>")
 def asset(name: str) -> Any:
     if name == "plotly.min.js":
-        return send_from_directory(PLOTLY, name, max_age=86400)
+        return send_from_directory(VENDOR, name, max_age=86400)
     return send_from_directory(STATIC, name, max_age=300)

@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from web.dashboard import VENDOR
+
 
 def _external(html: str) -> list[str]:
     return re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
@@ -98,3 +100,18 @@ def test_the_docs_page_allows_exactly_its_own_inline_script(client):
     assert len(inline) == 1
     digest = base64.b64encode(hashlib.sha256(inline[0]).digest()).decode()
     assert f"'sha256-{digest}'" in page.headers["Content-Security-Policy"]
+
+
+def test_vendored_plotly_is_the_published_file_its_readme_names():
+    """The dashboard's chart library is served from the repository, not from a package: the file
+    must be the release the vendor README names, unedited, with its licence beside it."""
+
+    readme = (VENDOR / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `plotly.min.js`"))
+    found = re.search(r"\| ([\d.]+) \|.*`([0-9a-f]{64})`", row)
+    assert found, row
+    version, digest = found.groups()
+    script = (VENDOR / "plotly.min.js").read_bytes()
+    assert hashlib.sha256(script).hexdigest() == digest
+    assert f"plotly.js v{version}\n".encode() in script[:100]
+    assert "MIT License" in (VENDOR / "plotly.LICENSE").read_text()
