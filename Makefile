@@ -5,17 +5,35 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-tools run demo simulate flask test test-fast lint format typecheck migrate bench bench-smoke bench-profile clean
+.PHONY: help install lock lock-check system-tools run demo simulate flask test test-fast lint format typecheck migrate bench bench-smoke bench-profile clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+# The locks: pyproject.toml's dependencies (requirements.txt, the image's) and with every extra
+# (requirements-dev.txt, the checkout's), pinned with hashes; each keeps its pins until asked.
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --quiet --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
+
+$(INSTALLED): requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
-install: $(INSTALLED) ## Make .venv and install the pinned requirements
+install: $(INSTALLED) ## Make .venv and install the locked requirements (requirements-dev.txt)
+
+lock: install ## Lock pyproject.toml's dependencies again (ARGS="--upgrade-package celery" to move one)
+	$(UV_COMPILE) $(ARGS) -o requirements.txt
+	$(UV_COMPILE) $(ARGS) --all-extras -o requirements-dev.txt
+
+lock-check: install ## Fail when the lock files no longer match pyproject.toml (`make lock` mends)
+	@tmp=$$(mktemp -d); cp requirements.txt requirements-dev.txt $$tmp/; \
+	$(UV_COMPILE) -o $$tmp/requirements.txt && \
+	$(UV_COMPILE) --all-extras -o $$tmp/requirements-dev.txt && \
+	diff -u requirements.txt $$tmp/requirements.txt && \
+	diff -u requirements-dev.txt $$tmp/requirements-dev.txt \
+	  || { echo "lock-check: the lock files do not match pyproject.toml: run make lock"; exit 1; }; \
+	rm -rf $$tmp
 
 system-tools: ## Install Debian's wrk, chromium(-driver), redis-server, socat, iproute2, pgbouncer, prometheus (promtool), nginx, docker-compose if missing
 	@missing=""; \
@@ -46,7 +64,7 @@ simulate: install ## A simulated fleet sent to `make run`'s service: make simula
 flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
 	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)
 
-test: install system-tools lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
+test: install system-tools lock-check lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## The edit-test loop: no browser, spawned services, fault tests or system packages
