@@ -1,16 +1,20 @@
 """Prometheus metrics.
 
-Every process of a host (web workers, Celery pool processes, beat) writes its samples to
-METRICS_DIR (prometheus-client's multiprocess mode), and GET /metrics sums them. The stream's
-and the performance table's state is read live when scraped, so every web instance reports the
+Every process of a container or host (web workers, Celery pool processes, beat, ocpp) writes
+its samples to METRICS_DIR (prometheus-client's multiprocess mode), one directory per container,
+emptied when the container starts (docker-compose.yml's tmpfs; `make run` empties its own), and
+never shared between containers. Web's GET /metrics sums its container's; a worker or ocpp
+container serves its own on METRICS_PORT; Prometheus scrapes each (monitoring/prometheus.yml).
+A process that ends says so (mark_process_dead), so its live gauges stop counting. The stream's
+and the efficiency table's state is read live when scraped, so every web instance reports the
 whole deployment's buffer and freshness. This module must be imported before anything else
 imports prometheus_client: the multiprocess switch is an environment variable read at import.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-import socket
 import tempfile
 
 from settings import get_settings
@@ -51,14 +55,23 @@ def require_shared_dir() -> None:
         )
 
 
-from prometheus_client import Counter, Gauge, Histogram, values  # noqa: E402
+from prometheus_client import Counter, Gauge, Histogram, multiprocess, values  # noqa: E402
 
 # Someone may have imported prometheus_client before us (Celery's command line loads Flower's
 # plugin, which does), and its value class is chosen at import: choose again, now that the
 # multiprocess directory is set, or this process's samples would never reach /metrics.
-# Files are named by host and process id, not the id alone: containers sharing one directory
-# (docker-compose.yml) each number their processes from 1.
-values.ValueClass = values.MultiProcessValue(lambda: f"{socket.gethostname()}_{os.getpid()}")
+values.ValueClass = values.MultiProcessValue()
+
+
+def process_ended(pid: int | None = None) -> None:
+    """A process of this container is gone: its live gauges (chargers connected) must stop
+    adding to the sum. Its counters and histograms stay: what it counted happened."""
+    multiprocess.mark_process_dead(pid or os.getpid(), _dir)
+
+
+# Every normal exit; Celery's pool processes end with os._exit, so workers/celery_app.py says it
+# for them.
+atexit.register(process_ended)
 
 LAG_BUCKETS = (
     0.01,
@@ -199,7 +212,8 @@ def serve_host_samples(address: str, port: int) -> None:
 def clear_dir() -> int:
     """Empty METRICS_DIR of every process's samples: before a host's processes start, as
     prometheus_client's multiprocess mode requires (else a process id reused across runs would
-    carry an old run's values). How many files were removed."""
+    carry an old run's values). A container's tmpfs is empty at each start without it. How many
+    files were removed."""
     removed = 0
     for name in os.listdir(SHARED_DIR) if not PROBLEM else []:
         if name.endswith(".db"):

@@ -70,8 +70,8 @@ def _commands(app: Flask) -> None:
 
     @app.cli.command("clear-metrics")
     def clear_metrics() -> None:
-        """Empty METRICS_DIR before the host's processes start (docker compose's migrate step
-        does; `make run` does), as Prometheus's multiprocess mode requires."""
+        """Empty METRICS_DIR before the host's processes start (`make run` does; a container's
+        tmpfs is empty at each start), as Prometheus's multiprocess mode requires."""
         import metrics
 
         click.echo(f"removed {metrics.clear_dir()} sample file(s) from {metrics.SHARED_DIR}")

@@ -66,3 +66,4 @@ def _start_consumer(sender: str | None = None, **_: Any) -> None:
 @signals.worker_process_shutdown.connect
 def _stop_consumer(**_: Any) -> None:
     drain.stop()
+    metrics.process_ended()

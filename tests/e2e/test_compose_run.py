@@ -1,11 +1,12 @@
 """docker-compose.yml's services, run as far as this machine can without a Docker engine.
 
-Each app service's command runs as an unprivileged user, with the image's ENV and the service's
-environment from the compose file, in a mount namespace of its own where /srv (the image's
-directories) is a fresh tmpfs, made as the Dockerfile makes it, and the `metrics` volume is one
-directory shared by the containers that mount it. Only what cannot be the same here is changed:
-PostgreSQL's and Redis's addresses (compose's service names), the port and the bind address
-(loopback), and the Redis key prefix (so the test has keys of its own).
+Each app service's command runs from the image's files and packages only (what the Dockerfile
+copies, in a virtualenv of requirements.txt alone: tests/support/compose.build_image), as an
+unprivileged user, with the image's ENV and the service's environment from the compose file, in
+a mount namespace of its own where /srv (the image's directories) is a fresh tmpfs, made as the
+Dockerfile makes it, with the service's tmpfs mounts on it. Only what cannot be the same here is
+changed: PostgreSQL's and Redis's addresses (compose's service names), the port and the bind
+address (loopback), and the Redis key prefix (so the test has keys of its own).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +30,7 @@ import pytest
 import urllib3
 from sqlalchemy import make_url
 
-from tests.support.compose import compose, dockerfile
+from tests.support.compose import build_image, compose, dockerfile
 from tests.support.constants import ROOT
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until
@@ -53,18 +55,32 @@ def _interpolate(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", one, value)
 
 
+@pytest.fixture(scope="module")
+def image() -> Iterator[tuple[Path, Path]]:
+    # Under the repo (not /tmp/pytest-of-root): the unprivileged user must reach it.
+    directory = ROOT / ".data" / f"image-{uuid.uuid4().hex[:8]}"
+    try:
+        yield build_image(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class Containers:
-    def __init__(self, overrides: dict[str, str], volumes: Path, logs: Path) -> None:
+    def __init__(
+        self, overrides: dict[str, str], image: tuple[Path, Path], volumes: Path, logs: Path
+    ) -> None:
         self.overrides, self.volumes, self.logs = overrides, volumes, logs
+        self.app, self.bin = image
         self.image_env, self.user, _ = dockerfile()
         self.services = compose()["services"]
+        self.metrics_port = int(overrides["METRICS_PORT"])
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self, name: str) -> dict[str, str]:
         given = {"DEVICE_TOKENS": DEVICE, "ANALYST_TOKENS": ANALYST}
         declared = self.services[name].get("environment", {})
         env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin",
             "HOME": "/srv/ev",
             "PYTHONDONTWRITEBYTECODE": "1",
             **self.image_env,
@@ -77,6 +93,11 @@ class Containers:
         """The command inside: /srv as the image has it, the service's volumes mounted on it."""
         mounts = [f"mount --bind {self.volumes / v.split(':')[0]} {v.split(':')[1]}"
                   for v in self.services[name].get("volumes", [])]  # fmt: skip
+        for entry in self.services[name].get("tmpfs", []):
+            path, _, options = entry.partition(":")
+            # Docker's tmpfs takes the image user's uid; here that user is `nobody`.
+            options = re.sub(r"\b([ug]id)=\d+", rf"\1={UNPRIVILEGED}", options)
+            mounts.append(f"mount -t tmpfs -o {options or 'defaults'} tmpfs {path}")
         made = " ".join(shlex.quote(self.image_env[k]) for k in ("DATA_DIR", "METRICS_DIR"))
         setup = " && ".join(
             [
@@ -95,7 +116,7 @@ class Containers:
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 self.argv(name),
-                cwd=ROOT,
+                cwd=self.app,
                 env=self.env(name),
                 stdout=log,
                 stderr=log,
@@ -122,15 +143,16 @@ class Containers:
 
 
 @pytest.fixture
-def containers(base_settings, server_env, tmp_path, clean_db, redis_client) -> Iterator[Containers]:
+def containers(
+    base_settings, server_env, tmp_path, clean_db, redis_client, request
+) -> Iterator[Containers]:
     if os.geteuid() != 0:
         pytest.skip("mount namespaces and another user need root (CI runs as root)")
     if str(make_url(base_settings.database_url).query.get("host", "")).startswith("/"):
         pytest.skip("the embedded PostgreSQL listens on a socket only its own user reaches")
     prefix = f"compose-{uuid.uuid4().hex[:8]}"
     volumes = tmp_path / "volumes"
-    (volumes / "metrics").mkdir(parents=True)
-    os.chown(volumes / "metrics", UNPRIVILEGED, UNPRIVILEGED)  # a new volume: the image's owner
+    volumes.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
     box = Containers(
@@ -143,7 +165,10 @@ def containers(base_settings, server_env, tmp_path, clean_db, redis_client) -> I
             "CELERY_QUEUE": prefix,
             "REFRESH_SECONDS": "2",
             "WORKER_CONCURRENCY": "1",
+            # Compose's 9100 would be every container's here, on one loopback.
+            "METRICS_PORT": str(free_port()),
         },
+        request.getfixturevalue("image"),  # once the skips above are passed: it takes a while
         volumes,
         logs,
     )
@@ -209,10 +234,17 @@ def test_every_app_service_runs_unprivileged_with_its_compose_environment(contai
         90,
         "beat's refresh to serve the vehicle",
     )
-    scraped = _get(url + "/metrics").data.decode()
-    batches = [line for line in scraped.splitlines() if line.startswith("ev_batch_readings_count")]
-    assert batches, "the worker's samples reach web"
-    assert float(batches[0].split()[-1]) >= 1
+
+    # Each container serves its own samples: the worker's batches on its METRICS_PORT, not web's.
+    def batches(at: str) -> float:
+        scraped = _get(at + "/metrics").data.decode()
+        counts = [
+            line for line in scraped.splitlines() if line.startswith("ev_batch_readings_count")
+        ]
+        return sum(float(line.split()[-1]) for line in counts)
+
+    assert batches(f"http://127.0.0.1:{containers.metrics_port}") >= 1
+    assert batches(url) == 0
     for name in ("web", "worker", "beat"):
         assert "refuses to start" not in containers.log(name)
 

@@ -1,6 +1,7 @@
-"""Debian's Prometheus scraping the real processes: every series the Grafana dashboard and the
-alert rules use is scraped, the rules evaluate without error, and a worker on a host with no web
-process is scraped on its METRICS_PORT, its samples counted once."""
+"""Debian's Prometheus scraping the real processes as compose runs them, each in a "container" of
+its own (a METRICS_DIR of its own; the worker and ocpp serve theirs on METRICS_PORT): every
+series the Grafana dashboard and the alert rules use is scraped, the rules evaluate without
+error, and each process's samples are counted once."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import yaml
 
 from tests.support.constants import ROOT
 from tests.support.factories import meter, vehicle
-from tests.support.helpers import stored_readings, wait_until
+from tests.support.helpers import listening, stored_readings, wait_until
 from tools.local import free_port
 
 MONITORING = ROOT / "monitoring"
@@ -90,20 +91,19 @@ def _answers(port: int) -> bool:
 def test_every_series_of_the_dashboard_and_rules_is_scraped_from_the_real_processes(
     service, clean_db, prometheus, tmp_path
 ):
-    service.start("web")
-    service.start("beat")
-    # Another host: a worker with a metrics directory of its own and no web beside it.
-    worker_port = free_port()
-    service.env["METRICS_DIR"] = str(tmp_path / "worker-host-metrics")
-    service.env["METRICS_PORT"] = str(worker_port)
-    service.start("worker")
+    # Each process a container: its own METRICS_DIR, as docker-compose.yml's tmpfs gives it.
+    targets = {"ev": f"127.0.0.1:{service.env['PORT']}"}
+    for name in ("web", "beat", "worker", "ocpp"):
+        service.env["METRICS_DIR"] = str(tmp_path / f"{name}-metrics")
+        if name in ("worker", "ocpp"):
+            service.env["METRICS_PORT"] = str(free_port())
+            targets[f"ev-{name}"] = f"127.0.0.1:{service.env['METRICS_PORT']}"
+        if name == "ocpp":
+            service.env["OCPP_PORT"] = str(free_port())
+        service.start(name)
+    wait_until(lambda: listening(int(service.env["OCPP_PORT"])), 30, "ocpp to listen")
 
-    port = prometheus(
-        {
-            "ev": f"127.0.0.1:{service.env['PORT']}",
-            "ev-hosts-without-web": f"127.0.0.1:{worker_port}",
-        }
-    )
+    port = prometheus(targets)
     when = datetime.now(UTC).replace(second=10, microsecond=0) - timedelta(minutes=2)
     body = [meter("PM1", when), vehicle("PV1", "PM1", when + timedelta(seconds=5))]
     body.append(meter("PM2", when, kwh=-1))  # one rejection
@@ -123,11 +123,22 @@ def test_every_series_of_the_dashboard_and_rules_is_scraped_from_the_real_proces
         time.sleep(1)
     assert missing() == set()
 
-    # The worker's samples come from its own host's endpoint only: counted once.
-    written = query(port, "sum by (job) (ev_readings_written_total)")
-    assert [(w["metric"]["job"], float(w["value"][1])) for w in written] == [
-        ("ev-hosts-without-web", 2.0)
+    # Each process's samples come from its own container's target only: counted once (other
+    # containers may export the same counter at zero: they import the same definitions).
+    def by_job(series: str) -> list[tuple[str, float]]:
+        found = query(port, f"sum by (job) ({series}) > 0")
+        return [(f["metric"]["job"], float(f["value"][1])) for f in found]
+
+    assert by_job("ev_readings_written_total") == [("ev-worker", 2.0)]
+    assert by_job("ev_readings_accepted_total") == [("ev", 2.0)]
+    assert by_job("ev_batch_readings_count") == [
+        ("ev-worker", by_job("ev_batch_readings_count")[0][1])
     ]
+    assert {(f["metric"]["job"], f["value"][1]) for f in query(port, "up")} == {
+        ("ev", "1"),
+        ("ev-worker", "1"),
+        ("ev-ocpp", "1"),
+    }
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=5) as reply:
         groups = json.load(reply)["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]

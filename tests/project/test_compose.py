@@ -56,11 +56,15 @@ def test_app_services_wait_for_migrations_and_scale():
     assert "container_name" not in services["worker"], "a fixed name would prevent --scale"
 
 
-def test_flower_is_optional_and_runs_celerys_app():
+def test_flower_is_optional_and_watches_the_service_broker_from_its_own_image():
     services = compose()["services"]
     flower = services["flower"]
     assert flower["profiles"] == ["flower"]  # not started by a plain `docker compose up`
-    assert shlex.split(flower["command"])[:4] == ["celery", "-A", "workers", "flower"]
+    assert flower["image"].startswith("mher/flower:"), "our image carries only the service"
+    assert flower["command"][:2] == ["celery", "flower"]
+    assert (
+        flower["environment"]["CELERY_BROKER_URL"] == "${CELERY_BROKER_URL:-redis://redis:6379/0}"
+    )
     assert all(str(p).startswith("127.0.0.1:") for p in flower["ports"])
 
 
@@ -73,12 +77,22 @@ def test_services_have_healthchecks_where_others_wait_on_them():
         assert services[name]["healthcheck"]["test"][2:] == ["-m", "workers.health", name]
 
 
-def test_app_containers_share_one_metrics_directory_the_image_user_owns():
+def test_each_app_container_keeps_its_samples_on_a_tmpfs_of_its_own_the_image_user_owns():
+    """prometheus_client's multiprocess mode: a directory per container, empty at its start."""
     env, user, runs = dockerfile()
     services = compose()["services"]
-    for name in ("web", "worker", "beat"):
-        assert "METRICS_DIR" not in services[name]["environment"], "the image's is the volume's"
-        assert f"metrics:{env['METRICS_DIR']}" in services[name]["volumes"], name
+    made_user = re.search(r"useradd .*--uid (\d+)", runs)
+    assert made_user, "the image makes its user with a fixed uid"
+    uid = made_user[1]
+    for name in ("web", "worker", "beat", "ocpp", "migrate"):
+        assert "METRICS_DIR" not in services[name]["environment"], "the image's is the tmpfs"
+        assert not services[name].get("volumes"), "no directory shared between containers"
+    for name in ("web", "worker", "beat", "ocpp"):
+        (mount,) = services[name]["tmpfs"]
+        path, _, options = mount.partition(":")
+        assert path == env["METRICS_DIR"], name
+        assert f"uid={uid}" in options.split(","), name
+    assert "metrics" not in compose()["volumes"]
     assert user not in ("root", "nobody", "0"), "its own unprivileged user"
     made = re.search(rf"install -d -o {user} -g {user} ([^&\n]+)", runs)
     assert made, "the image makes the directories it writes, owned by its user"

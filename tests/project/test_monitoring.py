@@ -50,7 +50,7 @@ def test_prometheus_accepts_the_configuration_with_its_rules():
     assert "SUCCESS: 9 rules found" in done.stdout
 
 
-def test_the_profile_runs_prometheus_on_the_web_service_and_grafana_on_its_files():
+def test_the_profile_runs_prometheus_on_every_container_and_grafana_on_its_files():
     services = compose()["services"]
     for name in ("prometheus", "grafana"):
         assert services[name]["profiles"] == ["monitoring"], name
@@ -59,9 +59,21 @@ def test_the_profile_runs_prometheus_on_the_web_service_and_grafana_on_its_files
     assert mounts["./monitoring/alerts.yml"] == "/etc/prometheus/alerts.yml"
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
-    (ev,) = [job for job in config["scrape_configs"] if job["job_name"] == "ev"]
-    assert ev["static_configs"][0]["targets"] == ["web:8000"]
+    # One target per container of each service that keeps samples, at the port it serves them.
+    scraped = {}
+    for job in config["scrape_configs"]:
+        (lookup,) = job["dns_sd_configs"]
+        (name,) = lookup["names"]
+        scraped[name] = (job["job_name"], lookup["port"])
+    assert scraped == {
+        "web": ("ev", 8000),
+        "worker": ("ev-worker", 9100),
+        "ocpp": ("ev-ocpp", 9100),
+    }
     assert "8000" in [str(port) for port in services["web"]["expose"]]
+    for name in ("worker", "ocpp"):
+        assert services[name]["environment"]["METRICS_PORT"] == "9100", name
+        assert "9100" in [str(port) for port in services[name]["expose"]], name
 
     grafana = {v.split(":")[0]: v.split(":")[1] for v in services["grafana"]["volumes"]}
     provisioning = ROOT / "monitoring" / "grafana" / "provisioning"
