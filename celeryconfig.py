@@ -18,6 +18,13 @@ if broker_url.startswith("sentinel://"):
             "password": _settings.redis_sentinel_password
         }
 task_default_queue = _settings.celery_queue
+# A deployment with a queue of its own (another deployment shares its Redis, or a test does) has
+# its own control and event exchanges too: `celery inspect`, the health check's ping and task
+# events reach its workers only. The default keeps Celery's names, so a monitor that does not
+# load this file (Flower's own image, docker-compose.yml) still sees the workers.
+if _settings.celery_queue != "ev":
+    control_exchange = f"{_settings.celery_queue}.control"
+    event_exchange = f"{_settings.celery_queue}.events"
 task_ignore_result = True
 task_acks_late = True
 task_reject_on_worker_lost = True

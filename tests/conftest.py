@@ -1,12 +1,15 @@
 """Shared fixtures: real PostgreSQL and Redis, isolated per test session and per test.
 
 The servers are DATABASE_URL / REDIS_URL when set (CI sets the machine's), else embedded ones
-started here. Each session migrates a database of its own on that server and drops it after;
-each test gets Redis keys under a prefix of its own, so nothing a user keeps there is touched.
+started once per run, before pytest-xdist starts its workers (which inherit their URLs). Each
+session (each xdist worker) gets a database of its own on that server, cloned from a migrated
+template, and drops it after; each test gets Redis keys under a prefix of its own, so nothing a
+user keeps there is touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -36,13 +39,50 @@ from web import create_app
 
 __all__ = ["private_postgres", "private_redis"]
 
+SERVERS_DIR = ROOT / ".data" / "test-servers"
+EMBEDDED = pytest.StashKey[contextlib.ExitStack]()
+
+
+# Each directory's marker, so `-m "not e2e"` and the like mean what they say.
+MARKERS = {"e2e": "e2e", "faults": "faults", "project": "project"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        directory = item.path.relative_to(ROOT / "tests").parts[0]
+        if directory in MARKERS:
+            item.add_marker(MARKERS[directory])
+        else:
+            item.add_marker("unit")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Embedded servers for those URLs not set, once: in the process that runs the tests or,
+    under xdist, in the one that hands them out, before its workers start."""
+    if hasattr(config, "workerinput"):
+        return
+    wanted = {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if os.environ.get(k)}
+    if len(wanted) == 2:
+        return
+    stack = contextlib.ExitStack()
+    ready = stack.enter_context(servers({**wanted, "DATA_DIR": str(SERVERS_DIR)}))
+    os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = ready["DATABASE_URL"], ready["REDIS_URL"]
+    config.stash[EMBEDDED] = stack
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(EMBEDDED, None)
+    if stack is not None:
+        stack.close()
+
 
 @pytest.fixture(scope="session")
-def server_env() -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}
-    env["DATA_DIR"] = str(ROOT / ".data" / "test-servers")
-    with servers(env) as ready:
-        yield ready
+def server_env() -> dict[str, str]:
+    return {
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "DATA_DIR": str(SERVERS_DIR),
+    }
 
 
 @pytest.fixture(scope="session")

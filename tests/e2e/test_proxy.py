@@ -23,7 +23,7 @@ from tests.support.factories import meter
 from tools.local import free_port
 from tools.stack import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 NGINX = "/usr/sbin/nginx"
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"

@@ -6,6 +6,7 @@ records its figures in tests/artifacts/faults.json: readings sent, acknowledged 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,9 +44,12 @@ def report(request: pytest.FixtureRequest) -> Callable[..., None]:
 
     def record(**figures: Any) -> None:
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        results = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-        results[request.node.name] = figures
-        REPORT.write_text(json.dumps(results, indent=2, sort_keys=True))
+        # Tests on other xdist workers write it too: one read-modify-write at a time.
+        with (REPORT.parent / "faults.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            results = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+            results[request.node.name] = figures
+            REPORT.write_text(json.dumps(results, indent=2, sort_keys=True))
         print(request.node.name, figures)
 
     return record

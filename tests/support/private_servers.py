@@ -72,6 +72,7 @@ class PrivatePostgres:
     def __init__(self, directory: Path) -> None:
         import pgserver
 
+        self.directory = directory
         self.server = pgserver.get_server(directory, cleanup_mode="stop")
         self.server.psql("CREATE DATABASE faults;")
         socket_dir = self.server.get_uri().split("host=", 1)[1]

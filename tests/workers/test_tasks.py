@@ -129,3 +129,24 @@ def test_metrics_go_to_metrics_dir_whatever_the_parent_process_had_set(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "counter_" in out.stdout, out.stderr
     assert list(inherited.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("queue", "control", "events"),
+    [("ev", "celery", "celeryev"), ("fleet-b", "fleet-b.control", "fleet-b.events")],
+)
+def test_a_deployment_with_its_own_queue_has_its_own_control_and_event_exchanges(
+    queue, control, events
+):
+    """Two deployments on one Redis: `celery inspect`, the health check's ping and task events
+    reach each one's workers only. The default keeps Celery's names, for Flower's image."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from workers import app; print(app.conf.control_exchange, app.conf.event_exchange)"
+    env = {**os.environ, "CELERY_QUEUE": queue}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == [control, events]
