@@ -11,6 +11,7 @@ import metrics
 import ports
 from chargers.server import run
 from models import connections
+from models.redis_client import RedisClusterRefused, refuse_cluster
 from settings import get_settings
 
 settings = get_settings()
@@ -18,7 +19,8 @@ logs.configure(settings)
 try:
     ports.require_free(settings.host, settings.ocpp_port, "the OCPP")
     metrics.require_shared_dir()
-except (ports.PortTaken, metrics.MetricsDirUnusable) as exc:
+    refuse_cluster(settings)
+except (ports.PortTaken, metrics.MetricsDirUnusable, RedisClusterRefused) as exc:
     sys.stderr.write(f"ev ocpp refuses to start: {exc}\n")
     raise SystemExit(1) from exc
 connections.check_at_start(settings, "ocpp", connections.ocpp_most())

@@ -1,5 +1,6 @@
 """Connections to Redis, every call bounded in time: to REDIS_URL's server or, through Sentinels,
-to whichever server is the master at the time."""
+to whichever server is the master at the time. One Redis (with its replicas), never a Redis
+Cluster: docs/SCALING.md has the measured ceiling of one and what to do past it."""
 
 from __future__ import annotations
 
@@ -41,6 +42,29 @@ def client_for(settings: Settings, block_ms: int = 0) -> redis.Redis:
     )
 
 
+class RedisClusterRefused(RuntimeError):
+    pass
+
+
+def refuse_cluster(settings: Settings) -> None:
+    """Raise, saying why, when the Redis we were given is a Redis Cluster node. The buffer is one
+    stream with its counters, moved together by scripts: on a cluster it would sit in one slot of
+    one node (no sharding), behind a client that does not follow MOVED. A Redis unreachable now
+    is no reason not to start: every process waits for it as it always does."""
+    client = client_for(settings)
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.RedisError:
+        return
+    finally:
+        client.close()
+    if enabled:
+        raise RedisClusterRefused(
+            "REDIS_URL is a Redis Cluster node; the service runs on one Redis with its replicas "
+            '(Sentinel for failover). One carries the largest fleets: docs/SCALING.md, "Redis"'
+        )
+
+
 # What REDIS_URL still says when the Sentinels name the server.
 _SERVER_OPTIONS = ("db", "username", "password")
 
@@ -55,6 +79,6 @@ def _bounded(timeout_seconds: float, block_ms: int = 0) -> dict[str, Any]:
 
 
 def key(prefix: str, *parts: str) -> str:
-    """A key of this deployment: every key shares the `{prefix}` hash tag, so that they all sit
-    in one Redis Cluster slot and the stream's scripts may touch several at once."""
+    """A key of this deployment, under its `{prefix}`; the braces keep every key of a deployment
+    together were its Redis ever sharded by key (the scripts touch several at once)."""
     return ":".join((f"{{{prefix}}}", *parts))

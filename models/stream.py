@@ -6,7 +6,7 @@ batch committed, so a crash at any point leaves it to be read again. A counter o
 yet acknowledged is kept beside the stream and changed only by the scripts that add and
 acknowledge, so it is exact and bounds the buffer. Reads are measured in readings, not entries:
 a worker never holds more than its budget, however large the requests were.
-Keys share one hash tag, so the scripts also run on Redis Cluster.
+It lives on one Redis (with replicas), not a Redis Cluster (models/redis_client.refuse_cluster).
 """
 
 from __future__ import annotations

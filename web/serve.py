@@ -26,13 +26,20 @@ def preflight(settings: Settings) -> None:
     answers 503 while it lasts)."""
     import metrics
     import ports
+    from models.redis_client import RedisClusterRefused, refuse_cluster
     from web.auth import AuthNotConfigured, check_configured
 
     try:
         ports.require_free(settings.host, settings.port, "the web")
         check_configured(settings)
         metrics.require_shared_dir()
-    except (ports.PortTaken, AuthNotConfigured, metrics.MetricsDirUnusable) as exc:
+        refuse_cluster(settings)
+    except (
+        ports.PortTaken,
+        AuthNotConfigured,
+        metrics.MetricsDirUnusable,
+        RedisClusterRefused,
+    ) as exc:
         sys.stderr.write(f"ev web refuses to start: {exc}\n")
         raise SystemExit(1) from exc
     _warn_if_redis_may_evict(settings)

@@ -10,7 +10,7 @@ from celery import Celery, signals
 
 import logs
 import metrics
-from models import connections
+from models import connections, redis_client
 from settings import get_settings
 from workers import drain, events, pools  # pools registers the `ingest` inspect command
 
@@ -34,6 +34,11 @@ def _check_pool(sender: Any = None, **_: Any) -> None:
         raise SystemExit(1)
     most = connections.worker_most(sender.concurrency, pools.kind(sender.pool_cls))
     settings = get_settings()
+    try:
+        redis_client.refuse_cluster(settings)
+    except redis_client.RedisClusterRefused as exc:
+        sys.stderr.write(f"ev worker refuses to start: {exc}\n")
+        raise SystemExit(1) from exc
     connections.check_at_start(settings, "worker", most)
     if settings.metrics_port:
         metrics.serve_host_samples(settings.host, settings.metrics_port)

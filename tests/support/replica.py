@@ -4,10 +4,12 @@ pgserver's binaries and as pgserver's user, like the primary."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import pwd
 import shutil
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
@@ -18,7 +20,8 @@ from tools.local import free_port
 
 class StreamingReplica:
     def __init__(self, primary: PrivatePostgres, directory: Path) -> None:
-        from pgserver import _commands as pg  # type: ignore[attr-defined]
+        # pgserver makes one function per binary when imported: unknown to a type checker.
+        pg: Any = importlib.import_module("pgserver._commands")
 
         self._pg, self._user = pg, primary.server.system_user
         self.pgdata, self.sockets = directory / "pgdata", directory / "sockets"
