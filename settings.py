@@ -190,6 +190,9 @@ class Settings:
 
     # Periodic jobs
     refresh_seconds: int = 60
+    # Connections a full rebuild of the window (`refresh-performance --full`) builds day
+    # partitions on at once; 0: one per CPU of this host, up to four (docs/SCALING.md).
+    rebuild_builders: int = 0
     # How long a web process answers a vehicle's 24 h figures from memory before it asks whether
     # a refresh has committed since (web/performance_cache.py).
     read_cache_seconds: float = 1.0
@@ -298,6 +301,7 @@ class Settings:
                 e, "HISTORY_TIMEOUT_SECONDS", d.history_timeout_seconds, minimum=0.1
             ),
             refresh_seconds=_int(e, "REFRESH_SECONDS", d.refresh_seconds, minimum=1),
+            rebuild_builders=_int(e, "REBUILD_BUILDERS", d.rebuild_builders),
             read_cache_seconds=_float(e, "READ_CACHE_SECONDS", d.read_cache_seconds),
             efficiency_alert_below=_float(e, "EFFICIENCY_ALERT_BELOW", d.efficiency_alert_below),
             # A minute at least: two sessions of a vehicle on one meter never share a minute.
@@ -322,6 +326,12 @@ class Settings:
             log_level=_choice(e, "LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
             log_format=_choice(e, "LOG_FORMAT", d.log_format, ("keyvalue", "json")),
         )
+
+    @property
+    def builders(self) -> int:
+        """REBUILD_BUILDERS, else one per CPU up to four: the rebuild's work is CPU-bound in
+        PostgreSQL, usually on a box of the same size (docs/SCALING.md)."""
+        return self.rebuild_builders or min(os.cpu_count() or 1, 4)
 
     @property
     def worker_processes(self) -> int:

@@ -225,6 +225,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only the refresh: full rebuild and steady state over --hours of history",
     )
+    parser.add_argument(
+        "--builders",
+        default="",
+        help="with --refresh: the full rebuild again with each of these builder counts, e.g. 1,2,4",
+    )
     parser.add_argument("--connections", type=int, default=10_000, help="chargers (--ocpp)")
     parser.add_argument(
         "--period", type=float, default=60, help="seconds between a charger's MeterValues (--ocpp)"
@@ -254,7 +259,10 @@ def main(argv: list[str]) -> int:
             print(f"    charger_reads: {results['charger_reads']}")
             return _keep(results, Path(args.out), "charger-reads")
         if args.refresh:
-            results["refresh"] = refresh.at_scale(service, args.vehicles, args.hours)
+            builders = tuple(int(n) for n in args.builders.split(",") if n)
+            results["refresh"] = refresh.at_scale(
+                service, args.vehicles, args.hours, builders=builders
+            )
             print(f"    refresh: {results['refresh']}")
             return _keep(results, Path(args.out), "refresh")
         # Enough readings that no client runs out at ~60,000 readings/s.

@@ -15,8 +15,16 @@ from bench.stack import Service
 from models.efficiency import performance
 
 
-def at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> dict:
-    """Full rebuild over `hours` of history, then the steady state: one more minute each time."""
+def at_scale(
+    service: Service,
+    vehicles: int,
+    hours: float,
+    steps: int = 3,
+    builders: tuple[int, ...] = (),
+) -> dict:
+    """Full rebuild over `hours` of history, then the steady state: one more minute each time.
+    With `builders`, the full rebuild again on the same history with each of those many builder
+    connections (REBUILD_BUILDERS), for docs/SCALING.md."""
     service.reset()
     engine = service.engine()
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -28,6 +36,13 @@ def at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> d
     with engine.begin() as conn:
         full = performance.refresh(conn, end, full=True, engine=engine)
     assert full is not None
+    by_builders = {}
+    for count in builders:
+        with engine.begin() as conn:
+            again = performance.refresh(conn, end, full=True, engine=engine, builders=count)
+        assert again is not None
+        by_builders[count] = again.seconds
+        print(f"    full rebuild, {count} builder(s): {again.seconds:.1f} s", flush=True)
     steady = []
     for step in range(steps):
         minute = end + timedelta(minutes=step)
@@ -42,6 +57,7 @@ def at_scale(service: Service, vehicles: int, hours: float, steps: int = 3) -> d
         "history_rows": rows,
         "load_seconds": load_seconds,
         "full_rebuild_seconds": full.seconds,
+        "full_rebuild_seconds_by_builders": by_builders,
         "steady_refresh_seconds": statistics.median(steady),
         "vehicles_served": full.vehicles,
         "storage": storage,

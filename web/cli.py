@@ -15,7 +15,7 @@ from models import credentials, dead_letters, partitions
 from models.credential_cache import KnownCredentials
 from models.credentials import Device
 from models.db import make_engine
-from models.efficiency import alerts, contributions, performance
+from models.efficiency import alerts, performance
 from models.readings import iso_z
 from models.stream import BufferFull
 from models.wire.fields import ID_RE, ID_RULE
@@ -51,15 +51,17 @@ def _commands(app: Flask) -> None:
     def refresh_performance(as_of: str | None, full: bool) -> None:
         """Refresh the per-vehicle 24 h efficiency table now."""
         moment = _aware(as_of) if as_of else datetime.now(UTC)
+        settings = services().settings
         # The refresh's own connection and, for --full, the rebuild's builders.
-        engine = make_engine(services().settings, pool_size=1 + contributions.BUILDERS)
+        engine = make_engine(settings, pool_size=1 + settings.builders)
         with engine.begin() as conn:
             result = performance.refresh(
                 conn,
                 moment,
                 full=full,
                 engine=engine,
-                session_gap=timedelta(seconds=services().settings.session_gap_seconds),
+                session_gap=timedelta(seconds=settings.session_gap_seconds),
+                builders=settings.builders,
             )
         assert result is not None
         click.echo(

@@ -71,8 +71,8 @@ _INDEXES = {"vehicle": "vehicle_id, minute", "meter": "meter_id, minute"}
 _KEY = "minute, meter_id"
 # Set for every recompute: a 15-minute run's aggregate of a 10,000-device fleet stays in memory.
 WORK_MEM = "SET LOCAL work_mem = '64MB'"
-# Connections a full rebuild works on besides the refresh's own. Its work is CPU-bound in
-# PostgreSQL: two keep the two cores of the box the service is sized for busy.
+# Connections a full rebuild works on besides the refresh's own, unless told (REBUILD_BUILDERS,
+# Settings.builders). Its work is CPU-bound in PostgreSQL.
 BUILDERS = 2
 # A builder's commit need not wait for the disk: its tables count only once the refresh's
 # transaction, which does wait, has swapped them in.
@@ -98,7 +98,12 @@ def runs(minutes: Sequence[datetime], longest: int) -> list[tuple[datetime, date
 
 
 def rebuild_window(
-    conn: Connection, engine: Engine, start: datetime, end: datetime, chunk_minutes: int
+    conn: Connection,
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    chunk_minutes: int,
+    builders: int = BUILDERS,
 ) -> bool:
     """Replace the contributions of [start, end) by day partitions built on `engine`'s
     connections, swapped in within conn's transaction, and fill the temporary table
@@ -127,7 +132,7 @@ def rebuild_window(
         *((statement, {}) for day in by_size for statement in _indexes(day)),
         *((_pairs(day), window) for day in by_size),
     ]
-    with ThreadPoolExecutor(BUILDERS) as pool:
+    with ThreadPoolExecutor(builders) as pool:
         list(pool.map(lambda piece: _build(engine, *piece), recompute))
         list(pool.map(lambda piece: _build(engine, *piece), finish))
     parts = " UNION ALL ".join(f"SELECT * FROM {_rebuilt(day)}_pairs" for day in days)

@@ -171,13 +171,14 @@ def refresh(
     wait: bool = True,
     engine: Engine | None = None,
     session_gap: timedelta = SESSION_GAP,
+    builders: int = contributions.BUILDERS,
 ) -> RefreshResult | None:
     """Bring vehicle_performance_24h to the window ending at as_of, in the caller's transaction.
 
     full=True recomputes every minute of the window from history (a repair after a rule or
     schema change); otherwise only the minutes that received readings are recomputed. With
-    full=True and an engine, the window's day partitions are rebuilt on connections of the
-    engine, in parallel, and swapped in (contributions.rebuild_window): what a day of fleet
+    full=True and an engine, the window's day partitions are rebuilt on `builders` connections
+    of the engine at once, and swapped in (contributions.rebuild_window): what a day of fleet
     history needs. With wait=False, returns None at once when another refresh holds the lock.
     """
     started = time.monotonic()
@@ -199,7 +200,9 @@ def refresh(
     incremental = "old_start" in bounds
     in_place, rebuilt = minutes, False
     if full and engine is not None:
-        rebuilt = contributions.rebuild_window(conn, engine, new_start, new_end, CHUNK_MINUTES)
+        rebuilt = contributions.rebuild_window(
+            conn, engine, new_start, new_end, CHUNK_MINUTES, builders
+        )
         if rebuilt:
             in_place = [m for m in minutes if not new_start <= m < new_end]
     conn.execute(text(contributions.WORK_MEM))

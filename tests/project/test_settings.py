@@ -124,3 +124,11 @@ def test_reads_use_the_primary_unless_a_read_url_is_given():
     )
     assert s.database_read_url == "postgresql+psycopg2://u@replica/ev"
     assert s.database_prepared_statements is False
+
+
+def test_the_rebuild_works_on_one_connection_per_cpu_up_to_four_unless_told(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Settings.from_env({}).builders == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert Settings.from_env({}).builders == 4
+    assert Settings.from_env({"REBUILD_BUILDERS": "6"}).builders == 6

@@ -77,7 +77,9 @@ def two_days(clean_db):
                 conn.execute(text(f"DROP TABLE IF EXISTS {partitions.partition_name(table, day)}"))
 
 
-def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days):
+# One builder, the default, and more builders than the window has days (REBUILD_BUILDERS).
+@pytest.mark.parametrize("builders", [1, 2, 3])
+def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, builders):
     engine = two_days
     records = fleet_records(START, 27)
     with engine.begin() as conn:
@@ -119,7 +121,7 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days):
         ).rowcount
     assert wrong >= 10
     with engine.begin() as conn:
-        rebuilt = performance.refresh(conn, AS_OF, full=True, engine=engine)
+        rebuilt = performance.refresh(conn, AS_OF, full=True, engine=engine, builders=builders)
 
     assert rebuilt is not None
     assert (rebuilt.mode, rebuilt.vehicles) == ("rebuild", in_place.vehicles)
