@@ -168,7 +168,7 @@ class Kind:
         """A reading as the stream carries it. An interval reading's record ends before the
         register: the stream holds millions, and records queued before registers were the
         same."""
-        record = [self.code, recorded_at, *(values.get(name) for name in self.wire_fields)]
+        record = [self.code, recorded_at, *map(values.get, self.wire_fields)]
         if self.register and record[-1] is None:
             record.pop()
         return record

@@ -2,7 +2,10 @@
 kinds of reading (models/kinds.py).
 
 A request's readings are split by kind and each kind is validated in one `many=True` load with
-schema instances built once per process: the cheap path through marshmallow.
+schema instances built once per process: the cheap path through marshmallow. marshmallow visits
+every field a schema declares for every reading, present or not, so the readings devices send
+most (no `type`, an interval's energy and no register) are loaded by a schema without those two
+fields: the same checks and the same messages for what is there, a field fewer or two to visit.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ _OWN = {
     )
     for kind in KINDS
 }
+
+
+_OWN_SETS = {name: frozenset(own) for name, own in _OWN.items()}
 
 
 def _a(word: str) -> str:
@@ -111,6 +117,25 @@ def build_schemas(settings: Settings, clock: Callable[[], datetime]) -> dict[str
     return {kind.name: _schema(kind, settings, clock) for kind in KINDS}
 
 
+def _without(schema: Schema, names: set[str]) -> Schema:
+    kept = {name: field for name, field in schema.declared_fields.items() if name not in names}
+    return type(f"{type(schema).__name__}Interval", (_Reading,), kept)()
+
+
+def _left_out(kind: Kind) -> set[str]:
+    """What the common reading of a kind does not carry: `type`, and the register."""
+    return {"type", *((kind.register.wire,) if kind.register else ())}
+
+
+def _common(kind: Kind, item: dict[str, Any]) -> bool:
+    """Whether a reading of `kind` is the common one: no `type`, and an interval's energy rather
+    than the register (a kind without one: any reading without `type`)."""
+    if "type" in item:
+        return False
+    register = kind.register
+    return register is None or (register.interval in item and register.wire not in item)
+
+
 Rejection = dict[str, Any]
 
 
@@ -146,24 +171,34 @@ _ALTERNATIVES = {kind.name: _Alternatives(kind) for kind in KINDS if kind.regist
 class ReadingValidator:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
         self.schemas = build_schemas(settings, clock or (lambda: datetime.now(UTC)))
+        # By (kind, whether the reading is the common one): see the module's docstring.
+        self._loaders = {
+            (kind.name, common): (
+                _without(self.schemas[kind.name], _left_out(kind))
+                if common
+                else self.schemas[kind.name]
+            )
+            for kind in KINDS
+            for common in (True, False)
+        }
 
     def validate(self, items: list[Any]) -> tuple[list[Record], list[Rejection]]:
         """Normalised valid readings (in body order) and the rejected ones by index."""
         rejected: dict[int, dict[str, Any]] = {}
-        by_kind: dict[str, list[int]] = {kind.name: [] for kind in KINDS}
+        groups: dict[tuple[str, bool], list[int]] = {key: [] for key in self._loaders}
         for index, item in enumerate(items):
             told = classify(item)
             if isinstance(told, dict):
                 rejected[index] = told
             else:
-                by_kind[told].append(index)
+                groups[told, _common(BY_NAME[told], item)].append(index)
 
         records: dict[int, Record] = {}
-        for name, indexes in by_kind.items():
+        for (name, common), indexes in groups.items():
             if not indexes:
                 continue
             try:
-                loaded = self.schemas[name].load([items[i] for i in indexes], many=True)
+                loaded = self._loaders[name, common].load([items[i] for i in indexes], many=True)
                 errors: dict[int, Any] = {}
             except ValidationError as exc:
                 loaded, errors = exc.valid_data, exc.messages  # type: ignore[assignment]
@@ -212,6 +247,11 @@ def classify(item: Any) -> str | dict[str, list[str]]:
     if not isinstance(item, dict):
         return {"_record": [f"Expected a JSON object, got {_json_type(item)}."]}
     declared = item.get("type")
+    if declared is None:
+        # The common reading: its own fields are one kind's only, said without building errors.
+        telling_kinds = [name for name, own in _OWN_SETS.items() if not own.isdisjoint(item)]
+        if len(telling_kinds) == 1:
+            return telling_kinds[0]
     present = {name: [f for f in own if f in item] for name, own in _OWN.items()}
     if declared is not None:
         if not isinstance(declared, str) or declared not in BY_NAME:

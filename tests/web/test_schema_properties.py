@@ -1,4 +1,5 @@
-"""Property: no input makes ingest validation raise; each item is either kept or rejected."""
+"""Properties: no input makes ingest validation raise; each item is either kept or rejected; and
+the common reading's slimmer schema answers exactly what the kind's whole schema answers."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 KEYS = ["type", "meterId", "vehicleId", "kwhConsumedAc", "kwhDeliveredDc", "voltage", "soc",
-        "batteryTemp", "timestamp", "extra"]  # fmt: skip
+        "batteryTemp", "timestamp", "extra", "kwhRegisterAc", "kwhRegisterDc"]  # fmt: skip
 plausible = st.one_of(
     st.just("meter"),
     st.just("vehicle"),
@@ -47,3 +48,66 @@ def test_validation_never_raises_and_accounts_for_every_item(items):
         assert rejection["errors"], rejection  # a rejection always says why
     for record in records:
         assert record[0] in ("m", "v")
+
+
+class _WholeSchemasOnly(ReadingValidator):
+    """Every reading through its kind's whole schema, as before the common reading had its own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._loaders = {(name, common): self.schemas[name] for name, common in self._loaders}
+
+
+WHOLE = _WholeSchemasOnly(Settings.from_env({"RETENTION_DAYS": "3650"}), clock=lambda: NOW)
+
+
+# Readings that are mostly valid, numbers with any count of decimals (rounded on the way in),
+# sometimes with `type` or a register: both paths through validation, kept and refused.
+energy = st.floats(min_value=-1, max_value=60, allow_nan=False)
+meter_like = st.fixed_dictionaries(
+    {
+        "meterId": st.sampled_from(["M1", "M-2", "bad id"]),
+        "kwhConsumedAc": energy,
+        "voltage": st.floats(min_value=0, max_value=1000),
+        "timestamp": st.just("2026-02-10T14:00:00Z"),
+    },
+    optional={
+        "type": st.sampled_from(["meter", "vehicle"]),
+        "kwhRegisterAc": st.integers(-1, 10**6),
+    },
+)
+vehicle_like = st.fixed_dictionaries(
+    {
+        "vehicleId": st.sampled_from(["V1", "V.2"]),
+        "meterId": st.just("M1"),
+        "kwhDeliveredDc": energy,
+        "soc": st.floats(min_value=-5, max_value=105),
+        "batteryTemp": st.floats(min_value=-50, max_value=90),
+        "timestamp": st.sampled_from(["2026-02-10T14:00:00.1234567Z", "2026-02-10T14:00:00+01:00"]),
+    },
+    optional={"type": st.just("vehicle"), "kwhRegisterDc": st.floats(0, 10**6)},
+)
+near_valid = meter_like | vehicle_like
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(reading_like | near_valid, max_size=6))
+def test_the_common_readings_schema_answers_what_the_whole_schema_answers(items):
+    assert VALIDATOR.validate(items) == WHOLE.validate(items)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(min_value=0, max_value=4))
+def test_a_number_is_rounded_half_up_to_its_places_as_its_decimal_text_says(value, places):
+    """The fast path (a float already at its places) and the exact one agree with the decimal the
+    float's shortest text is, rounded half away from zero."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from models.wire.fields import LARGEST_ROUNDED, Number
+
+    field = Number(places)
+    if abs(value) >= LARGEST_ROUNDED:
+        assert field._validated(value) == value
+        return
+    expected = float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+    assert field._validated(value) == expected
