@@ -64,11 +64,14 @@ simulate: install ## A simulated fleet sent to `make run`'s service: make simula
 flask: install ## A flask command against `make run`'s servers: make flask ARGS="refresh-performance"
 	$(PY) -m tools.local exec -- $(VENV)/bin/flask --app web $(ARGS)
 
+# Test processes (pytest-xdist): most tests wait on servers and processes, so more than the cores.
+TEST_WORKERS ?= 4
+
 test: install system-tools lock-check lint typecheck ## Lint, type-check and run every test (embedded servers unless URLs set)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install ## The edit-test loop: no browser, spawned services, fault tests or system packages
-	$(PY) -m pytest --ignore=tests/e2e --ignore=tests/faults -m "not system" $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fast $(PY) -m pytest -n $(TEST_WORKERS) -m "(unit or project) and not system" $(PYTEST_ARGS)
 
 lint: install ## ruff: lint and check formatting
 	$(PY) -m ruff check .

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 # own, not to the .data/metrics that `make run` reads.
 os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="ev-test-metrics-")
 
+import hypothesis
 import pytest
 import redis
 from alembic import command
@@ -39,21 +40,31 @@ from web import create_app
 
 __all__ = ["private_postgres", "private_redis"]
 
+# The default profile (make test, CI): the same examples every run, none remembered between
+# runs; `fast` (make test-fast) runs fewer (tests/support/examples.py).
+for _profile in ("ci", "fast"):
+    hypothesis.settings.register_profile(_profile, derandomize=True, database=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 SERVERS_DIR = ROOT / ".data" / "test-servers"
 EMBEDDED = pytest.StashKey[contextlib.ExitStack]()
 
 
 # Each directory's marker, so `-m "not e2e"` and the like mean what they say.
 MARKERS = {"e2e": "e2e", "faults": "faults", "project": "project"}
+# Under pytest-xdist (`make test` runs several workers), the tests of a group run one after
+# another on one worker: the fault tests load the machine on purpose, and the bench's tests
+# measure; neither should share the two cores with another of its kind.
+SERIAL_GROUPS = {"faults": "faults", "e2e/test_bench.py": "bench"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        directory = item.path.relative_to(ROOT / "tests").parts[0]
-        if directory in MARKERS:
-            item.add_marker(MARKERS[directory])
-        else:
-            item.add_marker("unit")
+        where = item.path.relative_to(ROOT / "tests")
+        item.add_marker(MARKERS.get(where.parts[0], "unit"))
+        for prefix, group in SERIAL_GROUPS.items():
+            if where.as_posix().startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from settings import Settings
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
+from tests.support.examples import examples
 from tests.support.service import Service
 from tools.local import free_port
 from web.openapi import build_spec
@@ -92,7 +93,7 @@ def test_every_response_is_as_documented(api_schema, fuzzed, path, method, mode)
 
     # derandomize: the same cases every run, so CI is repeatable; raise max_examples to explore.
     @settings(
-        max_examples=40,
+        max_examples=examples(40),
         deadline=None,
         database=None,
         derandomize=True,

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, text
 from models import dead_letters
 from models.schema import ALL_TABLES as TABLES
 from models.stream import GROUP, Entry, IngestStream
+from tests.support.examples import examples
 from tests.support.factories import at, meter_rec
 from workers.store import store_entries
 
@@ -165,7 +166,7 @@ def test_any_interleaving_keeps_the_count_and_stores_every_reading_once(
     run(
         machine(stream, clean_db),
         settings=settings(
-            max_examples=60,
+            max_examples=examples(60),
             stateful_step_count=40,
             deadline=None,
             derandomize=True,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from models.wire.validation import ReadingValidator
 from settings import Settings
+from tests.support.examples import examples
 
 NOW = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
 VALIDATOR = ReadingValidator(Settings.from_env({"RETENTION_DAYS": "3650"}), clock=lambda: NOW)
@@ -37,7 +38,7 @@ plausible = st.one_of(
 reading_like = st.dictionaries(st.sampled_from(KEYS), plausible, max_size=len(KEYS))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(reading_like | json_values, max_size=6))
 def test_validation_never_raises_and_accounts_for_every_item(items):
     records, rejected = VALIDATOR.validate(items)
@@ -90,13 +91,13 @@ vehicle_like = st.fixed_dictionaries(
 near_valid = meter_like | vehicle_like
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(reading_like | near_valid, max_size=6))
 def test_the_common_readings_schema_answers_what_the_whole_schema_answers(items):
     assert VALIDATOR.validate(items) == WHOLE.validate(items)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False), st.integers(min_value=0, max_value=4))
 def test_a_number_is_rounded_half_up_to_its_places_as_its_decimal_text_says(value, places):
     """The fast path (a float already at its places) and the exact one agree with the decimal the

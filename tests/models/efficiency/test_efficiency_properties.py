@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.efficiency import assert_serves_reference, write_in_parts
+from tests.support.examples import examples
 from tests.support.factories import T0, meter_rec, vehicle_rec
 from tests.support.sessions import assert_sessions_match
 
@@ -44,7 +45,7 @@ def fleets(draw):
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

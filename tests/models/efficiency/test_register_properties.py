@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from models.efficiency.reference import efficiency, intervals, kept_readings
 from tests.support.efficiency import assert_serves_reference, write_in_parts
+from tests.support.examples import examples
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_reg
 
 AS_OF = T0 + timedelta(hours=25)  # the window starts an hour after T0
@@ -114,7 +115,7 @@ def history_intervals(db) -> dict:
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     # No explain phase: it traces every line the example runs (Python 3.11), which took a
