@@ -54,15 +54,22 @@ EMBEDDED = pytest.StashKey[contextlib.ExitStack]()
 MARKERS = {"e2e": "e2e", "faults": "faults", "project": "project"}
 # Under pytest-xdist (`make test` runs several workers), the tests of a group run one after
 # another on one worker: the fault tests load the machine on purpose, and the bench's tests
-# measure; neither should share the two cores with another of its kind.
-SERIAL_GROUPS = {"faults": "faults", "e2e/test_bench.py": "bench"}
+# measure, so neither should share the two cores with another of its kind; and a module whose
+# tests share a module-scoped stack (or image) starts it once, not once per worker.
+GROUPS = {
+    "faults": "faults",
+    "e2e/test_bench.py": "bench",
+    "e2e/test_openapi.py": "openapi",
+    "e2e/test_compose_run.py": "compose_run",
+    "web/test_performance_window.py": "performance_window",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         where = item.path.relative_to(ROOT / "tests")
         item.add_marker(MARKERS.get(where.parts[0], "unit"))
-        for prefix, group in SERIAL_GROUPS.items():
+        for prefix, group in GROUPS.items():
             if where.as_posix().startswith(prefix):
                 item.add_marker(pytest.mark.xdist_group(group))
 
