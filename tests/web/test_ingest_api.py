@@ -158,7 +158,7 @@ def test_a_gzip_body_of_exactly_the_limit_is_accepted(settings, stream):
     ("data", "encoding", "status", "code"),
     [
         (b"not gzip at all", "gzip", 400, "malformed_gzip"),
-        (gzip.compress(b'{"meterId": "M1"}')[:-12], "gzip", 400, "malformed_gzip"),
+        (gzip.compress(b'{"meterId": "M1"}', mtime=0)[:-12], "gzip", 400, "malformed_gzip"),
         (b"[]", "br", 415, "unsupported_encoding"),
     ],
 )
