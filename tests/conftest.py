@@ -14,6 +14,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 # Before anything imports metrics: this test run's in-process samples go to a directory of its
 # own, not to the .data/metrics that `make run` reads.
@@ -35,6 +36,7 @@ from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
 from tests.support.private_servers import private_postgres, private_redis
+from tests.support.suite import MARKERS, make_scheduler
 from tools.local import servers
 from web import create_app
 
@@ -50,28 +52,15 @@ SERVERS_DIR = ROOT / ".data" / "test-servers"
 EMBEDDED = pytest.StashKey[contextlib.ExitStack]()
 
 
-# Each directory's marker, so `-m "not e2e"` and the like mean what they say.
-MARKERS = {"e2e": "e2e", "faults": "faults", "project": "project"}
-# Under pytest-xdist (`make test` runs several workers), the tests of a group run one after
-# another on one worker: the fault tests load the machine on purpose, and the bench's tests
-# measure, so neither should share the two cores with another of its kind; and a module whose
-# tests share a module-scoped stack (or image) starts it once, not once per worker.
-GROUPS = {
-    "faults": "faults",
-    "e2e/test_bench.py": "bench",
-    "e2e/test_openapi.py": "openapi",
-    "e2e/test_compose_run.py": "compose_run",
-    "web/test_performance_window.py": "performance_window",
-}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         where = item.path.relative_to(ROOT / "tests")
         item.add_marker(MARKERS.get(where.parts[0], "unit"))
-        for prefix, group in GROUPS.items():
-            if where.as_posix().startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return make_scheduler(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -80,7 +81,11 @@ class Stack:
             return False
 
     def stop(self, key: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the process's whole group and wait for all of it: a leader (honcho, Granian's
+        main process) may exit before the children it signalled, which would otherwise go on
+        writing after the caller has moved on (emptied the tables, say)."""
         process = self.processes.pop(key)
+        deadline = time.monotonic() + timeout
         if process.poll() is None:
             os.killpg(process.pid, sig)
             try:
@@ -88,6 +93,11 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        while _group_alive(process.pid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            time.sleep(0.05)
         return process.returncode
 
     def stop_all(self) -> None:
@@ -96,3 +106,29 @@ class Stack:
 
     def log(self, key: str) -> str:
         return (self.logs / f"{key}.log").read_text(errors="replace")
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the process group is left (zombies aside: they write nothing)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member that changed its user, still running
+        return True
+    return any(_in_group(pid, group) for pid in _pids())
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _in_group(pid: int, group: int) -> bool:
+    """A live (not zombie) process of the group, from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    state, pgrp = fields[0], int(fields[2])
+    return pgrp == group and state != "Z"

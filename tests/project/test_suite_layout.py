@@ -1,11 +1,11 @@
-"""The suite's own rules (tests/conftest.py): every test directory maps to a marker, and a module
-whose tests share a module-scoped fixture runs on one xdist worker, so it starts what it shares
-once."""
+"""The suite's own rules (tests/support/suite.py): every test directory maps to a marker, and a
+module whose tests share a module-scoped fixture runs on one xdist worker, so it starts what it
+shares once."""
 
 from __future__ import annotations
 
-from tests.conftest import GROUPS, MARKERS
 from tests.support.constants import ROOT
+from tests.support.suite import GROUPS, MARKERS
 
 TESTS = ROOT / "tests"
 MODULE_SCOPED = "scope=" + '"module"'  # written apart, so this file is not one
