@@ -112,7 +112,8 @@ def run(service: Service, seconds: float, clients: int, readings: int) -> dict[s
         ("arrays_of_500", f"redis_add_{clients}_clients_arrays_of_500", "consumer_arrays_of_500"),
         ("single", f"redis_add_{clients}_clients_single", "consumer_single"),
     ):
-        per_reading = out[f"{add}_redis_cpu_us"] + out[f"{drain}_redis_cpu_us"]
+        # At a tiny size the server's CPU clock may not have moved: never below its resolution.
+        per_reading = max(out[f"{add}_redis_cpu_us"] + out[f"{drain}_redis_cpu_us"], 1e-3)
         out[f"redis_ceiling_{shape}"] = 1e6 / per_reading
         print(
             f"    one Redis core, {shape}: {per_reading:.2f} µs a reading queued and drained, "

@@ -13,6 +13,10 @@ MARKERS = {"e2e": "e2e", "faults": "faults", "project": "project"}
 # module whose tests share a module-scoped stack (or image) starts it once, not once per worker.
 GROUPS = {
     "faults": "faults",
+    # PostgreSQL-heavy: random fleets refreshed and rebuilt, every arrival order, upgrades,
+    # dump and restore. Side by side they crowd the server's shared lock table ("out of shared
+    # memory") and each other: one at a time.
+    "models": "postgres",
     "e2e/test_bench.py": "bench",
     "e2e/test_openapi.py": "openapi",
     "e2e/test_compose_run.py": "compose_run",
