@@ -103,15 +103,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def cpu_seconds_named(name: str) -> float:
-    """CPU time used so far by every process of that name (a server the bench did not start)."""
-    total = 0.0
+def cpu_by_process(name: str) -> dict[int, float]:
+    """CPU time used so far by each process of that name (a server the bench did not start)."""
+    used = {}
     for p in psutil.process_iter(["name"]):
         if p.info["name"] == name:
             with contextlib.suppress(psutil.NoSuchProcess):
                 times = p.cpu_times()
-                total += times.user + times.system
-    return total
+                used[p.pid] = times.user + times.system
+    return used
+
+
+def cpu_since(before: dict[int, float], name: str) -> float:
+    """CPU time the processes of that name used since `before` (cpu_by_process): per process,
+    so one that ended meanwhile (another client's PostgreSQL backend) takes nothing away."""
+    now = cpu_by_process(name)
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
 
 
 # The paced run's readings per POST: 3,333 single-reading POSTs a second is more than two
@@ -139,18 +146,20 @@ def paced_lag(service: Service, bodies: list[bytes], rate: float, seconds: float
 def single_ingest(service: Service, seconds: int, devices: int) -> dict[str, Any]:
     service.reset()
     with service.running("single") as stack:
-        parts = {
-            "web": lambda: cpu_seconds(stack.processes["web"].pid),
-            "worker": lambda: cpu_seconds(stack.processes["worker"].pid),
-            "redis": lambda: cpu_seconds_named("redis-server"),
-            "postgresql": lambda: cpu_seconds_named("postgres"),
-        }
-        before = {name: used() for name, used in parts.items()}
+        web, worker = stack.processes["web"].pid, stack.processes["worker"].pid
+        web_before, worker_before = cpu_seconds(web), cpu_seconds(worker)
+        servers_before = {name: cpu_by_process(name) for name in ("redis-server", "postgres")}
         result = load.wrk_ingest(stack.url, DEVICE_TOKEN, seconds, 16, service.work_dir, devices)
         # The worker's share of what wrk sent is measured once it has stored all of it.
         service.wait_drained()
         answered = max(1.0, result.requests_per_s * seconds)
-        cpu = {name: (used() - before[name]) / answered * 1e6 for name, used in parts.items()}
+        used = {
+            "web": cpu_seconds(web) - web_before,
+            "worker": cpu_seconds(worker) - worker_before,
+            "redis": cpu_since(servers_before["redis-server"], "redis-server"),
+            "postgresql": cpu_since(servers_before["postgres"], "postgres"),
+        }
+        cpu = {name: seconds / answered * 1e6 for name, seconds in used.items()}
     return vars(result) | {"cpu_us_per_request": cpu}
 
 

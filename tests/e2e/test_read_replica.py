@@ -106,7 +106,7 @@ def test_reads_lag_with_the_replica_while_credentials_read_the_primary(
     # Replay resumed: the replica catches up and so do its answers.
     replica.resume_replay()
     wait_until(lambda: _efficiency(service, "RV1") == 0.75, 30, "the replica to catch up")
-    assert service.get("/v1/meters/RM2").status == 200
+    wait_until(lambda: service.get("/v1/meters/RM2").status == 200, 30, "RM2's state replayed")
     history = orjson.loads(service.get("/v1/vehicles/RV1/readings").data)
     assert len(history["readings"]) == 6
     primary.dispose()
