@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from bench import data
 from bench.stack import Service
+from models.db import make_engine
 from models.efficiency import performance
 
 
@@ -38,8 +39,11 @@ def at_scale(
     assert full is not None
     by_builders = {}
     for count in builders:
-        with engine.begin() as conn:
-            again = performance.refresh(conn, end, full=True, engine=engine, builders=count)
+        # The refresh's own connection and one per builder, as `refresh-performance` sizes it.
+        sized = make_engine(service.settings(), pool_size=1 + count, application_name="ev-bench")
+        with sized.begin() as conn:
+            again = performance.refresh(conn, end, full=True, engine=sized, builders=count)
+        sized.dispose()
         assert again is not None
         by_builders[count] = again.seconds
         print(f"    full rebuild, {count} builder(s): {again.seconds:.1f} s", flush=True)
