@@ -3,7 +3,7 @@
 import os
 from datetime import timedelta
 
-from settings import get_settings
+from settings import Settings, get_settings
 
 _settings = get_settings()
 
@@ -22,7 +22,7 @@ task_default_queue = _settings.celery_queue
 # its own control and event exchanges too: `celery inspect`, the health check's ping and task
 # events reach its workers only. The default keeps Celery's names, so a monitor that does not
 # load this file (Flower's own image, docker-compose.yml) still sees the workers.
-if _settings.celery_queue != "ev":
+if _settings.celery_queue != Settings.celery_queue:
     control_exchange = f"{_settings.celery_queue}.control"
     event_exchange = f"{_settings.celery_queue}.events"
 task_ignore_result = True

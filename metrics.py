@@ -63,10 +63,10 @@ from prometheus_client import Counter, Gauge, Histogram, multiprocess, values  #
 values.ValueClass = values.MultiProcessValue()
 
 
-def process_ended(pid: int | None = None) -> None:
-    """A process of this container is gone: its live gauges (chargers connected) must stop
-    adding to the sum. Its counters and histograms stay: what it counted happened."""
-    multiprocess.mark_process_dead(pid or os.getpid(), _dir)
+def process_ended() -> None:
+    """This process is ending: its live gauges (chargers connected) must stop adding to the
+    sum. Its counters and histograms stay: what it counted happened."""
+    multiprocess.mark_process_dead(os.getpid(), _dir)
 
 
 # Every normal exit; Celery's pool processes end with os._exit, so workers/celery_app.py says it

@@ -57,7 +57,9 @@ class Number(_DirectValidators, fields.Float):
 
     def _validated(self, value: Any) -> float:
         # The common case, a finite float as JSON parsing gives it with no more decimals than are
-        # kept (see _rounded), without Float's chain.
+        # kept, without Float's chain: a float equal to its rounding to `places` decimals (round()
+        # is C) is the float of a decimal with at most that many, so its shortest repr has no
+        # more either, and _rounded would keep it as it is. NaN and infinities are never equal.
         if type(value) is float and round(value, self.places) == value:
             return value
         if type(value) is Decimal:  # a body parsed exactly, for its registers (web/ingest.py)
@@ -69,11 +71,6 @@ class Number(_DirectValidators, fields.Float):
         return self._rounded(value)
 
     def _rounded(self, value: float) -> float:
-        # A float equal to its rounding to `places` decimals (round() is C) is the float of a
-        # decimal with at most that many, so its shortest repr has no more either: kept as it
-        # is, as the check below would. NaN and the infinities never reach here.
-        if round(value, self.places) == value:
-            return value
         text = repr(value)
         point = text.find(".")
         if "e" not in text and (point < 0 or len(text) - point - 1 <= self.places):

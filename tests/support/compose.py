@@ -24,22 +24,6 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
-def dockerfile() -> tuple[dict[str, str], str, str]:
-    """The image's ENV, its USER, and its RUN lines joined."""
-    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    env: dict[str, str] = {}
-    user, runs = "root", ""
-    for line in lines:
-        word, _, rest = line.partition(" ")
-        if word == "ENV":
-            env.update(item.partition("=")[::2] for item in shlex.split(rest))
-        elif word == "USER":
-            user = rest.strip()
-        elif word == "RUN":
-            runs += rest + "\n"
-    return env, user, runs
-
-
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(instruction, the rest of its line), continuation lines joined, comments left out."""
     lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
@@ -48,6 +32,20 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
         for word, _, rest in (line.partition(" ") for line in lines)
         if word and not word.startswith("#")
     ]
+
+
+def dockerfile() -> tuple[dict[str, str], str, str]:
+    """The image's ENV, its USER, and its RUN lines joined."""
+    env: dict[str, str] = {}
+    user, runs = "root", ""
+    for word, rest in dockerfile_instructions():
+        if word == "ENV":
+            env.update(item.partition("=")[::2] for item in shlex.split(rest))
+        elif word == "USER":
+            user = rest
+        elif word == "RUN":
+            runs += rest + "\n"
+    return env, user, runs
 
 
 def copied() -> list[str]:
