@@ -161,6 +161,11 @@ class _Alternatives:
             return None
         if self.interval not in reading:
             return {self.interval: [self.neither]}
+        return self.missing(reading)
+
+    def missing(self, reading: dict[str, Any]) -> dict[str, list[str]] | None:
+        """What an interval reading lacks of what the seed's contract requires: all a common
+        reading (its interval given, no register: _common) needs checking."""
         missing = [name for name in self.optional if name not in reading]
         return {name: ["Missing data for required field."] for name in missing} or None
 
@@ -181,6 +186,14 @@ class ReadingValidator:
             for kind in KINDS
             for common in (True, False)
         }
+        # What is checked after loading, by the same key: a common reading has its interval
+        # and no register, so only what it may not leave out is left to check.
+        self._after: dict[tuple[str, bool], Callable[[dict[str, Any]], Any] | None] = {}
+        for kind in KINDS:
+            alternatives = _ALTERNATIVES.get(kind.name)
+            self._after[kind.name, False] = alternatives.errors if alternatives else None
+            common_check = alternatives.missing if alternatives and alternatives.optional else None
+            self._after[kind.name, True] = common_check
 
     def validate(self, items: list[Any]) -> tuple[list[Record], list[Rejection]]:
         """Normalised valid readings (in body order) and the rejected ones by index."""
@@ -202,17 +215,18 @@ class ReadingValidator:
                 errors: dict[int, Any] = {}
             except ValidationError as exc:
                 loaded, errors = exc.valid_data, exc.messages  # type: ignore[assignment]
-            kind, alternatives = BY_NAME[name], _ALTERNATIVES.get(name)
+            kind, after = BY_NAME[name], self._after[name, common]
+            record = kind.record
             for position, index in enumerate(indexes):
-                if position in errors:
+                if errors and position in errors:
                     rejected[index] = _with_suggestions(errors[position], kind)
                     continue
                 reading = loaded[position]
-                wrong = alternatives.errors(reading) if alternatives else None
+                wrong = after(reading) if after else None
                 if wrong:
                     rejected[index] = wrong
                 else:
-                    records[index] = kind.record(utc_iso(reading["timestamp"]), reading)
+                    records[index] = record(utc_iso(reading["timestamp"]), reading)
 
         ordered = [records[i] for i in sorted(records)]
         return ordered, [{"index": i, "errors": rejected[i]} for i in sorted(rejected)]
