@@ -7,9 +7,15 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --require-hashes -r requirements.txt
-COPY Procfile alembic.ini settings.py celeryconfig.py logs.py metrics.py ports.py ./
+COPY Procfile alembic.ini settings.py celeryconfig.py logs.py metrics.py ports.py csv_cells.py jobs.py ./
 COPY migrations migrations
 COPY models models
+COPY storage storage
+COPY readings readings
+COPY devices devices
+COPY buffer buffer
+COPY efficiency efficiency
+COPY cli cli
 COPY chargers chargers
 COPY workers workers
 COPY web web
@@ -24,4 +30,4 @@ EXPOSE 8000
 # Web's readiness (the default command's); docker-compose.yml gives the other services theirs.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=6 CMD ["python", "-c", \
     "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/readyz')"]
-CMD ["python", "-m", "web.serve"]
+CMD ["python", "-m", "web.serving.serve"]

@@ -142,8 +142,9 @@ class Settings:
     # The heartbeat interval a BootNotification's answer gives chargers.
     ocpp_heartbeat_seconds: int = 300
     web_concurrency: int = 2
-    # Threads per web process for the requests that wait on PostgreSQL (web/rsgi.py); ingest and
-    # /healthz run on the process's event loop. Each thread may hold a database connection.
+    # Threads per web process for the requests that wait on PostgreSQL (web/serving/rsgi.py);
+    # ingest and /healthz run on the process's event loop. Each thread may hold a database
+    # connection.
     web_threads: int = 4
     # Open connections one web process serves at once; more wait in the listen backlog.
     web_max_connections: int = 1000
@@ -151,7 +152,7 @@ class Settings:
     # this; its body, and each piece of a large answer, within BODY_TIMEOUT_SECONDS.
     header_timeout_seconds: int = 10
     body_timeout_seconds: float = 30.0
-    worker_concurrency: int = 0  # 0: one per CPU, at most 4 (models/connections.py)
+    worker_concurrency: int = 0  # 0: one per CPU, at most 4 (storage/connections.py)
     data_dir: str = ".data"
     metrics_dir: str = ".data/metrics"  # from the environment: METRICS_DIR, else DATA_DIR/metrics
     # A worker or ocpp process serves METRICS_DIR's samples here too (0: not), for a host with
@@ -194,14 +195,14 @@ class Settings:
     # partitions on at once; 0: one per CPU of this host, up to four (docs/SCALING.md).
     rebuild_builders: int = 0
     # How long a web process answers a vehicle's 24 h figures from memory before it asks whether
-    # a refresh has committed since (web/performance_cache.py).
+    # a refresh has committed since (web/api/efficiency_cache.py).
     read_cache_seconds: float = 1.0
     # /metrics counts the vehicles charging at an efficiency under this (an alert's input).
     efficiency_alert_below: float = 0.85
     # A vehicle's readings on one meter further apart than this are two charging sessions.
     session_gap_seconds: int = 600
     # A charger whose last this many sessions all charged under EFFICIENCY_ALERT_BELOW is
-    # failing (models/efficiency/alerts.py), judged every CHARGER_CHECK_SECONDS.
+    # failing (efficiency/alerts.py), judged every CHARGER_CHECK_SECONDS.
     charger_alert_sessions: int = 3
     charger_check_seconds: int = 300
     partition_days_ahead: int = 3
@@ -215,7 +216,7 @@ class Settings:
     auth_disabled: bool = False
     # How long a web process trusts what it found for a per-device token (a revocation's delay).
     device_token_cache_seconds: float = 30.0
-    # Ingest requests a minute per token (web/rate_limit.py); 0: no limit.
+    # Ingest requests a minute per token (web/api/rate_limit.py); 0: no limit.
     device_rate_per_minute: int = 120
     gateway_rate_per_minute: int = 0
 

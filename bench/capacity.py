@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.stack import PREFIX, Service
-from models.readings import meter_record
-from models.redis_client import connect
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from readings.records import meter_record
+from storage.redis_client import connect
 from workers.consumer import Consumer
 
 BOUND = 50_000_000

@@ -39,13 +39,13 @@ WEB = {
     "waiting on Redis (the XADD script)": ["redis/"],
     "waiting on PostgreSQL (one-row read)": ["psycopg2", "do_execute (sqlalchemy"],
     "the request log line": ["requests_log.py", "logging/__init__.py"],
-    "caching headers (ETag)": ["web/caching.py"],
+    "caching headers (ETag)": ["web/contract/caching.py"],
 }
 CONSUMER = {
-    "building the COPY text": ["models/history.py"],
+    "building the COPY text": ["readings/writer.py"],
     "waiting on PostgreSQL (COPY, INSERT, COMMIT)": ["psycopg2", "do_execute (sqlalchemy"],
     "Redis: read, acknowledge": ["redis/"],
-    "decoding stream entries": ["decode (models/readings.py"],
+    "decoding stream entries": ["decode (readings/records.py"],
 }
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from bench import data
 from bench.stack import Service
-from models.db import make_engine
-from models.efficiency import performance
+from efficiency import refresh
+from storage.db import make_engine
 
 
 def at_scale(
@@ -35,14 +35,14 @@ def at_scale(
     load_seconds = time.monotonic() - loaded
     storage = _storage(engine)
     with engine.begin() as conn:
-        full = performance.refresh(conn, end, full=True, engine=engine)
+        full = refresh.refresh(conn, end, full=True, engine=engine)
     assert full is not None
     by_builders = {}
     for count in builders:
         # The refresh's own connection and one per builder, as `refresh-performance` sizes it.
         sized = make_engine(service.settings(), pool_size=1 + count, application_name="ev-bench")
         with sized.begin() as conn:
-            again = performance.refresh(conn, end, full=True, engine=sized, builders=count)
+            again = refresh.refresh(conn, end, full=True, engine=sized, builders=count)
         sized.dispose()
         assert again is not None
         by_builders[count] = again.seconds
@@ -52,7 +52,7 @@ def at_scale(
         minute = end + timedelta(minutes=step)
         data.load_history(engine, minute, minute + timedelta(minutes=1), vehicles, dirty=True)
         with engine.begin() as conn:
-            result = performance.refresh(conn, minute + timedelta(minutes=1))
+            result = refresh.refresh(conn, minute + timedelta(minutes=1))
         assert result is not None
         assert result.mode == "incremental"
         steady.append(result.seconds)

@@ -3,7 +3,7 @@ same fleet, its energy sent as each device's cumulative register instead of each
 
 - `bodies`: the fleet's readings as register bodies, for the batched-ingest step through the
   whole service (web, stream, worker).
-- `writer`: the history writer alone (models/history.py, in this process), the same readings
+- `writer`: the history writer alone (readings/writer.py, in this process), the same readings
   as interval and as register batches, alternated, so that the cost of deriving intervals is
   seen without the web tier in front of it.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from bench.stack import Service
-from models.history import write_batch
-from models.wire.validation import ReadingValidator
-from web.responses import json_default
+from readings.validation import ReadingValidator
+from readings.writer import write_batch
+from web.contract.responses import json_default
 
 # Every device starts from a register far from zero, as a meter in service would.
 BASE = Decimal("48213.5")

@@ -4,10 +4,11 @@ the `/healthz` floor. With the stream's worker running, as in production.
 
 - gunicorn sync: WEB_CONCURRENCY processes, a connection per request.
 - gunicorn gthread: the same processes with 4 threads each, keep-alive.
-- Granian WSGI, one thread a worker: how web/serve.py ran Granian until slow clients could stop
-  it (its WSGI threads wait on clients), kept as the "before" of that change; and with four
-  threads a worker, the other way to let a few slow clients not stop it.
-- Granian (the Procfile's, web/serve.py): WEB_CONCURRENCY workers, the app behind web/rsgi.py.
+- Granian WSGI, one thread a worker: how web/serving/serve.py ran Granian until slow clients
+  could stop it (its WSGI threads wait on clients), kept as the "before" of that change; and
+  with four threads a worker, the other way to let a few slow clients not stop it.
+- Granian (the Procfile's, web/serving/serve.py): WEB_CONCURRENCY workers, the app behind
+  web/serving/rsgi.py.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from tools.local import free_port
 WEB_PROCESSES = 2
 
 
-GUNICORN = ["gunicorn", "--config", "web/gunicorn_conf.py", "web:create_app()"]
+GUNICORN = ["gunicorn", "--config", "web/serving/gunicorn_conf.py", "web:create_app()"]
 
 
 def granian_wsgi(threads: int) -> list[str]:
     return [
         "granian", "--interface", "wsgi", "--workers", str(WEB_PROCESSES), "--blocking-threads",
-        str(threads), "--no-ws", "--log-level", "warning", "--port", "{port}", "web.wsgi:app",
+        str(threads), "--no-ws", "--log-level", "warning", "--port", "{port}",
+        "web.serving.wsgi:app",
     ]  # fmt: skip
 
 

@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from models import partitions
-from models.db import make_engine
 from models.schema import ALL_TABLES
 from settings import Settings, sqlalchemy_url
+from storage import partitions
+from storage.db import make_engine
 from tools.local import free_port
 from tools.stack import ROOT, Stack, wait_until
 

@@ -10,9 +10,9 @@ import logs
 import metrics
 import ports
 from chargers.server import run
-from models import connections
-from models.redis_client import RedisClusterRefused, refuse_cluster
 from settings import get_settings
+from storage import connections
+from storage.redis_client import RedisClusterRefused, refuse_cluster
 
 settings = get_settings()
 logs.configure(settings)

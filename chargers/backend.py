@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from buffer.stream import IngestStream, queue
 from chargers.mapping import Contract
-from models import transactions
-from models.readings import Record
-from models.stream import IngestStream, replica_wait_ms
+from devices import transactions
+from readings.records import Record
 from settings import Settings
 
 T = TypeVar("T")
@@ -30,13 +30,7 @@ class Backend:
 
     def queue(self, records: list[Record]) -> None:
         """Durably queue the readings, or raise (BufferFull, NotReplicated, RedisError)."""
-        if records:
-            self.stream.add(
-                records,
-                self.settings.stream_max_readings,
-                self.settings.redis_replica_acks,
-                replica_wait_ms(self.settings),
-            )
+        queue(self.stream, self.settings, records)
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         with self.engine.begin() as conn:

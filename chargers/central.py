@@ -38,11 +38,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 import metrics
+from buffer.stream import BufferFull, NotReplicated
 from chargers import frames, mapping
 from chargers.backend import Backend
-from models.credential_cache import CredentialsUnavailable
+from devices.cache import CredentialsUnavailable
 from models.kinds import METER
-from models.stream import BufferFull, NotReplicated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,7 +10,7 @@ three phases, never both; voltage likewise, the phases' mean. The same measurand
 contexts at one timestamp is one reading. Values are exact decimals: 1.6 sends strings, and
 the 2.0.1 frame is parsed with decimals (chargers/frames.py).
 
-The reading then passes the ingest contract itself (models/wire/): the same bounds, rounding and
+The reading then passes the ingest contract itself (readings/): the same bounds, rounding and
 timestamp rules as `POST /v1/ingest`, and the same refusals. A value refused (by the contract, or
 here: a unit that is not energy's, a string that is not a number, one too large for any
 arithmetic) is reported with its reason, and the others are kept.
@@ -27,10 +27,10 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from models import charger_ids
+from devices import charger_ids
 from models.kinds import METER
-from models.readings import Record, utc_iso
-from models.wire.validation import ReadingValidator
+from readings.records import Record, utc_iso
+from readings.validation import ReadingValidator
 from settings import Settings
 
 REGISTER = "Energy.Active.Import.Register"
@@ -44,6 +44,7 @@ _PHASES = ("L1", "L2", "L3")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _REGISTER_WIRE = METER.register.wire if METER.register else ""
 _INTERVAL_WIRE = METER.register.interval if METER.register else ""
+_VOLTAGE_WIRE = next(q.wire for q in METER.quantities if q.measurand == VOLTAGE)
 
 
 def meter_id(charge_point_id: str, connector: Any) -> str:
@@ -69,7 +70,7 @@ class Mapped:
 
 @dataclass(frozen=True)
 class Contract:
-    """The ingest contract every value from a charger passes (models/wire/), with its clock."""
+    """The ingest contract every value from a charger passes (readings/), with its clock."""
 
     validator: ReadingValidator
 
@@ -148,7 +149,7 @@ def _wire(
     *,
     register: Decimal | None = None,
     interval: Decimal | None = None,
-    voltage: Decimal | None = None,
+    volts: Decimal | None = None,
 ) -> dict[str, Any]:
     """A reading as a device would post it: what the contract validates."""
     wire: dict[str, Any] = {"type": METER.name, METER.id_wire: meter, "timestamp": timestamp}
@@ -156,8 +157,8 @@ def _wire(
         wire[_REGISTER_WIRE] = register
     elif interval is not None:
         wire[_INTERVAL_WIRE] = interval
-    if voltage is not None:
-        wire["voltage"] = voltage
+    if volts is not None:
+        wire[_VOLTAGE_WIRE] = volts
     return wire
 
 
@@ -213,8 +214,8 @@ def _reading(
     interval = _energy(chosen.get(INTERVAL))
     if register is None and interval is None:
         return None  # nothing a reading needs: a sample of other measurands only
-    voltage = _voltage(chosen.get(VOLTAGE))
-    return _wire(meter, utc_iso(at), register=register, interval=interval, voltage=voltage)
+    volts = _volts(chosen.get(VOLTAGE))
+    return _wire(meter, utc_iso(at), register=register, interval=interval, volts=volts)
 
 
 def _value(sample: Mapping[str, Any], measurand: str, v201: bool) -> Decimal:
@@ -230,7 +231,7 @@ def _value(sample: Mapping[str, Any], measurand: str, v201: bool) -> Decimal:
             name = sample.get("unit") or ("Wh" if measurand != VOLTAGE else "V")
         if measurand == VOLTAGE:
             if name != "V":
-                raise ValueError(f"voltage in {name!r}, not V")
+                raise ValueError(f"{_VOLTAGE_WIRE} in {name!r}, not V")
             return value
         if name == "Wh":
             return value / 1000
@@ -271,7 +272,7 @@ def _energy(phases: dict[str | None, Decimal] | None) -> Decimal | None:
     return sum(known, Decimal(0)) if known else None
 
 
-def _voltage(phases: dict[str | None, Decimal] | None) -> Decimal | None:
+def _volts(phases: dict[str | None, Decimal] | None) -> Decimal | None:
     """The value without a phase, else the mean of the phase-to-neutral ones (L1-N, or without
     it L1), whatever order the samples came in."""
     if not phases:

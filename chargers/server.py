@@ -31,17 +31,17 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 import metrics
+from buffer.stream import IngestStream
 from chargers.backend import Backend
 from chargers.central import CENTRALS, TokenCheck, TokenRevoked
 from chargers.mapping import Contract
-from models import charger_ids
-from models.connections import OCPP_POOL
-from models.credential_cache import CredentialCache, CredentialsUnavailable, KnownCredentials
-from models.credentials import Device
-from models.db import make_engine
-from models.redis_client import client_for
-from models.stream import IngestStream
+from devices import charger_ids
+from devices.cache import CredentialCache, CredentialsUnavailable, KnownCredentials
+from devices.credentials import Device
 from settings import Settings
+from storage.connections import OCPP_POOL
+from storage.db import make_engine
+from storage.redis_client import client_for
 
 log = logging.getLogger(__name__)
 PATH = re.compile(r"/ocpp/([^/]+)")

@@ -5,7 +5,7 @@ writer, current state, the history and state reads, credentials, partitions, the
 its OpenAPI document and the metrics all iterate over KINDS (docs/ARCHITECTURE.md, "A new kind
 of reading").
 
-The efficiency rule itself is about meters and vehicles only (models/efficiency/).
+The efficiency rule itself is about meters and vehicles only (efficiency/).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Quantity:
     bounds: Callable[[Settings], Bounds]
     energy: bool = False
     description: str = ""
+    # The OCPP measurand a charger reports it as (chargers/mapping.py), if any.
+    measurand: str = ""
 
     @property
     def places(self) -> int:
@@ -70,7 +72,7 @@ class Quantity:
 @dataclass(frozen=True)
 class Register:
     """A cumulative energy counter a reading may carry instead of its interval's energy; the
-    interval is then derived from the device's previous reading (models/registers.py)."""
+    interval is then derived from the device's previous reading (readings/registers.py)."""
 
     wire: str
     column: str
@@ -234,7 +236,11 @@ METER = Kind(
             description="Energy of the interval since the meter's last reading.",
         ),
         Quantity(
-            "voltage", "voltage", Integer(), lambda s: Bounds(0, s.max_voltage, low_inclusive=False)
+            "voltage",
+            "voltage",
+            Integer(),
+            lambda s: Bounds(0, s.max_voltage, low_inclusive=False),
+            measurand="Voltage",
         ),
     ),
 )
@@ -271,3 +277,8 @@ VEHICLE = Kind(
 KINDS = (METER, VEHICLE)
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_CODE = {kind.code: kind for kind in KINDS}
+
+# A charger is a device as well, not a kind of reading: its token writes its connectors' meters
+# (devices/charger_ids.py). Every device's credentials name one of these kinds.
+CHARGER = "charger"
+DEVICE_KINDS = (*(kind.name for kind in KINDS), CHARGER)

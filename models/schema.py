@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE
 
-from models.kinds import KINDS, REGISTER, Kind
+from models.kinds import DEVICE_KINDS, KINDS, REGISTER, Kind
 
 metadata = MetaData()
 
@@ -61,7 +61,7 @@ def _history(kind: Kind) -> Table:
 def _register_index(kind: Kind) -> list[Index]:
     """A register reading's interval needs its device's neighbours: found through this index,
     device first, which holds register readings only (interval fleets pay nothing for it) and
-    their intervals (models/registers.py reads it alone)."""
+    their intervals (readings/registers.py reads it alone)."""
     if kind.register is None or kind.interval is None:
         return []
     register = kind.register.column
@@ -90,7 +90,7 @@ def _current(kind: Kind) -> Table:
         *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in kind.quantities),
         *(Column(column, REGISTER) for column in kind.register_columns),
         # The register readings before the newest, newest first: what the register rule needs
-        # of the past when a device's next readings arrive in order (models/registers.py).
+        # of the past when a device's next readings arrive in order (readings/registers.py).
         *(Column(name, type_) for name, type_ in RECENT if kind.register is not None),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
@@ -189,7 +189,7 @@ performance_window = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
 )
 
-# Charging sessions (models/efficiency/sessions.py): a vehicle's stretch of readings naming one
+# Charging sessions (efficiency/sessions.py): a vehicle's stretch of readings naming one
 # meter, no two consecutive ones further apart than SESSION_GAP_SECONDS. Built by the refresh
 # from the minutes that received readings, merged as late readings bridge gaps. `seen_minutes`:
 # the minutes (since the epoch) with a reading, a stretch of consecutive minutes one range. The
@@ -215,7 +215,7 @@ charging_sessions = Table(
 )
 
 # Chargers whose last CHARGER_ALERT_SESSIONS sessions all charged under EFFICIENCY_ALERT_BELOW,
-# as the periodic check last found them (models/efficiency/alerts.py); efficiencies newest first.
+# as the periodic check last found them (efficiency/alerts.py); efficiencies newest first.
 failing_chargers = Table(
     "failing_chargers",
     metadata,
@@ -241,7 +241,7 @@ dead_letters = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Per-device tokens, stored as their SHA-256 (models/credentials.py); one live token a device.
+# Per-device tokens, stored as their SHA-256 (devices/credentials.py); one live token a device.
 device_credentials = Table(
     "device_credentials",
     metadata,
@@ -252,7 +252,10 @@ device_credentials = Table(
     Column("token_prefix", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
-    CheckConstraint("device_kind IN ('meter', 'vehicle', 'charger')", name="device_kind_known"),
+    CheckConstraint(
+        f"device_kind IN ({', '.join(repr(kind) for kind in DEVICE_KINDS)})",
+        name="device_kind_known",
+    ),
     Index(
         "device_credentials_one_live",
         "device_kind",
@@ -305,11 +308,11 @@ charging_transactions = Table(
         unique=True,
         postgresql_where=text("ref IS NULL"),
     ),
-    # A charging session finds its charger's transaction (models/efficiency/sessions.py).
+    # A charging session finds its charger's transaction (efficiency/sessions.py).
     Index("charging_transactions_by_start", "charge_point_id", "started_at"),
 )
 
-# The tables kept in day partitions (models/partitions.py), each with the column it is split by.
+# The tables kept in day partitions (storage/partitions.py), each with the column it is split by.
 PARTITIONED = {
     **{kind.history_table: "recorded_at" for kind in KINDS},
     "vehicle_minute_contributions": "minute",
@@ -321,7 +324,7 @@ ALL_TABLES = ", ".join(table.name for table in metadata.sorted_tables)
 
 def declared_here(item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic's include_object: the day partitions (and their indexes) are made by
-    models/partitions.py at run time, not declared here, so autogenerate must not see them."""
+    storage/partitions.py at run time, not declared here, so autogenerate must not see them."""
     table = item.table.name if kind == "index" else name
     return not (reflected and table is not None and table.startswith(_PARTITION_PREFIXES))
 

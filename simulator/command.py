@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.efficiency.reference import efficiency
+from efficiency.reference import efficiency
 from settings import get_settings
 from simulator import ocpp as chargers
 from simulator import resume

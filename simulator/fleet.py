@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from models.readings import Record, meter_record, vehicle_record
+from readings.records import Record, meter_record, vehicle_record
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from models.readings import Record, meter_register_record
+from readings.records import Record, meter_register_record
 from simulator.fleet import Reading
 
 # Every meter's counter starts far from zero, as one in service would.

@@ -24,17 +24,17 @@ import hypothesis
 import pytest
 import redis
 from alembic import command
-from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, text
 
-from models.db import make_engine
-from models.redis_client import connect
+from buffer.stream import IngestStream
 from models.schema import ALL_TABLES
-from models.stream import IngestStream
 from settings import Settings, sqlalchemy_url
+from storage.db import make_engine
+from storage.redis_client import connect
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN, ROOT
+from tests.support.migrated import alembic_config, new_database
 from tests.support.private_servers import private_postgres, private_redis
 from tests.support.suite import MARKERS, make_scheduler
 from tools.local import servers
@@ -94,19 +94,9 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def database_url(server_env: dict[str, str]) -> Iterator[str]:
-    server = make_url(sqlalchemy_url(server_env["DATABASE_URL"]))
-    name = f"ev_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with new_database(sqlalchemy_url(server_env["DATABASE_URL"]), "ev_test") as url:
+        command.upgrade(alembic_config(url), "head")
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -190,13 +180,13 @@ def seeded(clean_db: Engine, settings: Settings) -> None:
     """The seed's sample in history, refreshed as of the seed's moment."""
     from datetime import datetime
 
-    from models.efficiency import performance
-    from models.history import write_batch
-    from models.wire.validation import ReadingValidator
+    from efficiency import refresh
+    from readings.validation import ReadingValidator
+    from readings.writer import write_batch
     from tests.support import seed
 
     as_of = datetime.fromisoformat(seed.AS_OF)
     records, _ = ReadingValidator(settings, clock=lambda: as_of).validate(seed.readings())
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, as_of)
+        refresh.refresh(conn, as_of)

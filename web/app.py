@@ -8,26 +8,25 @@ import orjson
 from flask import Flask
 from flask.json.provider import JSONProvider
 
+import cli
 from settings import Settings, get_settings
-from web import (
-    analytics,
-    cli,
+from web import errors
+from web.api import (
     dashboard,
     devices,
-    errors,
     health,
     history,
     ingest,
-    meter_analytics,
+    meters,
     monitoring,
     ocpp,
-    openapi,
-    requests_log,
-    security,
     sessions,
+    vehicles,
 )
-from web.responses import json_default
+from web.contract.responses import json_default
+from web.openapi import document
 from web.services import build
+from web.serving import requests_log, security
 
 
 class OrjsonProvider(JSONProvider):
@@ -45,22 +44,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Flask answers 413 itself when a Content-Length is past this; a chunked body is cut here
     # instead, one byte past the limit, so that ingest can tell it was too large.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    app.config["EV_SETTINGS"] = settings  # what the operator's commands run with (cli/)
     app.extensions["ev"] = build(settings)
     for module in (
         ingest,
         ocpp,
-        analytics,
-        meter_analytics,
+        vehicles,
+        meters,
         devices,
         history,
         sessions,
         health,
         monitoring,
-        openapi,
+        document,
         dashboard,
     ):
         app.register_blueprint(module.bp)
-    app.register_blueprint(openapi.docs)
+    app.register_blueprint(document.docs)
     errors.register(app)
     requests_log.register(app)
     security.register(app)

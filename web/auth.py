@@ -1,5 +1,5 @@
 """Bearer tokens: devices may ingest, analysts may read. Role tokens are compared in constant
-time; a per-device token is found by its hash (models/credentials.py) and binds the request to its
+time; a per-device token is found by its hash (devices/credentials.py) and binds the request to its
 device (`g.device`; None for a role token, a fleet gateway that may write for any device)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import g, request
 
-from models.credentials import Device
+from devices.credentials import Device
 from settings import Settings
+from web.errors import Reply, error
 from web.services import Services, services
 
 DEVICE, ANALYST = "device", "analyst"
@@ -59,12 +60,12 @@ def role_of(settings: Settings, token: str | None) -> str | None:
     return DEVICE if is_device else ANALYST if is_analyst else None
 
 
-def held(ev: Services, token: str | None) -> tuple[str | None, Device | None]:
+def held(app_services: Services, token: str | None) -> tuple[str | None, Device | None]:
     """The token's role and, for a per-device token, its device (None: a fleet gateway)."""
-    role = role_of(ev.settings, token)
+    role = role_of(app_services.settings, token)
     if role is not None or not token:
         return role, None
-    device = ev.credentials.device(token)
+    device = app_services.credentials.device(token)
     return (DEVICE, device) if device else (None, None)
 
 
@@ -76,21 +77,18 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            ev = services()
+            app_services = services()
             g.device = g.token = None
-            if ev.settings.auth_disabled:
+            if app_services.settings.auth_disabled:
                 return view(*args, **kwargs)
             g.token = bearer(request.headers.get("Authorization"))
-            role, g.device = held(ev, g.token)
+            role, g.device = held(app_services, g.token)
             if role is None:
                 return _unauthorized(role_wanted, given=g.token is not None)
             if role != role_wanted:
-                return (
-                    {
-                        "error": "forbidden",
-                        "message": f"This is {_a(role)} token; "
-                        f"this endpoint needs {_a(role_wanted)} token.",
-                    },
+                return error(
+                    "forbidden",
+                    f"This is {_a(role)} token; this endpoint needs {_a(role_wanted)} token.",
                     403,
                 )
             return view(*args, **kwargs)
@@ -100,7 +98,7 @@ def require(role_wanted: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return decorator
 
 
-def _unauthorized(role_wanted: str, given: bool) -> tuple[dict[str, str], int, dict[str, str]]:
+def _unauthorized(role_wanted: str, given: bool) -> Reply:
     """401, saying which: no bearer token at all, or one this service does not know (never
     issued, or revoked: not told apart, which would tell a guesser which tokens existed).
     RFC 6750's `invalid_token` in WWW-Authenticate for the second."""
@@ -115,4 +113,5 @@ def _unauthorized(role_wanted: str, given: bool) -> tuple[dict[str, str], int, d
             f"No bearer token: send 'Authorization: Bearer <token>' with {_a(role_wanted)} token."
         )
         challenge = 'Bearer realm="ev-telemetry"'
-    return {"error": "unauthorized", "message": message}, 401, {"WWW-Authenticate": challenge}
+    body, status, headers = error("unauthorized", message, 401)
+    return body, status, {**headers, "WWW-Authenticate": challenge}

@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from models.credential_cache import CredentialsUnavailable
-from models.wire.fields import ID_RE, ID_RULE
+from devices.cache import CredentialsUnavailable
+from readings.fields import ID_RE, ID_RULE
 from web.services import services
 
 log = logging.getLogger(__name__)

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from sqlalchemy import Engine
 
+from buffer.stream import EvictionGuard, IngestStream
 from chargers.backend import Backend
 from chargers.mapping import Contract
-from models import connections
-from models.credential_cache import CredentialCache, KnownCredentials
-from models.db import make_engine, make_reader
-from models.redis_client import client_for
-from models.stream import EvictionGuard, IngestStream
-from models.wire.validation import ReadingValidator
+from devices.cache import CredentialCache, KnownCredentials
+from readings.validation import ReadingValidator
 from settings import Settings
-from web.performance_cache import PerformanceCache
-from web.rate_limit import RateLimiter
+from storage import connections
+from storage.db import make_engine, make_reader
+from storage.redis_client import client_for
+from web.api.efficiency_cache import EfficiencyCache
+from web.api.rate_limit import RateLimiter
 
 
 @dataclass
@@ -30,8 +30,9 @@ class Services:
     eviction: EvictionGuard
     credentials: CredentialCache
     rate_limiter: RateLimiter
-    performance_cache: PerformanceCache
-    # OCPP frames forwarded over HTTP (web/ocpp.py): the stream, and the primary for transactions.
+    efficiency_cache: EfficiencyCache
+    # OCPP frames forwarded over HTTP (web/api/ocpp.py): the stream, and the primary for
+    # transactions.
     ocpp: Backend
 
 
@@ -63,7 +64,7 @@ def build(settings: Settings) -> Services:
             settings.device_rate_per_minute,
             settings.gateway_rate_per_minute,
         ),
-        performance_cache=PerformanceCache(engine, settings.read_cache_seconds),
+        efficiency_cache=EfficiencyCache(engine, settings.read_cache_seconds),
         ocpp=Backend(
             settings,
             stream,

@@ -17,8 +17,8 @@ from typing import Any
 import redis
 from celery.beat import PersistentScheduler
 
-from models.redis_client import key
 from settings import get_settings
+from storage.redis_client import key
 from workers import resources
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from celery import Celery, signals
 
 import logs
 import metrics
-from models import connections, redis_client
 from settings import get_settings
+from storage import connections, redis_client
 from workers import drain, events, pools  # pools registers the `ingest` inspect command
 
 app = Celery("ev", include=["workers.tasks"])

@@ -23,7 +23,8 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from models.stream import ENTRIES_PER_READ, ENTRY_READINGS, Entry, IngestStream
+from buffer.stream import ENTRIES_PER_READ, ENTRY_READINGS, Entry, IngestStream
+from readings.registers import RegisterRule
 from settings import Settings
 from workers.store import PartitionMoved, Stored, dead_letter_entries, store_entries
 
@@ -73,6 +74,7 @@ class Consumer:
         self.settings = settings
         self.on_batch = on_batch
         self.budget = settings.batch_max_readings
+        self.rule = RegisterRule.of(settings)
         # Set when a Redis call failed for want of the server: once one answers again, it may
         # be a new primary after a failover, where this consumer's pending entries (replicated
         # with the stream) are owed to no one else until CLAIM_IDLE_SECONDS have passed.
@@ -175,7 +177,7 @@ class Consumer:
         while not stop.is_set():
             try:
                 with self.engine.begin() as conn:
-                    return store_entries(conn, entries)
+                    return store_entries(conn, entries, self.rule)
             except Exception as exc:
                 if _transient(exc):
                     log.warning(

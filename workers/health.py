@@ -13,8 +13,8 @@ import sys
 
 import redis
 
-from models.redis_client import key
 from settings import get_settings
+from storage.redis_client import key
 from workers import resources
 
 

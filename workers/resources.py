@@ -6,11 +6,11 @@ from functools import cache
 
 from sqlalchemy import Engine
 
-from models.connections import WORKER_POOL
-from models.db import make_engine
-from models.redis_client import client_for
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from settings import get_settings
+from storage.connections import WORKER_POOL
+from storage.db import make_engine
+from storage.redis_client import client_for
 from workers.consumer import POLL_MS
 
 

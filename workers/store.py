@@ -15,11 +15,12 @@ import psycopg2.errorcodes
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
-from models import dead_letters
-from models.dead_letters import WHOLE_ENTRY, Letter
-from models.history import MalformedRecord, WriteResult, write_batch
-from models.readings import Record
-from models.stream import Entry
+from buffer import dead_letters
+from buffer.dead_letters import WHOLE_ENTRY, Letter
+from buffer.stream import Entry
+from readings.records import Record
+from readings.registers import DEFAULT_RULE, RegisterRule
+from readings.writer import MalformedRecord, WriteResult, write_batch
 
 # SQLSTATE classes 22 (data exception) and 23 (integrity violation): this reading, not the
 # database's state, is the problem. The writer's COPY path raises psycopg2's own classes.
@@ -42,13 +43,15 @@ class Stored:
 Item = tuple[str, int, Record]  # entry id, index in the entry, reading
 
 
-def store_entries(conn: Connection, entries: list[Entry]) -> Stored:
+def store_entries(
+    conn: Connection, entries: list[Entry], rule: RegisterRule = DEFAULT_RULE
+) -> Stored:
     """Write the entries' readings, and letters for what was refused, in the caller's
-    transaction."""
+    transaction; registers' intervals by `rule` (the worker's settings')."""
     letters = _undecodable(entries, "stream entry is not a JSON array of readings")
     items = [(e.id, i, record) for e in entries for i, record in enumerate(e.records)]
     total = WriteResult()
-    _store(conn, items, letters, total)
+    _store(conn, items, letters, total, rule)
     return Stored(total, dead_letters.record(conn, letters))
 
 
@@ -71,12 +74,18 @@ def _undecodable(entries: list[Entry], error: str) -> list[Letter]:
     ]
 
 
-def _store(conn: Connection, items: list[Item], letters: list[Letter], total: WriteResult) -> None:
+def _store(
+    conn: Connection,
+    items: list[Item],
+    letters: list[Letter],
+    total: WriteResult,
+    rule: RegisterRule,
+) -> None:
     if not items:
         return
     savepoint = conn.begin_nested()
     try:
-        result = write_batch(conn, [record for _, _, record in items])
+        result = write_batch(conn, [record for _, _, record in items], rule)
     except REFUSED as exc:
         savepoint.rollback()
         if _partition_moved(exc):
@@ -86,8 +95,8 @@ def _store(conn: Connection, items: list[Item], letters: list[Letter], total: Wr
             letters.append(Letter(0, entry_id, position, record, _reason(exc)))
             return
         half = len(items) // 2
-        _store(conn, items[:half], letters, total)
-        _store(conn, items[half:], letters, total)
+        _store(conn, items[:half], letters, total, rule)
+        _store(conn, items[half:], letters, total, rule)
         return
     savepoint.commit()
     total.add(result)

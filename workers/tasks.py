@@ -1,14 +1,14 @@
-"""Periodic jobs. Thin: each opens its unit of work and calls the plain function that does it."""
+"""Periodic jobs on beat's schedule. Thin: each calls its job (jobs.py), which commits its own unit
+of work, and logs and counts what it did."""
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+import jobs
 import metrics
-from models import partitions
-from models.efficiency import alerts, performance
 from settings import get_settings
 from workers import resources
 from workers.celery_app import app
@@ -19,13 +19,9 @@ log = logging.getLogger(__name__)
 @app.task(name="ev.refresh_performance")
 def refresh_performance() -> dict[str, object] | None:
     started = time.time()
-    with resources.engine().begin() as conn:
-        result = performance.refresh(
-            conn,
-            datetime.now(UTC),
-            wait=False,
-            session_gap=timedelta(seconds=get_settings().session_gap_seconds),
-        )
+    result = jobs.refresh_efficiency(
+        resources.engine(), get_settings(), datetime.now(UTC), wait=False
+    )
     ended = time.time()
     if result is None:
         log.info("event=refresh_skipped reason=another_refresh_running")
@@ -46,9 +42,8 @@ def refresh_performance() -> dict[str, object] | None:
 
 @app.task(name="ev.maintain_partitions")
 def maintain_partitions() -> dict[str, object]:
-    s = get_settings()
     # The database's date, not this host's: a worker's clock must never decide what expires.
-    result = partitions.maintain(resources.engine(), s.partition_days_ahead, s.retention_days)
+    result = jobs.maintain_partitions(resources.engine(), get_settings())
     if result.skipped:
         log.info("event=maintenance_skipped reason=another_maintenance_running")
     return {"created": result.created, "dropped": result.dropped, "skipped": result.skipped}
@@ -56,9 +51,7 @@ def maintain_partitions() -> dict[str, object]:
 
 @app.task(name="ev.check_chargers")
 def check_chargers() -> dict[str, object]:
-    s = get_settings()
-    with resources.engine().begin() as conn:
-        failing = alerts.judge(conn, s.efficiency_alert_below, s.charger_alert_sessions)
+    failing = jobs.check_chargers(resources.engine(), get_settings())
     log.info("event=chargers_checked failing=%d", failing)
     return {"failing": failing}
 

@@ -1,6 +1,6 @@
 """The database's own defaults: time zone UTC, JIT off.
 
-Every connection asks for both at start (models/db.py), but a pooler in transaction mode
+Every connection asks for both at start (storage/db.py), but a pooler in transaction mode
 (PgBouncer) must drop such startup options: sessions it opens then get these, so minutes and
 days are still cut in UTC.
 

@@ -31,7 +31,7 @@ def upgrade() -> None:
             op.add_column(table, sa.Column(register, sa.Numeric(18, 6), nullable=True))
             for column in (interval, *optional):
                 op.alter_column(table, column, nullable=True)
-        # The register readings before the newest, newest first (models/registers.py).
+        # The register readings before the newest, newest first (readings/registers.py).
         for column, type_ in (
             ("recent_at", sa.ARRAY(sa.DateTime(timezone=True))),
             ("recent_register", sa.ARRAY(sa.Numeric(18, 6))),

@@ -11,7 +11,7 @@ import pytest
 
 from chargers import mapping
 from chargers.mapping import Contract
-from models.wire.validation import ReadingValidator
+from readings.validation import ReadingValidator
 from settings import Settings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from models.efficiency import performance
-from models.history import write_batch
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN, ROOT
 from tests.support.factories import meter_rec, vehicle_rec
 
@@ -55,7 +55,7 @@ def seeded(clean_db):
             records.append(vehicle_rec(vehicle_id, f"BM{k}", moment, kwh=eff, soc=50 + k))
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, now)
+        refresh.refresh(conn, now)
 
 
 def test_dashboard_lists_the_fleet_and_highlights_the_low_vehicle(service, seeded, browser):
@@ -162,7 +162,7 @@ def one_point(clean_db):
     ]
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, now)
+        refresh.refresh(conn, now)
 
 
 def _layout(browser, chart: str, path: str):

@@ -22,8 +22,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from models import transactions
-from models.efficiency.reference import efficiency
+from devices import transactions
+from efficiency.reference import efficiency
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter_reg, vehicle_reg
 from tests.support.helpers import listening, stored_readings, wait_until
@@ -125,7 +125,7 @@ def test_a_1_6_charger_and_its_vehicle_give_the_register_rules_efficiency(
          "batteryTemp": 30, "timestamp": iso(s)}
         for s, r in dc
     ]  # fmt: skip
-    from web.responses import json_default
+    from web.contract.responses import json_default
 
     reply = service.post(orjson.loads(orjson.dumps(body, default=json_default)))
     assert reply.status == 202

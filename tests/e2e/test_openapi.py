@@ -18,7 +18,7 @@ from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.examples import examples
 from tests.support.service import Service
 from tools.local import free_port
-from web.openapi import build_spec
+from web.openapi.document import build_spec
 
 # Every operation of the document, known at collection time (the document is built from the
 # code, as /openapi.json serves it); the fuzzing itself runs against the live service.

@@ -27,10 +27,10 @@ def test_a_second_service_on_a_taken_port_refuses_naming_the_holder(service):
     port, ocpp_port = service.env["PORT"], service.env["OCPP_PORT"]
     wait_until(lambda: listening(int(ocpp_port)), what="ocpp to listen")
 
-    second_web = _second(service, "-m", "web.serve")
+    second_web = _second(service, "-m", "web.serving.serve")
     assert second_web.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use by pid" in second_web.stderr
-    assert "web.serve" in second_web.stderr or "granian" in second_web.stderr.lower()
+    assert "web.serving.serve" in second_web.stderr or "granian" in second_web.stderr.lower()
 
     second_ocpp = _second(service, *procfile()["ocpp"][1:])
     assert second_ocpp.returncode == 1

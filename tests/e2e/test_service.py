@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from models.efficiency.reference import efficiency
-from models.wire.validation import ReadingValidator
+from efficiency.reference import efficiency
+from readings.validation import ReadingValidator
 from tests.support import seed
 from tests.support.constants import DEVICE_TOKEN, ROOT
 from tests.support.factories import meter, vehicle

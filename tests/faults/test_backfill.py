@@ -15,9 +15,9 @@ import threading
 import psutil
 from sqlalchemy import text
 
-from models import partitions
+from buffer.stream import IngestStream
 from models.schema import PARTITIONED
-from models.stream import IngestStream
+from storage import partitions
 from tests.faults.devices import check_ledger, flush_backlogs
 from tests.support.helpers import dead_letters, wait_until
 

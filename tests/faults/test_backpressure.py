@@ -1,6 +1,6 @@
 """Fault 6: the stream is at its bound; ingest refuses with 503 + Retry-After, then recovers."""
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from tests.faults.devices import check_ledger
 from tests.support.helpers import wait_until
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from models.efficiency.reference import efficiency
-from models.wire.validation import ReadingValidator
+from efficiency.reference import efficiency
+from readings.validation import ReadingValidator
 from settings import Settings
 from tests.support.factories import meter, vehicle
 from tests.support.helpers import stored_readings, wait_until

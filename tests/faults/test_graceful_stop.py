@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from tests.faults.devices import check_ledger
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter
@@ -21,6 +21,9 @@ def test_sigterm_to_worker_under_load_acks_only_what_committed(
     service.start("worker")
     load = devices(batch=25, rate=40)
     wait_until(lambda: load.acked_count() > 2000, what="readings accepted")
+    # Under load: the worker up and storing (on a busy host it may still be starting, when a
+    # SIGTERM would find no handler yet).
+    wait_until(lambda: stored_readings(clean_db) > 0, what="the worker storing readings")
     started = time.monotonic()
     code = service.stop("worker", signal.SIGTERM, timeout=30)
     stop_seconds = time.monotonic() - started

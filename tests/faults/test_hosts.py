@@ -10,8 +10,8 @@ import itertools
 import time
 import uuid
 
-from models.redis_client import connect
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from storage.redis_client import connect
 from tests.faults.devices import Devices, check_ledger
 from tests.support.helpers import refresh_spans, wait_until
 from tests.support.netns import hosts

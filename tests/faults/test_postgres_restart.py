@@ -4,8 +4,8 @@ import time
 
 import urllib3
 
-from models.redis_client import connect
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from storage.redis_client import connect
 from tests.faults.devices import check_ledger
 from tests.support.helpers import wait_until
 

@@ -5,8 +5,8 @@ import time
 import orjson
 import urllib3
 
-from models.redis_client import connect
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from storage.redis_client import connect
 from tests.faults.devices import check_ledger
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from models.redis_client import client_for
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from settings import Settings
+from storage.redis_client import client_for
 from tests.faults.devices import check_ledger, stored_keys
 from tests.support.helpers import refresh_spans, wait_until
 from tests.support.redis_sentinels import MASTER, sentinelled_redis

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import orjson
 
-from models.redis_client import connect
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from storage.redis_client import connect
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter
 from tests.support.helpers import wait_until

@@ -2,7 +2,7 @@
 
 import signal
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from tests.faults.devices import check_ledger
 from tests.support.helpers import wait_until
 

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from models import transactions
-from models.efficiency import performance
-from models.history import write_batch
+from devices import transactions
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.credentials import issue, post
 from tests.support.factories import meter, meter_rec, vehicle_rec
@@ -78,7 +78,7 @@ def test_a_dump_restored_into_a_fresh_database_serves_the_same(
     with clean_db.begin() as conn:
         write_batch(conn, records)
         transactions.start(conn, "CP1", 1, "TAG-1", T, Decimal(100))
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     token = issue(app, "meter", "M-live")
     before = answers(app)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import connections
-from models.connections import Server
+from storage import connections
+from storage.connections import Server
 from web import create_app, services
 from workers import resources
 

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from models import partitions
-from models.db import execute_prepared, make_engine, make_reader
-from models.efficiency import performance
-from models.wire.validation import ReadingValidator
+from efficiency import refresh
+from readings.validation import ReadingValidator
 from settings import Settings
+from storage import partitions
+from storage.db import execute_prepared, make_engine, make_reader
 from tests.support import seed
 from tests.support.constants import ANALYST_TOKEN
 from tools.local import free_port
@@ -145,7 +145,7 @@ def test_writers_refresh_and_maintenance_work_through_pgbouncer_in_transaction_m
     assert consumer.process(stream.read_new("pooled#0", 1000), threading.Event())
     assert stream.backlog() == 0
     with engine.begin() as conn:
-        refreshed = performance.refresh(conn, as_of)
+        refreshed = refresh.refresh(conn, as_of)
     assert refreshed is not None
     assert refreshed.vehicles == 2
     result = partitions.maintain(engine, days_ahead=1, retention_days=3650)

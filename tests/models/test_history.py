@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from models import current_state
-from models.history import write_batch
 from models.kinds import METER, VEHICLE
+from readings import current_state
+from readings.writer import write_batch
 from tests.support.factories import at, meter_rec, vehicle_rec
-from web import responses
+from web.contract import responses
 
 
 def count(conn, table: str) -> int:

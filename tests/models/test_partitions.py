@@ -11,10 +11,10 @@ import time_machine
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from models import partitions
-from models.history import write_batch
+from buffer.stream import IngestStream
 from models.schema import PARTITIONED
-from models.stream import IngestStream
+from readings.writer import write_batch
+from storage import partitions
 from tests.support.factories import meter_rec, vehicle_rec
 from tests.support.helpers import stored_readings
 from workers import resources, store, tasks
@@ -139,7 +139,7 @@ def test_a_row_meeting_a_partition_changed_under_it_is_written_again_not_dead_le
     real = store.write_batch
     raised: list[str] = []
 
-    def write_batch_meeting_a_moved_partition(conn, records):
+    def write_batch_meeting_a_moved_partition(conn, records, rule):
         if not raised:  # the first attempt meets that refusal, from PostgreSQL itself
             try:
                 conn.execute(
@@ -151,7 +151,7 @@ def test_a_row_meeting_a_partition_changed_under_it_is_written_again_not_dead_le
             except IntegrityError as exc:
                 raised.append(str(exc.orig))
                 raise
-        return real(conn, records)
+        return real(conn, records, rule)
 
     monkeypatch.setattr(store, "write_batch", write_batch_meeting_a_moved_partition)
     stream.add([meter_rec("M1", datetime(2030, 5, 20, 10, 0, tzinfo=UTC))], bound=100)

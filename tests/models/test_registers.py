@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from models import current_state
-from models.efficiency.reference import intervals, kept_readings
-from models.history import write_batch
+from efficiency.reference import intervals, kept_readings
 from models.kinds import METER
-from models.registers import RECENT, RegisterRule
+from readings import current_state
+from readings.registers import RECENT, RegisterRule
+from readings.writer import write_batch
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_reg
 
 
@@ -61,7 +61,7 @@ def test_in_order_every_interval_is_the_rules(db, name):
 @pytest.mark.parametrize("name", CASES)
 def test_in_order_a_few_at_a_time_every_interval_is_the_rules(db, name, size):
     """Batches of up to RECENT - 1 readings of a device in order take its past from current
-    state's chain (models/registers.py); four at a time, from history."""
+    state's chain (readings/registers.py); four at a time, from history."""
     records = [meter_reg("M1", s(t), register) for t, register in CASES[name]]
     for i in range(0, len(records), size):
         write_batch(db, records[i : i + size])

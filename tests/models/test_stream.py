@@ -12,15 +12,15 @@ import fakeredis
 import pytest
 import redis
 
-from models.readings import encode
-from models.stream import ENTRY_READINGS, GROUP, EvictionGuard, IngestStream
+from buffer.stream import ENTRY_READINGS, GROUP, EvictionGuard, IngestStream
+from readings.records import encode
 from tests.support.factories import at, meter_rec
 
 
 @pytest.fixture(params=["fakeredis", "redis"])
 def stream(request: pytest.FixtureRequest) -> IngestStream:
     if request.param == "fakeredis":
-        # RESP2, as models.redis_client connects: fakeredis shapes a script's replies by protocol.
+        # RESP2, as storage.redis_client connects: fakeredis shapes a script's replies by protocol.
         client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), protocol=2)
         stream = IngestStream(client, "ev-test")
     else:

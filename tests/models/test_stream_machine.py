@@ -24,9 +24,9 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, text
 
-from models import dead_letters
+from buffer import dead_letters
+from buffer.stream import GROUP, Entry, IngestStream
 from models.schema import ALL_TABLES as TABLES
-from models.stream import GROUP, Entry, IngestStream
 from tests.support.examples import examples
 from tests.support.factories import at, meter_rec
 from workers.store import store_entries

@@ -12,8 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from models.efficiency import performance
-from models.history import write_batch
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.efficiency import assert_serves_reference, fleet_records
 from tests.support.migrated import database_at
 
@@ -61,13 +61,13 @@ def test_the_first_refresh_after_the_upgrade_serves_the_rule(at_0008):
     assert (queued, left) == (300, 0)
 
     with engine.begin() as conn:
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     with engine.connect() as conn:
         assert_serves_reference(conn, records, AS_OF)
 
     command.downgrade(config, "0008")
     command.upgrade(config, "head")
     with engine.begin() as conn:
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     with engine.connect() as conn:
         assert_serves_reference(conn, records, AS_OF)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import text
 
-from models.efficiency import performance
-from models.history import write_batch
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.efficiency import fleet_records
 from tests.support.migrated import database_at
 from tests.support.sessions import assert_sessions_match, served_sessions
@@ -24,7 +24,7 @@ def test_sessions_made_before_the_upgrade_are_summed_by_it(database_url):
         records = fleet_records(START, 5)
         with engine.begin() as conn:
             write_batch(conn, records)
-            performance.refresh(conn, AS_OF)
+            refresh.refresh(conn, AS_OF)
         with engine.connect() as conn:
             kept = served_sessions(conn)
         assert sum(s["minutesCounted"] for s in kept) > 100

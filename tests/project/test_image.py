@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.support.compose import copied, dockerfile, dockerfile_instructions, procfile
-from tests.support.constants import ROOT
+from tests.support.constants import MODULES, PACKAGES, ROOT
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
@@ -35,8 +35,8 @@ def test_the_image_copies_the_runtime_code_and_nothing_for_development():
     for unwanted in ("tests", "bench", "simulator", "examples", "tools", "requirements-dev.txt"):
         assert unwanted not in sources, unwanted
     # Every first-party top-level module the Procfile's processes are made of.
-    assert {"web", "workers", "models", "chargers", "migrations", "alembic.ini"} <= set(sources)
-    assert {"settings.py", "celeryconfig.py", "logs.py", "metrics.py", "ports.py"} <= set(sources)
+    assert set(PACKAGES) | {"migrations", "alembic.ini"} <= set(sources)
+    assert {f"{module}.py" for module in MODULES} <= set(sources)
 
 
 def test_the_image_installs_the_runtime_lock_by_hash():

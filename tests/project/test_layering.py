@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.constants import ROOT
+from tests.support.constants import MODULES, PACKAGES, ROOT
 
 
 def test_the_web_app_imports_neither_the_simulator_nor_rich():
@@ -39,16 +39,24 @@ def test_the_simulator_runs_as_a_module():
 # The service's modules, by layer: a module may import its own layer and those below it.
 LAYERS = {
     "settings": 0,
-    "logs": 1, "metrics": 1, "celeryconfig": 1, "ports": 1,
+    "logs": 1, "metrics": 1, "celeryconfig": 1, "ports": 1, "csv_cells": 1,
     "models": 2,
-    "chargers": 3, "workers": 3,
-    "web": 4,
+    "storage": 3,
+    "readings": 4, "devices": 4,
+    "buffer": 5, "efficiency": 5,
+    "jobs": 6,
+    "chargers": 7, "workers": 7, "cli": 7,
+    "web": 8,
 }  # fmt: skip
 
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_every_package_and_module_of_the_service_has_a_layer():
+    assert set(LAYERS) == set(PACKAGES) | set(MODULES)
 
 
 def _modules() -> dict[str, Path]:

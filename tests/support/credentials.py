@@ -8,7 +8,7 @@ import orjson
 from click.testing import Result
 from flask import Flask
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 
 
 def cli(app: Flask, *args: str, ok: bool = True) -> Result:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import meters, performance, reference
-from models.history import write_batch
+from efficiency import meters, reference, refresh
+from readings.writer import write_batch
 from simulator.fleet import Fleet, FleetSpec
-from web import responses
+from web.contract import responses
 
 # The seven figures every per-vehicle answer carries.
 SEVEN = (
@@ -46,13 +46,13 @@ def write_in_parts(
             write_batch(conn, arrival[done:cut])
             done = cut
         if number % every == 0 or number == len(parts):
-            performance.refresh(conn, as_of)
+            refresh.refresh(conn, as_of)
 
 
 def served(conn) -> dict[str, dict]:
     """Every vehicle's seven figures, as the API answers them after the last refresh."""
     ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
-    rows = {v: performance.read(conn, v) for v in ids}
+    rows = {v: refresh.read(conn, v) for v in ids}
     views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
 

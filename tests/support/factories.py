@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from models.readings import (
+from readings.records import (
     Record,
     meter_record,
     meter_register_record,

@@ -7,7 +7,7 @@ import socket
 
 from sqlalchemy import Engine, text
 
-from models import dead_letters as letters
+from buffer import dead_letters as letters
 from tools.stack import wait_until
 
 __all__ = ["dead_letters", "listening", "refresh_spans", "stored_readings", "wait_until"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import session_reads
-from models.efficiency.reference import (
+from efficiency import sessions
+from efficiency.reference import (
     VEHICLE_METER,
     VEHICLE_SOC,
     _hundredths,
@@ -19,10 +19,10 @@ from models.efficiency.reference import (
     kept_readings,
 )
 from models.kinds import VEHICLE
-from models.readings import iso_z
-from web.sessions import item
+from readings.records import iso_z
+from web.api.sessions import item
 
-EPOCH_0, FAR = session_reads.FIRST[0], datetime(9000, 1, 1, tzinfo=UTC)
+EPOCH_0, FAR = sessions.FIRST[0], datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def served_sessions(conn) -> list[dict[str, Any]]:
@@ -31,8 +31,8 @@ def served_sessions(conn) -> list[dict[str, Any]]:
     return [
         item(row)
         for v in ids.scalars()
-        for row in session_reads.page(
-            conn, "vehicle_id", v, session_reads.FIRST[0], FAR, session_reads.FIRST, None
+        for row in sessions.page(
+            conn, "vehicle_id", v, sessions.FIRST[0], FAR, sessions.FIRST, None
         )
     ]
 

@@ -8,8 +8,8 @@ import zlib
 import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from web import bodies
-from web.bodies import BodyRefused, gunzip
+from web.contract import bodies
+from web.contract.bodies import BodyRefused, gunzip
 
 
 def test_many_members_are_joined():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.charger_ids import MAX_LENGTH, namespace_of
+from devices.charger_ids import MAX_LENGTH, namespace_of
 from tests.support.credentials import cli, issue, post, queued
 from tests.support.factories import meter
 from web import create_app

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.efficiency import performance
-from models.history import write_batch
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
 
@@ -42,7 +42,7 @@ def three_days(clean_db):
             records.append(vehicle_rec("V1", "M1", moment, kwh=dc, soc=50 + m))
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
 
 
 def _get(client, path: str):

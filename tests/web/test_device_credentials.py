@@ -9,8 +9,8 @@ import orjson
 import pytest
 from sqlalchemy import event, text
 
-from models import credential_cache as credentials_cache
-from models.credentials import digest
+from devices import cache as credentials_cache
+from devices.credentials import digest
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.credentials import cli, issue, post, queued
 from tests.support.factories import meter, vehicle

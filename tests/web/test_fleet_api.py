@@ -9,9 +9,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import performance
-from models.efficiency.fleet import METERS, SORT_ALIASES, SORTS
-from models.history import write_batch
+from efficiency import refresh
+from efficiency.fleet import METERS, SORT_ALIASES, SORTS
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, vehicle_rec
 
@@ -39,7 +39,7 @@ def fleet(clean_db):
                 )
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
 
 
 def _pages(client, query: str) -> list[list[str]]:
@@ -105,7 +105,7 @@ def test_each_sort_key_is_the_name_of_the_field_it_sorts_by(client, fleet, clean
             conn,
             [meter_rec("M9", moment, kwh=9.0), vehicle_rec("V9", "M9", moment, kwh=0.1, soc=99)],
         )
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     for sort in SORTS:
         for order in ("asc", "desc"):
             items = _items(client, f"sort={sort}&order={order}&limit=3")
@@ -197,7 +197,7 @@ def test_analytics_responses_are_cacheable_until_the_next_refresh(client, fleet,
 
     # A refresh changes the answer, and the old ETag no longer matches.
     with clean_db.begin() as conn:
-        performance.refresh(conn, AS_OF + timedelta(minutes=1))
+        refresh.refresh(conn, AS_OF + timedelta(minutes=1))
     changed = client.get("/v1/analytics/performance/V1", headers={**ANALYST, "If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
@@ -231,7 +231,7 @@ def fleet_with_no_ac(clean_db, fleet):
         records.append(vehicle_rec(f"V{k}", f"M{k}", moment, kwh=0.5, soc=40))
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from models.history import write_batch
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
-from web import create_app, cursors
+from web import create_app
+from web.contract import cursors
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 # The whole test history, whatever the default window (24 h before now) would be.
@@ -88,7 +89,7 @@ def test_csv_streams_the_same_readings(client, history):
 
 
 def test_csv_over_many_pages_is_whole(client, clean_db, monkeypatch):
-    from web import history as history_view
+    from web.api import history as history_view
 
     monkeypatch.setattr(history_view, "CSV_PAGE", 4)
     with clean_db.begin() as conn:

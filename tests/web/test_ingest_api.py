@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import meter, vehicle
 from web import create_app, services

@@ -12,12 +12,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import performance, reference
-from models.history import write_batch
+from efficiency import reference, refresh
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.efficiency import close, fleet_records
 from tests.support.factories import meter_rec, vehicle_rec
-from web import responses
+from web.contract import responses
 
 ANALYST = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 START = datetime(2026, 2, 9, 8, 0, tzinfo=UTC)
@@ -34,9 +34,9 @@ def fleet(clean_db):
     half = len(records) // 2
     with clean_db.begin() as conn:
         write_batch(conn, records[:half])
-        performance.refresh(conn, START + timedelta(hours=13))
+        refresh.refresh(conn, START + timedelta(hours=13))
         write_batch(conn, records[half:])
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     return records
 
 
@@ -86,7 +86,7 @@ def test_a_meter_sums_its_vehicles_minutes_on_it(clean_db, client, fleet):
 def test_a_full_rebuild_gives_the_meters_the_incremental_refresh_gave(clean_db, client, fleet):
     before = {m: _get(client, f"/{m}").json for m in reference.meters(fleet, AS_OF)}
     with clean_db.begin() as conn:
-        performance.refresh(conn, AS_OF, full=True)
+        refresh.refresh(conn, AS_OF, full=True)
     for meter_id, body in before.items():
         again = _get(client, f"/{meter_id}").json
         assert {k: v for k, v in again.items() if k != "refreshedAt"} == {
@@ -154,7 +154,7 @@ def test_a_vehicle_on_two_meters_in_one_minute(clean_db, client):
                 vehicle_rec("V1", "M2", at + timedelta(seconds=20), kwh=0.6),
             ],
         )
-        performance.refresh(conn, at + timedelta(minutes=5))
+        refresh.refresh(conn, at + timedelta(minutes=5))
     vehicle = client.get("/v1/analytics/performance/V1", headers=ANALYST).json
     assert vehicle["minutesCounted"] == 1
     assert vehicle["suspectMinutes"] == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web import monitoring
+from web.api import monitoring
 
 
 def test_a_burst_of_scrapes_renders_once(client, monkeypatch):

@@ -10,10 +10,10 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from models import transactions
+from devices import transactions
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.credentials import issue
-from web.responses import json_default
+from web.contract.responses import json_default
 
 GATEWAY = {"Authorization": f"Bearer {DEVICE_TOKEN}"}
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from web.dashboard import VENDOR
+from web.api.dashboard import VENDOR
 
 
 def _external(html: str) -> list[str]:

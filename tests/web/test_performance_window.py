@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import performance
-from models.efficiency.reference import efficiency
-from models.history import write_batch
+from efficiency import refresh
+from efficiency.reference import efficiency
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.efficiency import SEVEN, close, fleet_records
 
@@ -33,7 +33,7 @@ def client(client, clean_db, records):
     """The shared client, over a 27 h fleet refreshed at AS_OF."""
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, AS_OF)
+        refresh.refresh(conn, AS_OF)
     return client
 
 

@@ -12,7 +12,7 @@ from tests.support.constants import DEVICE_TOKEN
 from tests.support.credentials import issue, queued
 from tests.support.factories import at, meter
 from web import create_app
-from web.rate_limit import WINDOW_SECONDS
+from web.api.rate_limit import WINDOW_SECONDS
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.history import write_batch
+from readings.writer import write_batch
 from tests.support import seed
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import at, meter_rec, vehicle_rec

@@ -11,7 +11,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from models.history import write_batch
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN, DEVICE_TOKEN
 from tests.support.factories import T0, meter, vehicle
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.wire.validation import ReadingValidator
+from readings.validation import ReadingValidator
 from settings import Settings
 from tests.support.examples import examples
 
@@ -104,7 +104,7 @@ def test_a_number_is_rounded_half_up_to_its_places_as_its_decimal_text_says(valu
     float's shortest text is, rounded half away from zero."""
     from decimal import ROUND_HALF_UP, Decimal
 
-    from models.wire.fields import LARGEST_ROUNDED, Number
+    from readings.fields import LARGEST_ROUNDED, Number
 
     field = Number(places)
     if abs(value) >= LARGEST_ROUNDED:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.wire.validation import ReadingValidator
+from readings.validation import ReadingValidator
 from settings import Settings
 from tests.support.factories import meter, vehicle
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from models import transactions
-from models.efficiency import performance
-from models.history import write_batch
+from devices import transactions
+from efficiency import refresh
+from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.factories import meter_rec, meter_reg, vehicle_rec
 
@@ -35,7 +35,7 @@ def charge(vehicle: str, meter: str, minutes: range, dc: float = 0.9, soc0: int 
 def write(engine, records: list) -> None:
     with engine.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, T + timedelta(hours=2))
+        refresh.refresh(conn, T + timedelta(hours=2))
 
 
 def sessions_of(client, path: str, query: str = WINDOW) -> list[dict]:

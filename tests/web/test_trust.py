@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.efficiency import performance
+from efficiency import refresh
 from tests.support.constants import ANALYST_TOKEN
 from tests.support.credentials import cli, issue, post
 from tests.support.factories import at, meter, vehicle
@@ -25,7 +25,7 @@ def written_and_refreshed(app, stream, engine) -> dict:
     entries = stream.read_new("trust#0", 1_000_000)
     with engine.begin() as conn:
         store_entries(conn, entries)
-        performance.refresh(conn, at(10))
+        refresh.refresh(conn, at(10))
     reply = app.test_client().get("/v1/analytics/performance/VX2", headers=ANALYST)
     return {"status": reply.status_code, **reply.json}
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from models.readings import Record, encode
-from models.stream import IngestStream
+from buffer.stream import IngestStream
+from readings.records import Record, encode
 from tests.support.factories import at, meter_rec, vehicle_rec
 from tests.support.helpers import dead_letters, stored_readings, wait_until
 from workers.consumer import GATHER_SECONDS, Consumer

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from models.stream import IngestStream
+from buffer.stream import IngestStream
 from tests.support.factories import at, meter_rec
 from tests.support.helpers import dead_letters, stored_readings
 from workers import consumer as consumer_module
@@ -49,10 +49,10 @@ def test_an_entry_that_always_fails_is_dead_lettered_after_max_deliveries(
     its readings are dead-lettered with the error, instead of retrying forever."""
     real = consumer_module.store_entries
 
-    def store(conn, entries):
+    def store(conn, entries, rule):
         if any(r[2] == "M-boom" for e in entries for r in e.records):
             raise RuntimeError("boom: a bug that this entry always hits")
-        return real(conn, entries)
+        return real(conn, entries, rule)
 
     monkeypatch.setattr(consumer_module, "store_entries", store)
     monkeypatch.setattr(consumer_module, "FAILURE_DELAY", 0.01)
@@ -71,7 +71,7 @@ def test_an_entry_that_always_fails_is_dead_lettered_after_max_deliveries(
 def test_earlier_deliveries_count_towards_max_deliveries(stream, make, clean_db, monkeypatch):
     attempts = []
 
-    def store(conn, entries):
+    def store(conn, entries, rule):
         attempts.append(1)
         raise RuntimeError("boom")
 
@@ -95,13 +95,13 @@ def test_a_connection_cut_during_copy_is_retried_not_dead_lettered(
     real = consumer_module.store_entries
     cut: list[int] = []
 
-    def store(conn, entries):
+    def store(conn, entries, rule):
         if not cut:
             cut.append(1)
             with clean_db.connect() as other:
                 pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
                 other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        return real(conn, entries)
+        return real(conn, entries, rule)
 
     monkeypatch.setattr(consumer_module, "store_entries", store)
     stream.add(flushed("M1", 5), bound=100)
@@ -138,9 +138,9 @@ def test_a_lock_timeout_in_the_copy_path_is_waited_out_not_dead_lettered(
     consumer unwrapped, and is as transient as SQLAlchemy's."""
     real = consumer_module.store_entries
 
-    def store(conn, entries):
+    def store(conn, entries, rule):
         conn.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
-        return real(conn, entries)
+        return real(conn, entries, rule)
 
     monkeypatch.setattr(consumer_module, "store_entries", store)
     stream.add(flushed("M1", 5), bound=100)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 import celeryconfig
-from models.history import write_batch
+from readings.writer import write_batch
 from settings import Settings
 from tests.support.factories import meter_rec, vehicle_rec
 from workers import app, resources, tasks

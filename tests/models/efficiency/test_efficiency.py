@@ -1,6 +1,6 @@
 """DESIGN.md's efficiency rule on hand-checked cases, for the reference and for the real refresh.
 
-Each case runs twice: on models/efficiency/reference.py (plain Python over the readings), and on
+Each case runs twice: on efficiency/reference.py (plain Python over the readings), and on
 PostgreSQL (readings written by the worker's writer, figures made by the refresh and read back
 as the API serves them), inside a transaction rolled back after the test.
 """
@@ -13,25 +13,25 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from models.efficiency import performance
-from models.efficiency.reference import efficiency
-from models.history import write_batch
-from models.readings import Record
-from models.wire.validation import ReadingValidator
+from efficiency import refresh
+from efficiency.reference import efficiency
+from readings.records import Record
+from readings.validation import ReadingValidator
+from readings.writer import write_batch
 from settings import Settings
 from tests.support import seed
 from tests.support.efficiency import SEVEN, close
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
-from web import responses
+from web.contract import responses
 
 AS_OF = T0 + timedelta(hours=1)
 
 
 def in_postgres(conn, records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
     write_batch(conn, records)
-    performance.refresh(conn, as_of)
+    refresh.refresh(conn, as_of)
     ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
-    rows = {v: performance.read(conn, v) for v in ids}
+    rows = {v: refresh.read(conn, v) for v in ids}
     views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from models.efficiency import alerts, performance
-from models.history import write_batch
+from efficiency import alerts, refresh
+from readings.writer import write_batch
 from tests.support.factories import meter_rec, vehicle_rec
 from web.app import create_app
 
@@ -40,7 +40,7 @@ def sessions(clean_db):
     )  # fmt: skip
     with clean_db.begin() as conn:
         write_batch(conn, records)
-        performance.refresh(conn, T + timedelta(hours=5))
+        refresh.refresh(conn, T + timedelta(hours=5))
     return clean_db
 
 

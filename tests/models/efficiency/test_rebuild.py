@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from models import partitions
-from models.efficiency import performance
-from models.efficiency.contributions import TABLE
-from models.efficiency.reference import efficiency
-from models.history import write_batch
+from efficiency import refresh
+from efficiency.contributions import TABLE
+from efficiency.reference import efficiency
 from models.schema import PARTITIONED
+from readings.writer import write_batch
+from storage import partitions
 from tests.support.efficiency import assert_same, assert_serves_reference, fleet_records, served
 from tests.support.sessions import assert_sessions_match, served_sessions
 
@@ -85,7 +85,7 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
     with engine.begin() as conn:
         write_batch(conn, records)
     with engine.begin() as conn:
-        in_place = performance.refresh(conn, AS_OF, full=True)
+        in_place = refresh.refresh(conn, AS_OF, full=True)
     expected, before = snapshot(engine), layout(engine)
     assert in_place is not None
     # Minutes before the window (the fleet's first hours) have contributions too: a rebuild must
@@ -121,7 +121,7 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
         ).rowcount
     assert wrong >= 10
     with engine.begin() as conn:
-        rebuilt = performance.refresh(conn, AS_OF, full=True, engine=engine, builders=builders)
+        rebuilt = refresh.refresh(conn, AS_OF, full=True, engine=engine, builders=builders)
 
     assert rebuilt is not None
     assert (rebuilt.mode, rebuilt.vehicles) == ("rebuild", in_place.vehicles)
@@ -134,7 +134,7 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
     # And the refreshes after it move on incrementally from the swapped-in partitions.
     with engine.begin() as conn:
         write_batch(conn, fleet_records(AS_OF.replace(second=0), 1))
-        later = performance.refresh(conn, AS_OF + timedelta(minutes=20))
+        later = refresh.refresh(conn, AS_OF + timedelta(minutes=20))
     assert later is not None
     assert later.mode == "incremental"
     assert snapshot(engine)["sums"] == recomputed(engine, AS_OF + timedelta(minutes=20))
@@ -143,7 +143,7 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
 def recomputed(engine, as_of: datetime) -> list:
     """What an in-place full recomputation at as_of holds (run in a rolled-back transaction)."""
     with engine.connect() as conn, conn.begin() as transaction:
-        performance.refresh(conn, as_of, full=True)
+        refresh.refresh(conn, as_of, full=True)
         rows = conn.execute(text("SELECT * FROM vehicle_performance_24h ORDER BY vehicle_id")).all()
         transaction.rollback()
     return rows
@@ -157,7 +157,7 @@ def test_without_day_partitions_the_rebuild_recomputes_in_place(clean_db):
         write_batch(conn, records)
     as_of = start + timedelta(hours=26)
     with clean_db.begin() as conn:
-        result = performance.refresh(conn, as_of, full=True, engine=clean_db)
+        result = refresh.refresh(conn, as_of, full=True, engine=clean_db)
     assert result is not None
     assert result.mode == "rebuild"
     with clean_db.connect() as conn:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.efficiency import contributions, performance
-from models.history import write_batch
+from efficiency import contributions, refresh
+from readings.writer import write_batch
 from simulator.fleet import Fleet, FleetSpec
 from tests.support.efficiency import assert_same, assert_serves_reference, served
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
@@ -19,7 +19,7 @@ def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
     db, seed, chunk, monkeypatch
 ):
     # chunk 2: every refresh recomputes its minutes over several chunks.
-    monkeypatch.setattr(performance, "CHUNK_MINUTES", chunk)
+    monkeypatch.setattr(refresh, "CHUNK_MINUTES", chunk)
     spec = FleetSpec(
         meters=12,
         vehicles=16,
@@ -45,7 +45,7 @@ def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
         # Refresh at uneven intervals, as a beat that sometimes runs late would.
         if rng.random() < 0.4 or minute == spec.minutes:
             as_of = spec.start + timedelta(minutes=minute, seconds=rng.uniform(0, 59))
-            result = performance.refresh(db, as_of)
+            result = refresh.refresh(db, as_of)
             assert result is not None
             refreshes += 1
             if rng.random() < 0.1 or minute == spec.minutes:
@@ -57,7 +57,7 @@ def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
     assert result.mode == "incremental"
 
     incremental = served(db)
-    performance.refresh(db, as_of, full=True)
+    refresh.refresh(db, as_of, full=True)
     assert_same(served(db), incremental)
 
 
@@ -77,21 +77,21 @@ def test_window_can_move_back_and_jump(db):
         T0 + timedelta(minutes=1),
         late + timedelta(hours=23),
     ):
-        result = performance.refresh(db, as_of)
+        result = refresh.refresh(db, as_of)
         assert result is not None
         assert_serves_reference(db, records, as_of)
 
 
 def test_refresh_recomputes_only_minutes_that_received_readings(db):
     write_batch(db, [meter_rec(f"M{i}", at(m)) for i in range(3) for m in range(30)])
-    first = performance.refresh(db, T0 + timedelta(hours=1))
+    first = refresh.refresh(db, T0 + timedelta(hours=1))
     assert first is not None
     assert first.recomputed_minutes == 30
-    again = performance.refresh(db, T0 + timedelta(hours=1, minutes=1))
+    again = refresh.refresh(db, T0 + timedelta(hours=1, minutes=1))
     assert again is not None
     assert (again.recomputed_minutes, again.mode) == (0, "incremental")
     write_batch(db, [meter_rec("M1", at(31)), vehicle_rec("V1", "M1", at(31))])
-    after = performance.refresh(db, T0 + timedelta(hours=1, minutes=2))
+    after = refresh.refresh(db, T0 + timedelta(hours=1, minutes=2))
     assert after is not None
     assert (after.recomputed_minutes, after.mode) == (1, "incremental")
     assert after.vehicles == 1
@@ -100,12 +100,12 @@ def test_refresh_recomputes_only_minutes_that_received_readings(db):
 def test_only_one_refresh_runs_at_a_time(clean_db):
     with clean_db.connect() as holder:
         holder.begin()
-        assert performance.refresh(holder, T0) is not None  # holds the lock until it ends
+        assert refresh.refresh(holder, T0) is not None  # holds the lock until it ends
         with clean_db.begin() as other:
-            assert performance.refresh(other, T0, wait=False) is None
+            assert refresh.refresh(other, T0, wait=False) is None
         holder.rollback()
     with clean_db.begin() as other:
-        assert performance.refresh(other, T0, wait=False) is not None
+        assert refresh.refresh(other, T0, wait=False) is not None
 
 
 def test_minutes_are_recomputed_in_runs_of_consecutive_minutes():
@@ -130,10 +130,10 @@ def test_a_run_never_crosses_midnight_as_each_fills_one_day_partition():
 
 def test_window_slides_by_the_minutes_entering_and_leaving_only():
     old, new = (at(0, 0), at(60, 0)), (at(1, 0), at(61, 0))
-    assert performance._outside(new, old) == [(at(60, 0), at(61, 0))]  # entered
-    assert performance._outside(old, new) == [(at(0, 0), at(1, 0))]  # left
+    assert refresh._outside(new, old) == [(at(60, 0), at(61, 0))]  # entered
+    assert refresh._outside(old, new) == [(at(0, 0), at(1, 0))]  # left
     back = (at(-5, 0), at(55, 0))
-    assert performance._outside(back, old) == [(at(-5, 0), at(0, 0))]
-    assert performance._outside(old, back) == [(at(55, 0), at(60, 0))]
+    assert refresh._outside(back, old) == [(at(-5, 0), at(0, 0))]
+    assert refresh._outside(old, back) == [(at(55, 0), at(60, 0))]
     far = (at(500, 0), at(560, 0))
-    assert performance._outside(far, old) == [far]
+    assert refresh._outside(far, old) == [far]

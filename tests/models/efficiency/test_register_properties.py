@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from models.efficiency.reference import efficiency, intervals, kept_readings
+from efficiency.reference import efficiency, intervals, kept_readings
 from tests.support.efficiency import assert_serves_reference, write_in_parts
 from tests.support.examples import examples
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_reg
@@ -91,7 +91,7 @@ def fleets(draw):
         cuts = list(range(0, len(arrival), draw(st.integers(1, 6))))
     elif draw(st.booleans()):
         # Most fleets' readings arrive in order, a few at a time: the path that takes a
-        # device's past from current state (models/registers.py), with late ones among them.
+        # device's past from current state (readings/registers.py), with late ones among them.
         arrival = sorted(readings + duplicates + changed, key=lambda r: r[1])
         for _ in range(draw(st.integers(0, 3))):
             late = arrival.pop(draw(st.integers(0, len(arrival) - 1)))

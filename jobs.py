@@ -1,0 +1,47 @@
+"""The periodic jobs, one body each: the Celery tasks run them on beat's schedule
+(workers/tasks.py) and the operator's commands run them by hand (cli/jobs.py). Each takes its
+engine and settings from the caller and commits its own unit of work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import Engine
+
+from efficiency import alerts, refresh, sessions
+from settings import Settings
+from storage import partitions
+
+
+def refresh_efficiency(
+    engine: Engine, settings: Settings, as_of: datetime, *, full: bool = False, wait: bool = True
+) -> refresh.RefreshResult | None:
+    """Bring the per-vehicle 24 h efficiency to the window ending at `as_of`; None when
+    `wait` is False and another refresh is running. `full` recomputes the whole window, on
+    REBUILD_BUILDERS connections of `engine` at once."""
+    with engine.begin() as conn:
+        return refresh.refresh(
+            conn,
+            as_of,
+            full=full,
+            wait=wait,
+            engine=engine if full else None,
+            session_gap=timedelta(seconds=settings.session_gap_seconds),
+            builders=settings.builders,
+        )
+
+
+def maintain_partitions(engine: Engine, settings: Settings) -> partitions.MaintenanceResult:
+    """Create the coming days' partitions, drop those past RETENTION_DAYS, and forget the
+    sessions that ended before the oldest day kept (their readings went with it)."""
+    result = partitions.maintain(engine, settings.partition_days_ahead, settings.retention_days)
+    if result.oldest_kept is not None:
+        with engine.begin() as conn:
+            sessions.forget_before(conn, datetime.combine(result.oldest_kept, time(), UTC))
+    return result
+
+
+def check_chargers(engine: Engine, settings: Settings) -> int:
+    """Judge every charger's last sessions now; how many are failing."""
+    with engine.begin() as conn:
+        return alerts.judge(conn, settings.efficiency_alert_below, settings.charger_alert_sessions)
