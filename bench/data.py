@@ -12,12 +12,12 @@ from simulator.fleet import Fleet, FleetSpec
 
 # The analytics-read measurement's table: `:n` vehicles, V00000..., with the seed's V1 figures.
 PERFORMANCE_ROWS = (
-    "INSERT INTO vehicle_performance_24h SELECT 'V' || lpad(i::text, 5, '0'), "
+    "INSERT INTO vehicle_efficiency_24h SELECT 'V' || lpad(i::text, 5, '0'), "
     "2.7202, 2.4508, 2228200, 3030000, 100, 100, 0 FROM generate_series(0, :n - 1) i"
 )
 # The same for `:n` meters, M00000..., each having served one vehicle.
 METER_ROWS = (
-    "INSERT INTO meter_performance_24h SELECT 'M' || lpad(i::text, 5, '0'), "
+    "INSERT INTO meter_efficiency_24h SELECT 'M' || lpad(i::text, 5, '0'), "
     "2.7202 + i * 0.0001, 2.4508, 2228200, 3030000, 100, 100, 0, 1 "
     "FROM generate_series(0, :n - 1) i"
 )
@@ -42,7 +42,7 @@ SELECT m, s.vehicle_id, 0.2, 0.18, 5000, 3000, 1, s.meter_id, 0, 1
 FROM charging_sessions s, generate_series(s.start_at, s.end_at, interval '1 minute') m
 """
 PERFORMANCE_WINDOW = (
-    "INSERT INTO performance_window VALUES (1, now() - interval '1 day', now(), now())"
+    "INSERT INTO efficiency_window VALUES (1, now() - interval '1 day', now(), now())"
 )
 
 

@@ -48,7 +48,7 @@ class Subject:
 
 
 VEHICLES = Subject(
-    "vehicle_performance_24h",
+    "vehicle_efficiency_24h",
     "vehicle_id",
     "vehicleId",
     {
@@ -60,7 +60,7 @@ VEHICLES = Subject(
     "sum(c.minutes)",
 )
 METERS = Subject(
-    "meter_performance_24h",
+    "meter_efficiency_24h",
     "meter_id",
     "meterId",
     {**_SORTS, "vehiclesServed": "p.vehicles::numeric", "meterId": "NULL::numeric"},
@@ -85,7 +85,7 @@ class Page:
 def window(conn: Connection) -> Any:
     """The refreshed window (window_start, window_end, refreshed_at), None before any refresh."""
     return conn.execute(
-        text("SELECT window_start, window_end, refreshed_at FROM performance_window")
+        text("SELECT window_start, window_end, refreshed_at FROM efficiency_window")
     ).first()
 
 
@@ -117,7 +117,7 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
     rows = conn.execute(
         text(
             f"SELECT p.*, {key} AS sort_value, w.window_start, w.window_end, w.refreshed_at "
-            f"FROM {subject.table} p CROSS JOIN performance_window w "
+            f"FROM {subject.table} p CROSS JOIN efficiency_window w "
             f"WHERE {' AND '.join(where)} "
             f"ORDER BY {key} {direction}, {id_} {direction} LIMIT :limit"
         ),
@@ -142,7 +142,7 @@ def read_window(
             f"SELECT :d AS {subject.id_column}, {sums('c')}, {subject.minutes} AS minutes, "
             "count(DISTINCT c.vehicle_id) AS vehicles, "
             "CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end, "
-            "w.refreshed_at FROM performance_window w "
+            "w.refreshed_at FROM efficiency_window w "
             f"LEFT JOIN vehicle_minute_contributions c ON c.{subject.id_column} = :d "
             "AND c.minute >= :start AND c.minute < least(:end, w.window_end) "
             "GROUP BY w.window_end, w.refreshed_at"
@@ -181,7 +181,7 @@ def _summed_by(
             f"SELECT date_bin('{width}', c.minute, timestamptz 'epoch') AS start, "
             f"{sums('c')}, {subject.minutes} AS minutes, "
             "count(DISTINCT c.vehicle_id) AS vehicles "
-            "FROM vehicle_minute_contributions c, performance_window w "
+            "FROM vehicle_minute_contributions c, efficiency_window w "
             f"WHERE c.{subject.id_column} = :v AND c.minute >= {since} "
             "AND c.minute < w.window_end GROUP BY 1 ORDER BY 1"
         ),
@@ -208,11 +208,11 @@ _BELOW = f"count(*) FILTER (WHERE {ratio_sql('p')} < :below)"
 _HEALTH = f"""
 SELECT extract(epoch FROM now() - w.refreshed_at) AS age_seconds, v.*, m.*,
        (SELECT count(*) FROM failing_chargers) AS failing_chargers
-FROM performance_window w,
+FROM efficiency_window w,
 LATERAL (SELECT count(*) AS vehicles, {_BELOW} AS vehicles_below,
                 coalesce(sum(p.suspect_minutes), 0) AS suspect_minutes
-         FROM vehicle_performance_24h p WHERE p.readings > 0) v,
-LATERAL (SELECT count(*) AS meters, {_BELOW} AS meters_below FROM meter_performance_24h p) m
+         FROM vehicle_efficiency_24h p WHERE p.readings > 0) v,
+LATERAL (SELECT count(*) AS meters, {_BELOW} AS meters_below FROM meter_efficiency_24h p) m
 """
 
 

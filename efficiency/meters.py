@@ -1,7 +1,7 @@
 """A meter's (a charger's) figures: the efficiency rule's sums over the kept minutes of the
 vehicles it served, from the same per-minute contributions as the vehicles' figures.
 
-The refresh moves meter_performance_24h and, per (meter, vehicle), meter_vehicle_performance_24h
+The refresh moves meter_efficiency_24h and, per (meter, vehicle), meter_vehicle_efficiency_24h
 by the same deltas as the vehicles' sums: a meter's vehicles served is the count of its pairs,
 kept by counting the pairs that appear and empty. A meter has one contribution per kept minute
 (a kept (meter, minute) has one vehicle), so its minutes are its contributions counted.
@@ -15,8 +15,8 @@ from sqlalchemy import Connection, text
 
 from efficiency.formula import SUMMED, sums
 
-PAIRS = "meter_vehicle_performance_24h"
-METERS = "meter_performance_24h"
+PAIRS = "meter_vehicle_efficiency_24h"
+METERS = "meter_efficiency_24h"
 _COLUMNS = ", ".join(SUMMED)
 
 _PLUS_EXCLUDED = ", ".join(f"{c} = p.{c} + EXCLUDED.{c}" for c in (*SUMMED, "minutes"))
@@ -70,8 +70,8 @@ GROUP BY meter_id, vehicle_id;
 # Every running sum, the vehicles' too, from the temporary table window_pairs: a full rebuild's
 # sums of the window per (meter, vehicle) (contributions.rebuild_window).
 FROM_WINDOW_PAIRS = f"""
-DELETE FROM vehicle_performance_24h;
-INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
+DELETE FROM vehicle_efficiency_24h;
+INSERT INTO vehicle_efficiency_24h (vehicle_id, {_COLUMNS}, minutes)
 SELECT vehicle_id, {sums()}, sum(minutes) FROM window_pairs GROUP BY vehicle_id;
 DELETE FROM {PAIRS};
 INSERT INTO {PAIRS} (meter_id, vehicle_id, {_COLUMNS}, minutes)
@@ -83,7 +83,7 @@ SELECT meter_id, vehicle_id, {_COLUMNS}, meter_minutes FROM window_pairs;
 _READ = f"""
 SELECT m.meter_id, {", ".join(f"m.{c}" for c in SUMMED)}, m.minutes, m.vehicles,
        w.window_start, w.window_end, w.refreshed_at
-FROM {METERS} m CROSS JOIN performance_window w
+FROM {METERS} m CROSS JOIN efficiency_window w
 WHERE m.meter_id = :m
 """
 

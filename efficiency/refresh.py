@@ -6,7 +6,7 @@ is the only one that reported the meter in that minute and the meter itself repo
 
 The refresh scales with what arrived, not with history. Workers list the minutes they wrote to
 (dirty_minutes); the refresh recomputes only those minutes from history into
-vehicle_minute_contributions, and moves the running 24 h sums in vehicle_performance_24h by the
+vehicle_minute_contributions, and moves the running 24 h sums in vehicle_efficiency_24h by the
 difference, and by the minutes that entered or left the window. The sums are exact numerics and
 integers, so adding and subtracting never drifts from a full recomputation.
 
@@ -113,18 +113,18 @@ WHERE minute >= :lo AND minute < :hi
 """
 
 _APPLY_DELTAS = f"""
-INSERT INTO vehicle_performance_24h AS p (vehicle_id, {_COLUMNS}, minutes)
+INSERT INTO vehicle_efficiency_24h AS p (vehicle_id, {_COLUMNS}, minutes)
 SELECT vehicle_id, {sums()}, sum(minutes) FROM deltas GROUP BY vehicle_id
 ON CONFLICT (vehicle_id) DO UPDATE SET
     {", ".join(f"{c} = p.{c} + EXCLUDED.{c}" for c in (*SUMMED, "minutes"))};
-DELETE FROM vehicle_performance_24h
+DELETE FROM vehicle_efficiency_24h
 WHERE minutes <= 0 AND vehicle_id IN (SELECT vehicle_id FROM deltas);
 {meters.APPLY_DELTAS}
 """
 
 _REBUILD = f"""
-DELETE FROM vehicle_performance_24h;
-INSERT INTO vehicle_performance_24h (vehicle_id, {_COLUMNS}, minutes)
+DELETE FROM vehicle_efficiency_24h;
+INSERT INTO vehicle_efficiency_24h (vehicle_id, {_COLUMNS}, minutes)
 SELECT vehicle_id, {sums()}, sum(minutes) FROM vehicle_minute_contributions
 WHERE minute >= :new_start AND minute < :new_end
 GROUP BY vehicle_id;
@@ -132,7 +132,7 @@ GROUP BY vehicle_id;
 """
 
 _SAVE_WINDOW = """
-INSERT INTO performance_window (id, window_start, window_end, refreshed_at)
+INSERT INTO efficiency_window (id, window_start, window_end, refreshed_at)
 VALUES (1, :new_start, :new_end, now())
 ON CONFLICT (id) DO UPDATE SET window_start = EXCLUDED.window_start,
     window_end = EXCLUDED.window_end, refreshed_at = EXCLUDED.refreshed_at
@@ -141,7 +141,7 @@ ON CONFLICT (id) DO UPDATE SET window_start = EXCLUDED.window_start,
 _READ = f"""
 SELECT p.vehicle_id, {", ".join(f"p.{c}" for c in SUMMED)}, p.minutes,
        w.window_start, w.window_end, w.refreshed_at
-FROM vehicle_performance_24h p CROSS JOIN performance_window w
+FROM vehicle_efficiency_24h p CROSS JOIN efficiency_window w
 WHERE p.vehicle_id = $1
 """
 
@@ -172,7 +172,7 @@ def refresh(
     session_gap: timedelta | None = None,
     builders: int = contributions.BUILDERS,
 ) -> RefreshResult | None:
-    """Bring vehicle_performance_24h to the window ending at as_of, in the caller's transaction.
+    """Bring vehicle_efficiency_24h to the window ending at as_of, in the caller's transaction.
 
     full=True recomputes every minute of the window from history (a repair after a rule or
     schema change); otherwise only the minutes that received readings are recomputed. With
@@ -184,7 +184,7 @@ def refresh(
     if not db.transaction_lock(conn, _LOCK_KEY, wait=wait):
         return None
     new_start, new_end = window_for(as_of)
-    old = conn.execute(text("SELECT window_start, window_end FROM performance_window")).first()
+    old = conn.execute(text("SELECT window_start, window_end FROM efficiency_window")).first()
 
     _run(conn, _CLAIM_DIRTY)
     pending = text("SELECT minute FROM pending_minutes ORDER BY 1")
@@ -235,7 +235,7 @@ def refresh(
     if rebuilt:
         sessions.resum(conn, new_start, new_end)
     conn.execute(text(_SAVE_WINDOW), bounds)
-    vehicles = conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar_one()
+    vehicles = conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar_one()
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
     )

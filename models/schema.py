@@ -137,7 +137,7 @@ vehicle_minute_contributions = Table(
 
 
 def _sums(name: str, *keys: Column, extra: tuple[Column | Index, ...] = ()) -> Table:
-    """Running sums over the window in performance_window, one row per key with a kept minute:
+    """Running sums over the window in efficiency_window, one row per key with a kept minute:
     the efficiency rule's figures and the minutes counted."""
     return Table(
         name,
@@ -154,34 +154,34 @@ def _sums(name: str, *keys: Column, extra: tuple[Column | Index, ...] = ()) -> T
     )
 
 
-vehicle_performance_24h = _sums(
-    "vehicle_performance_24h", Column("vehicle_id", Text, primary_key=True)
+vehicle_efficiency_24h = _sums(
+    "vehicle_efficiency_24h", Column("vehicle_id", Text, primary_key=True)
 )
 # A meter's figures are its vehicles' on it: kept per (meter, vehicle), so that the vehicles a
 # meter served stay countable as minutes leave the window, and summed per meter after each
 # refresh (vehicles: how many (meter, vehicle) rows it has).
-meter_vehicle_performance_24h = _sums(
-    "meter_vehicle_performance_24h",
+meter_vehicle_efficiency_24h = _sums(
+    "meter_vehicle_efficiency_24h",
     Column("meter_id", Text, primary_key=True),
     Column("vehicle_id", Text, primary_key=True),
 )
-meter_performance_24h = _sums(
-    "meter_performance_24h",
+meter_efficiency_24h = _sums(
+    "meter_efficiency_24h",
     Column("meter_id", Text, primary_key=True),
     extra=(
         Column("vehicles", Integer, nullable=False),
         # The chargers' listing, worst first by default, reads a page in this order
         # (fleet.METERS' chargingEfficiency) instead of sorting every charger per page.
         Index(
-            "meter_performance_24h_efficiency",
+            "meter_efficiency_24h_by_efficiency",
             text("coalesce(dc_kwh / nullif(ac_kwh, 0), 'Infinity'::numeric)"),
             "meter_id",
         ),
     ),
 )
 
-performance_window = Table(
-    "performance_window",
+efficiency_window = Table(
+    "efficiency_window",
     metadata,
     Column("id", SmallInteger, primary_key=True),
     Column("window_start", DateTime(timezone=True), nullable=False),

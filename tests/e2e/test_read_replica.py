@@ -86,7 +86,7 @@ def test_reads_lag_with_the_replica_while_credentials_read_the_primary(
     service.flask("refresh-performance")
     with primary.connect() as conn:
         on_primary = conn.execute(
-            text("SELECT dc_kwh / ac_kwh FROM vehicle_performance_24h WHERE vehicle_id = 'RV1'")
+            text("SELECT dc_kwh / ac_kwh FROM vehicle_efficiency_24h WHERE vehicle_id = 'RV1'")
         ).scalar_one()
     assert float(on_primary) == pytest.approx(0.75)
     assert _efficiency(service, "RV1") == 0.9, "served from the paused replica: stale"

@@ -100,7 +100,7 @@ def pgbouncer(settings) -> Iterator[str]:
 
 def _read_twice_with_the_first_server_busy(settings: Settings) -> None:
     """A read, then (its server connection held by another client's transaction) another."""
-    query = "SELECT vehicle_id FROM vehicle_performance_24h WHERE vehicle_id = $1"
+    query = "SELECT vehicle_id FROM vehicle_efficiency_24h WHERE vehicle_id = $1"
     with make_reader(settings).connect() as conn:
         execute_prepared(conn, "ev_routing_test", query, ("V1",)).all()
         other = make_reader(settings).connect()

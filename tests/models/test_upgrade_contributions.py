@@ -54,8 +54,8 @@ def test_the_first_refresh_after_the_upgrade_serves_the_rule(at_0008):
         left = conn.execute(
             text(
                 "SELECT (SELECT count(*) FROM vehicle_minute_contributions) + "
-                "(SELECT count(*) FROM vehicle_performance_24h) + "
-                "(SELECT count(*) FROM performance_window)"
+                "(SELECT count(*) FROM vehicle_efficiency_24h) + "
+                "(SELECT count(*) FROM efficiency_window)"
             )
         ).scalar()
     assert (queued, left) == (300, 0)

@@ -51,7 +51,7 @@ def write_in_parts(
 
 def served(conn) -> dict[str, dict]:
     """Every vehicle's seven figures, as the API answers them after the last refresh."""
-    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
+    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_efficiency_24h")).scalars()
     rows = {v: refresh.read(conn, v) for v in ids}
     views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}
@@ -59,14 +59,14 @@ def served(conn) -> dict[str, dict]:
 
 def served_meters(conn) -> dict[str, dict]:
     """Every meter's figures, as the API answers them after the last refresh."""
-    ids = conn.execute(text("SELECT meter_id FROM meter_performance_24h")).scalars()
+    ids = conn.execute(text("SELECT meter_id FROM meter_efficiency_24h")).scalars()
     return {m: responses.meter_item(meters.read(conn, m)) for m in ids}
 
 
 def served_counts(conn) -> dict[str, dict]:
     """Every vehicle's minutes counted and suspect minutes, as the API answers them."""
     rows = conn.execute(
-        text("SELECT vehicle_id, minutes, suspect_minutes FROM vehicle_performance_24h")
+        text("SELECT vehicle_id, minutes, suspect_minutes FROM vehicle_efficiency_24h")
     ).all()
     return {
         r.vehicle_id: {"minutesCounted": r.minutes, "suspectMinutes": r.suspect_minutes}

@@ -20,7 +20,7 @@ GROUPS = {
     "e2e/test_bench.py": "bench",
     "e2e/test_openapi.py": "openapi",
     "e2e/test_compose_run.py": "compose_run",
-    "web/test_performance_window.py": "performance_window",
+    "web/test_efficiency_window.py": "efficiency_window",
 }
 
 

@@ -214,7 +214,7 @@ def test_analytics_responses_are_cacheable_until_the_next_refresh(client, fleet,
 def test_max_age_runs_to_the_next_refresh(client, fleet, clean_db, settings):
     with clean_db.begin() as conn:
         conn.execute(
-            text("UPDATE performance_window SET refreshed_at = now() - interval '20 seconds'")
+            text("UPDATE efficiency_window SET refreshed_at = now() - interval '20 seconds'")
         )
     reply = client.get("/v1/analytics/performance/V1", headers=ANALYST)
     max_age = int(reply.headers["Cache-Control"].split("max-age=")[1].split(",")[0])

@@ -62,12 +62,12 @@ def test_a_meter_sums_its_vehicles_minutes_on_it(clean_db, client, fleet):
     with clean_db.connect() as conn:
         sums = conn.execute(
             text(
-                "SELECT (SELECT sum(ac_kwh) FROM meter_performance_24h), "
-                "(SELECT sum(ac_kwh) FROM vehicle_performance_24h), "
-                "(SELECT sum(dc_kwh) FROM meter_performance_24h), "
-                "(SELECT sum(dc_kwh) FROM vehicle_performance_24h), "
-                "(SELECT sum(readings) FROM meter_performance_24h), "
-                "(SELECT sum(readings) FROM vehicle_performance_24h)"
+                "SELECT (SELECT sum(ac_kwh) FROM meter_efficiency_24h), "
+                "(SELECT sum(ac_kwh) FROM vehicle_efficiency_24h), "
+                "(SELECT sum(dc_kwh) FROM meter_efficiency_24h), "
+                "(SELECT sum(dc_kwh) FROM vehicle_efficiency_24h), "
+                "(SELECT sum(readings) FROM meter_efficiency_24h), "
+                "(SELECT sum(readings) FROM vehicle_efficiency_24h)"
             )
         ).one()
     assert (sums[0], sums[2], sums[4]) == (sums[1], sums[3], sums[5])

@@ -55,7 +55,7 @@ def test_refresh_task_refreshes_the_table(worker_resources, clean_db):
     outcome = tasks.refresh_performance.apply().get()
     assert outcome["vehicles"] == 1
     with clean_db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM vehicle_performance_24h")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar() == 1
 
 
 def test_check_chargers_task_judges_the_chargers(worker_resources, clean_db):

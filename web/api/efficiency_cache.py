@@ -2,7 +2,7 @@
 process last built it, kept until a refresh commits.
 
 The 24 h tables change only when a refresh commits, and every refresh moves
-performance_window.refreshed_at. A process asks for that stamp at most every READ_CACHE_SECONDS
+efficiency_window.refreshed_at. A process asks for that stamp at most every READ_CACHE_SECONDS
 and answers what it has answered since the stamp from memory: the body, its ETag and
 Last-Modified built once, no database round trip. So a refresh shows within READ_CACHE_SECONDS
 (0: the stamp is asked on every read, one single-row table).

@@ -30,7 +30,7 @@ AS_OF = T0 + timedelta(hours=1)
 def in_postgres(conn, records: list[Record], as_of: datetime) -> dict[str, dict[str, Any]]:
     write_batch(conn, records)
     refresh.refresh(conn, as_of)
-    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars()
+    ids = conn.execute(text("SELECT vehicle_id FROM vehicle_efficiency_24h")).scalars()
     rows = {v: refresh.read(conn, v) for v in ids}
     views = {v: responses.performance(row) for v, row in rows.items() if row is not None}
     return {v: {k: view[k] for k in SEVEN} for v, view in views.items() if view}

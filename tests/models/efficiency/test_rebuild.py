@@ -32,13 +32,13 @@ def snapshot(engine) -> dict:
                 text(f"SELECT * FROM {TABLE} ORDER BY minute, meter_id")
             ).all(),
             "sums": conn.execute(
-                text("SELECT * FROM vehicle_performance_24h ORDER BY vehicle_id")
+                text("SELECT * FROM vehicle_efficiency_24h ORDER BY vehicle_id")
             ).all(),
             "meters": conn.execute(
-                text("SELECT * FROM meter_performance_24h ORDER BY meter_id")
+                text("SELECT * FROM meter_efficiency_24h ORDER BY meter_id")
             ).all(),
             "pairs": conn.execute(
-                text("SELECT * FROM meter_vehicle_performance_24h ORDER BY meter_id, vehicle_id")
+                text("SELECT * FROM meter_vehicle_efficiency_24h ORDER BY meter_id, vehicle_id")
             ).all(),
             "served": served(conn),
             "sessions": served_sessions(conn),
@@ -144,7 +144,7 @@ def recomputed(engine, as_of: datetime) -> list:
     """What an in-place full recomputation at as_of holds (run in a rolled-back transaction)."""
     with engine.connect() as conn, conn.begin() as transaction:
         refresh.refresh(conn, as_of, full=True)
-        rows = conn.execute(text("SELECT * FROM vehicle_performance_24h ORDER BY vehicle_id")).all()
+        rows = conn.execute(text("SELECT * FROM vehicle_efficiency_24h ORDER BY vehicle_id")).all()
         transaction.rollback()
     return rows
 

@@ -49,7 +49,7 @@ def over(client, vehicle_id: str, start: datetime | str, end: datetime | str):
 
 def vehicles(clean_db) -> list[str]:
     with clean_db.connect() as conn:
-        return list(conn.execute(text("SELECT vehicle_id FROM vehicle_performance_24h")).scalars())
+        return list(conn.execute(text("SELECT vehicle_id FROM vehicle_efficiency_24h")).scalars())
 
 
 def test_the_24h_window_asked_for_is_the_24h_table_exactly(client, clean_db):
