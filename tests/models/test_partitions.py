@@ -11,6 +11,7 @@ import time_machine
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+import jobs
 from buffer.stream import IngestStream
 from models.schema import PARTITIONED
 from readings.writer import write_batch
@@ -162,3 +163,27 @@ def test_a_row_meeting_a_partition_changed_under_it_is_written_again_not_dead_le
     with no_partitions.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM dead_letters")).scalar() == 0
     assert stream.stats().pending == 0
+
+
+def test_maintenance_forgets_the_sessions_that_ended_before_the_oldest_day_kept(
+    no_partitions, settings
+):
+    """The job (jobs.py, beat's task and the command alike): a session built from readings past
+    retention goes with them; one that ended on a kept day stays."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with no_partitions.begin() as conn:
+        for vehicle, ended in (("V-gone", now - timedelta(days=9)), ("V-kept", now)):
+            conn.execute(
+                text(
+                    "INSERT INTO charging_sessions (vehicle_id, meter_id, start_at, end_at, "
+                    "start_soc_hundredths, end_soc_hundredths, seen_minutes, ac_kwh, dc_kwh, "
+                    "suspect_minutes, minutes) VALUES (:v, 'M1', :e - interval '1 hour', :e, "
+                    "0, 0, '{}', 0, 0, 0, 0)"
+                ),
+                {"v": vehicle, "e": ended},
+            )
+    result = jobs.maintain_partitions(no_partitions, settings.replace(retention_days=7))
+    assert result.oldest_kept == database_today(no_partitions) - timedelta(days=7)
+    with no_partitions.connect() as conn:
+        left = conn.execute(text("SELECT vehicle_id FROM charging_sessions")).scalars().all()
+    assert left == ["V-kept"]
