@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -338,6 +339,12 @@ class Settings:
     def worker_processes(self) -> int:
         """WORKER_CONCURRENCY, else one per CPU up to four (docs/SCALING.md, "Connections")."""
         return self.worker_concurrency or min(os.cpu_count() or 1, 4)
+
+    @property
+    def ocpp_silence(self) -> timedelta:
+        """How long a charger may say nothing and still count as connected: two heartbeat
+        intervals (docs/DESIGN.md, "Chargers")."""
+        return timedelta(seconds=2 * self.ocpp_heartbeat_seconds)
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

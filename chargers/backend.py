@@ -4,8 +4,9 @@ WebSocket server calls them from worker threads (chargers/central.py)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from buffer.stream import IngestStream, queue
 from chargers.mapping import Contract
-from devices import transactions
+from devices import availability, transactions
 from readings.records import Record
 from settings import Settings
 
@@ -27,6 +28,8 @@ class Backend:
     stream: IngestStream
     engine: Engine  # the primary: transactions are written
     contract: Contract
+    # When each charger's being heard was last written (time.monotonic()): see `due`.
+    written: dict[str, float] = field(default_factory=dict)
 
     def queue(self, records: list[Record]) -> None:
         """Durably queue the readings, or raise (BufferFull, NotReplicated, RedisError)."""
@@ -65,3 +68,50 @@ class Backend:
                 conn, cp, ref, evse, event_type, at, id_tag, kwh, reason
             )
         )
+
+    def status(
+        self,
+        meter: str,
+        at: datetime,
+        status: str,
+        connector_id: int,
+        codes: tuple[str | None, str | None, str | None],
+    ) -> None:
+        error_code, vendor_error_code, info = codes
+        self._in_transaction(
+            lambda conn: availability.record_status(
+                conn,
+                meter,
+                at,
+                status,
+                connector_id=connector_id,
+                error_code=error_code,
+                vendor_error_code=vendor_error_code,
+                info=info,
+            )
+        )
+
+    def opened(self, cp: str, at: datetime) -> None:
+        self._in_transaction(lambda conn: availability.opened(conn, cp, at))
+
+    def seen(self, cp: str, opened_at: datetime, at: datetime) -> None:
+        self._in_transaction(lambda conn: availability.seen(conn, cp, opened_at, at))
+
+    def closed(self, cp: str, opened_at: datetime, at: datetime) -> None:
+        self._in_transaction(lambda conn: availability.closed(conn, cp, opened_at, at))
+
+    def heard_forwarded(self, cp: str, at: datetime) -> None:
+        if self.due(cp):
+            silence = self.settings.ocpp_silence
+            self._in_transaction(lambda conn: availability.heard_forwarded(conn, cp, at, silence))
+
+    def due(self, cp: str) -> bool:
+        """Whether to write that the charger was heard from: at most once a minute (half a
+        heartbeat interval, if shorter) per charger, so that ten thousand chargers cost the
+        database a few writes a second; a connection's end is known to that precision when its
+        process dies unannounced, and a forwarded charger's silence likewise."""
+        now = time.monotonic()
+        if now - self.written.get(cp, -1e18) < min(60.0, self.settings.ocpp_heartbeat_seconds / 2):
+            return False
+        self.written[cp] = now
+        return True

@@ -90,6 +90,15 @@ def _error_code(message: str) -> str:
     return str(json.loads(message)[2])
 
 
+async def quietly(work: Callable[..., None], *args: Any) -> None:
+    """Record that a charger was heard from, connected or gone, off the event loop: with the
+    database away this is logged, never a reason to refuse the charger."""
+    try:
+        await asyncio.to_thread(work, *args)
+    except SQLAlchemyError as exc:
+        log.warning("event=charger_presence_not_recorded charger=%s error=%r", args[0], str(exc))
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -102,6 +111,8 @@ class _Central:
     _size = 0
     id: str
     allowed: TokenCheck | None = None
+    # When this charger's WebSocket opened (chargers/server.py): its messages keep it heard.
+    opened_at: datetime | None = None
 
     def __init__(self, charge_point_id: str, connection: Connection, backend: Backend) -> None:
         super().__init__(charge_point_id, connection, logger=_LIBRARY_LOG)  # type: ignore[call-arg]
@@ -131,6 +142,8 @@ class _Central:
             )
             return
         self._action = frames.action_label(call.action, self._ocpp_version)
+        if self.opened_at is not None and self.backend.due(self.id):
+            await quietly(self.backend.seen, self.id, self.opened_at, datetime.now(UTC))
         try:
             await self._check_token()
             await self._handle_call(call)  # type: ignore[attr-defined]
@@ -230,6 +243,20 @@ class _Central:
         except ValueError as exc:
             raise PropertyConstraintViolationError(description=f"timestamp: {exc}") from exc
 
+    async def _status(
+        self,
+        connector: Any,
+        timestamp: str | None,
+        status: str,
+        connector_id: int,
+        codes: tuple[str | None, str | None, str | None],
+    ) -> None:
+        """Keep a StatusNotification at its own time (else when it came), confirmed once kept: a
+        CALLERROR while the database is away, which the charger resends."""
+        at = self._when(timestamp) if timestamp else datetime.now(UTC)
+        meter = self._meter(connector)
+        await self._blocking(self.backend.status, meter, at, status, connector_id, codes)
+
     @staticmethod
     def _register_kept(mapped: mapping.Mapped) -> Decimal | None:
         """The register of a transaction's end, when the contract took it."""
@@ -248,7 +275,19 @@ class Central16(_Central, ChargePoint16):
         return result16.Heartbeat(current_time=now())
 
     @on("StatusNotification")
-    def status_notification(self, **_: Any) -> result16.StatusNotification:
+    async def status_notification(
+        self,
+        connector_id: int,
+        error_code: str,
+        status: str,
+        timestamp: str | None = None,
+        info: str | None = None,
+        vendor_error_code: str | None = None,
+        **_: Any,
+    ) -> result16.StatusNotification:
+        # NoError is 1.6's way of saying none.
+        codes = (None if error_code == "NoError" else error_code, vendor_error_code, info)
+        await self._status(connector_id, timestamp, status, 0, codes)
         return result16.StatusNotification()
 
     @on("Authorize")
@@ -318,7 +357,10 @@ class Central201(_Central, ChargePoint201):
         return result201.Heartbeat(current_time=now())
 
     @on("StatusNotification")
-    def status_notification(self, **_: Any) -> result201.StatusNotification:
+    async def status_notification(
+        self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_: Any
+    ) -> result201.StatusNotification:
+        await self._status(evse_id, timestamp, connector_status, connector_id, (None, None, None))
         return result201.StatusNotification()
 
     @on("Authorize")

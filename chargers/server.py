@@ -22,6 +22,7 @@ import re
 import signal
 import time
 import weakref
+from datetime import UTC, datetime
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,7 +34,7 @@ from websockets.typing import Subprotocol
 import metrics
 from buffer.stream import IngestStream
 from chargers.backend import Backend
-from chargers.central import CENTRALS, TokenCheck, TokenRevoked
+from chargers.central import CENTRALS, TokenCheck, TokenRevoked, quietly
 from chargers.mapping import Contract
 from devices import charger_ids
 from devices.cache import CredentialCache, CredentialsUnavailable, KnownCredentials
@@ -156,6 +157,8 @@ async def handle(connection: ServerConnection, backend: Backend, gate: Gate) -> 
         return
     central = central_class(charge_point, connection, backend)  # type: ignore[arg-type]
     central.allowed = gate.still_allowed(connection, charge_point)
+    opened_at = central.opened_at = datetime.now(UTC)
+    await quietly(backend.opened, charge_point, opened_at)
     metrics.OCPP_CONNECTIONS.inc()
     log.info("event=charger_connected charger=%s protocol=%s", charge_point, connection.subprotocol)
     try:
@@ -167,6 +170,7 @@ async def handle(connection: ServerConnection, backend: Backend, gate: Gate) -> 
         await connection.close(CloseCode.POLICY_VIOLATION, "This charger's token was revoked.")
     finally:
         central.close()
+        await quietly(backend.closed, charge_point, opened_at, datetime.now(UTC))
         metrics.OCPP_CONNECTIONS.dec()
         log.info("event=charger_disconnected charger=%s", charge_point)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -310,6 +311,37 @@ charging_transactions = Table(
     ),
     # A charging session finds its charger's transaction (efficiency/sessions.py).
     Index("charging_transactions_by_start", "charge_point_id", "started_at"),
+)
+
+# What chargers say about themselves (devices/availability.py): every StatusNotification, per
+# meter (a connector or EVSE; connector 0's is the charger's own), at its own time; a resend is
+# the same row. `connector_id` is 2.0.1's connector within the EVSE (0 for 1.6).
+charger_statuses = Table(
+    "charger_statuses",
+    metadata,
+    Column("meter_id", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("error_code", Text),
+    Column("vendor_error_code", Text),
+    Column("info", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("meter_id", "at", "connector_id", "status"),
+)
+
+# When a charger could be heard: a WebSocket from open to close, or a forwarded charger's run of
+# messages none further apart than two heartbeat intervals. `last_seen` moves with its messages:
+# a connection whose process died unannounced ends two heartbeat intervals after it.
+charger_connections = Table(
+    "charger_connections",
+    metadata,
+    Column("charge_point_id", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("forwarded", Boolean, nullable=False),
+    PrimaryKeyConstraint("charge_point_id", "opened_at"),
 )
 
 # The tables kept in day partitions (storage/partitions.py), each with the column it is split by.

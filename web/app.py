@@ -12,6 +12,7 @@ import cli
 from settings import Settings, get_settings
 from web import errors
 from web.api import (
+    availability,
     dashboard,
     devices,
     health,
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         devices,
         history,
         sessions,
+        availability,
         health,
         monitoring,
         document,

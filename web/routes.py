@@ -38,6 +38,11 @@ def sessions(kind: Kind) -> str:
     return f"{device(kind)}/sessions"
 
 
+def availability(kind: Kind) -> str:
+    """A meter's (a charger's connector's) availability."""
+    return f"{device(kind)}/availability"
+
+
 def flask(path: str, **names: str) -> str:
     """The path as a Flask rule: each `{name}` a `<snake_name>`, or `<names[name]>`."""
     return re.sub(r"\{(\w+)\}", lambda m: f"<{names.get(m[1]) or _snake(m[1])}>", path)

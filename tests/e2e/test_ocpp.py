@@ -6,7 +6,6 @@ the register rule's on the same readings."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,10 +23,10 @@ from websockets.typing import Subprotocol
 
 from devices import transactions
 from efficiency.reference import efficiency
+from tests.support.chargers import basic, session, start_chargers
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter_reg, vehicle_reg
-from tests.support.helpers import listening, stored_readings, wait_until
-from tools.local import free_port
+from tests.support.helpers import stored_readings, wait_until
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
 
@@ -40,35 +39,10 @@ def iso(seconds: float) -> str:
     return at(seconds).isoformat().replace("+00:00", "Z")
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 @pytest.fixture
 def chargers(service) -> str:
     """web, worker and ocpp running; the ocpp process's ws:// base URL."""
-    port = free_port()
-    service.env["OCPP_PORT"] = str(port)
-    service.start("web")
-    service.start("worker")
-    service.start("ocpp")
-    url = f"ws://127.0.0.1:{port}/ocpp"
-    wait_until(lambda: listening(port), what="ocpp to listen")
-    return url
-
-
-async def _session(url: str, cp: str, protocol: str, client_class, script, password=DEVICE_TOKEN):
-    """Connect as charge point `cp`, run `script(client)` while the client serves, return what
-    the script returns."""
-    async with connect(
-        f"{url}/{cp}", subprotocols=[Subprotocol(protocol)], additional_headers=basic(cp, password)
-    ) as ws:
-        client = client_class(cp, ws)
-        serving = asyncio.create_task(client.start())
-        try:
-            return await script(client)
-        finally:
-            serving.cancel()
+    return start_chargers(service)
 
 
 def sampled(value: str, **extra) -> dict:
@@ -115,7 +89,7 @@ def test_a_1_6_charger_and_its_vehicle_give_the_register_rules_efficiency(
         )
         return started.transaction_id
 
-    transaction = asyncio.run(_session(chargers, "CP1", "ocpp1.6", Client16, script))
+    transaction = asyncio.run(session(chargers, "CP1", "ocpp1.6", Client16, script))
 
     # The vehicle charging there posts its battery register, naming the connector's meter.
     dc = [(5, "100"), (35, "100.9"), (65, "101.8"), (95, "102.7"), (125, "103.6"),
@@ -177,7 +151,7 @@ def test_a_2_0_1_charger_reports_a_transaction(service, chargers, clean_db):
                 )
             )
 
-    asyncio.run(_session(chargers, "CP2", "ocpp2.0.1", Client201, script))
+    asyncio.run(session(chargers, "CP2", "ocpp2.0.1", Client201, script))
     wait_until(lambda: stored_readings(clean_db) == 3, what="the three registers stored")
     with clean_db.connect() as conn:
         [kept] = transactions.listing(conn, "CP2")
@@ -207,8 +181,8 @@ def test_a_disconnect_before_the_confirmation_then_the_resend_stores_once(
     async def resend(cp):
         await cp.call(message)
 
-    asyncio.run(_session(chargers, "CP3", "ocpp1.6", Client16, unconfirmed))
-    asyncio.run(_session(chargers, "CP3", "ocpp1.6", Client16, resend))
+    asyncio.run(session(chargers, "CP3", "ocpp1.6", Client16, unconfirmed))
+    asyncio.run(session(chargers, "CP3", "ocpp1.6", Client16, resend))
     wait_until(lambda: stored_readings(clean_db) >= 1, what="the reading stored")
     with clean_db.connect() as conn:
         rows = conn.execute(text("SELECT meter_id, kwh_register_ac FROM meter_readings")).all()
@@ -381,9 +355,9 @@ def test_a_transactions_energy_across_a_register_reset_is_what_its_registers_cou
             )
         )
 
-    asyncio.run(_session(chargers, "CP-RESET", "ocpp1.6", Client16, script))
+    asyncio.run(session(chargers, "CP-RESET", "ocpp1.6", Client16, script))
     wait_until(lambda: stored_readings(clean_db) == 4, what="the four registers stored")
     window = f"from={iso(-60)}&to={iso(600)}"
     sessions = orjson.loads(service.get(f"/v1/meters/CP-RESET:1/sessions?{window}").data)
-    [session] = sessions["sessions"]
-    assert session["transactionEnergyKwh"] == pytest.approx(0.19)
+    [only] = sessions["sessions"]
+    assert only["transactionEnergyKwh"] == pytest.approx(0.19)

@@ -38,7 +38,8 @@ OPERATIONS = [
 # Likewise a listing's cursor is an opaque token the service issued: any other string is rightly
 # refused (400), though the document can only call it a string. And a window's `to` must come
 # after its `from`, which JSON Schema cannot relate either; history and session pages have
-# cursors too, and the meters' routes are the vehicles' again.
+# cursors too, and the meters' routes are the vehicles' again; an availability's window is at
+# most 366 days long, which the schema cannot relate either.
 EXCLUDED = {
     "/v1/ingest": [positive_data_acceptance],
     "/v1/analytics/performance": [positive_data_acceptance],
@@ -49,6 +50,7 @@ EXCLUDED = {
     "/v1/analytics/meters/{meterId}": [positive_data_acceptance],
     "/v1/meters/{meterId}/sessions": [positive_data_acceptance],
     "/v1/vehicles/{vehicleId}/sessions": [positive_data_acceptance],
+    "/v1/meters/{meterId}/availability": [positive_data_acceptance],
 }
 
 

@@ -7,10 +7,13 @@ got: a CALLRESULT, or a CALLERROR (then nothing of it is confirmed as stored: se
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from chargers.central import CENTRALS, Central16, Central201
 from devices import charger_ids, credentials
@@ -19,8 +22,9 @@ from web.auth import DEVICE, require
 from web.contract.bodies import BodyRefused, read_body
 from web.errors import error
 from web.routes import flask
-from web.services import services
+from web.services import Services, services
 
+log = logging.getLogger(__name__)
 bp = Blueprint("ocpp", __name__)
 VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 CALL = 2
@@ -37,6 +41,16 @@ class _Answer:
 
     async def recv(self) -> str:  # never called: frames are routed one at a time
         raise NotImplementedError
+
+
+def quietly_heard(app_services: Services, charge_point_id: str) -> None:
+    """With the database away this is logged, never a reason to refuse the frame."""
+    try:
+        app_services.ocpp.heard_forwarded(charge_point_id, datetime.now(UTC))
+    except SQLAlchemyError as exc:
+        log.warning(
+            "event=charger_presence_not_recorded charger=%s error=%r", charge_point_id, str(exc)
+        )
 
 
 @bp.post(flask(routes.OCPP))
@@ -75,6 +89,8 @@ def forward(version: str, charge_point_id: str) -> Any:
             'The body must be one OCPP-J CALL frame: [2, "<uniqueId>", "<Action>", {...}].',
             400,
         )
+    # A forwarded charger is heard through its central system: silence means offline.
+    quietly_heard(app_services, charge_point_id)
     answer = _Answer()
     central: Central16 | Central201 = CENTRALS[protocol](charge_point_id, answer, app_services.ocpp)
     asyncio.run(central.route_message(body))

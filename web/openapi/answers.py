@@ -28,6 +28,8 @@ DOCUMENTED = (
     "MeterDayFigures",
     "MeterDaily",
     "Readiness",
+    "Outage",
+    "Availability",
 )
 
 
@@ -220,3 +222,35 @@ class MeterDaily(Window):
 class Readiness(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class Outage(Schema):
+    start = moment_field()
+    end = moment_field()
+    kind = fields.String(required=True, metadata={"enum": ["faulted", "unavailable", "offline"]})
+    errorCode = fields.String(allow_none=True, required=True)
+    vendorErrorCode = fields.String(allow_none=True, required=True)
+    info = fields.String(allow_none=True, required=True)
+
+
+class Availability(Schema):
+    meterId = fields.String(required=True)
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    uptimeRatio = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Up seconds over the window's seconds whose state is known (unknown "
+            "ones left out); null when none is."
+        },
+    )
+    upSeconds = fields.Float(required=True)
+    faultedSeconds = fields.Float(required=True)
+    unavailableSeconds = fields.Float(required=True)
+    offlineSeconds = fields.Float(required=True)
+    unknownSeconds = fields.Float(
+        required=True,
+        metadata={"description": "Before any status is known, or past now: not in the ratio."},
+    )
+    outages = fields.List(fields.Nested(Outage), required=True)

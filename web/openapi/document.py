@@ -23,7 +23,13 @@ from settings import Settings
 from web import routes
 from web.openapi import answers
 from web.openapi.device_paths import ingest, ocpp_forward
-from web.openapi.paths import analytics_paths, json_answer, kind_paths, session_paths
+from web.openapi.paths import (
+    analytics_paths,
+    availability_paths,
+    json_answer,
+    kind_paths,
+    session_paths,
+)
 from web.services import services
 
 bp = Blueprint("openapi", __name__)
@@ -67,6 +73,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     session_paths(spec)
     for kind in KINDS:
         kind_paths(spec, kind)
+    availability_paths(spec)
     metrics_page = {
         "description": "Text exposition format.",
         "content": {"text/plain": {"schema": {"type": "string"}}},

@@ -10,6 +10,7 @@ from apispec import APISpec
 from models.kinds import METER, VEHICLE, Kind
 from readings.fields import ID_PATTERN, ID_RULE
 from web import routes
+from web.api.availability import AvailabilityQuery
 from web.api.history import HistoryQuery
 from web.api.meters import MeterListQuery
 from web.api.sessions import SessionsQuery
@@ -200,3 +201,29 @@ def session_paths(spec: APISpec) -> None:
             "text/csv, every session of [from, to) (no limit, no cursor)."
         )
         spec.path(path=routes.sessions(kind), operations=sessions)
+
+
+def availability_paths(spec: APISpec) -> None:
+    """A connector's or a charger's availability (web/api/availability.py)."""
+    answer = {
+        "description": "The availability over [from, to); outages as CSV with Accept: text/csv.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Availability"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+    operation = _get(
+        "A charger's connector's (<chargePointId>:<n>) or a charger's (<chargePointId>) "
+        "availability: uptime ratio, seconds per state, outages",
+        [device_id(METER.id_wire), _query(AvailabilityQuery)],
+        answer,
+        **{"404": json_answer("Error", "The charger never said a status nor connected.")},
+    )
+    operation["get"]["description"] = (
+        "Up while the charger is connected and the connector's last status (or the charger's, "
+        "connector 0, when Faulted or Unavailable) is neither Faulted nor Unavailable; offline "
+        "while the charger has no connection (a forwarded charger: silent for two heartbeat "
+        "intervals). Before the connector's first known status the state is unknown and left "
+        'out of the ratio (docs/OCPP.md, "Availability").'
+    )
+    spec.path(path=routes.availability(METER), operations=operation)
