@@ -206,6 +206,9 @@ class Settings:
     # failing (efficiency/alerts.py), judged every CHARGER_CHECK_SECONDS.
     charger_alert_sessions: int = 3
     charger_check_seconds: int = 300
+    # A charger offline, or a connector faulted or unavailable, longer than this is counted by
+    # /metrics for the EvChargerOffline and EvConnectorDown alerts (devices/availability.py).
+    charger_down_alert_seconds: int = 900
     partition_days_ahead: int = 3
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
@@ -313,6 +316,9 @@ class Settings:
             ),
             charger_check_seconds=_int(
                 e, "CHARGER_CHECK_SECONDS", d.charger_check_seconds, minimum=1
+            ),
+            charger_down_alert_seconds=_int(
+                e, "CHARGER_DOWN_ALERT_SECONDS", d.charger_down_alert_seconds, minimum=1
             ),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),

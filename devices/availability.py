@@ -158,6 +158,46 @@ class _Status:
     info: str | None
 
 
+@dataclass(frozen=True)
+class FleetNow:
+    """What /metrics shows of the chargers now."""
+
+    connectors_by_status: dict[str, int]
+    chargers_connected: int
+    chargers_offline_too_long: int
+    connectors_down_too_long: int
+
+
+def fleet_now(conn: Connection, silence: timedelta, too_long: timedelta) -> FleetNow:
+    """Connectors (every meter but a charger's own) by their last status; chargers heard now;
+    chargers not heard for longer than `too_long`; connectors (or chargers, by connector 0)
+    whose last status has been Faulted or Unavailable for longer than that."""
+    row = conn.execute(
+        text(_FLEET_NOW), {"silence": silence, "too_long": too_long, "down": list(DOWN)}
+    ).one()
+    return FleetNow(dict(row.by_status or {}), row.connected, row.offline, row.down)
+
+
+_FLEET_NOW = """
+WITH last_status AS (
+    SELECT DISTINCT ON (meter_id) meter_id, status, at
+    FROM charger_statuses ORDER BY meter_id, at DESC, received_at DESC
+), heard AS (
+    SELECT charge_point_id,
+           max(least(coalesce(closed_at, 'infinity'), last_seen + :silence)) AS until
+    FROM charger_connections GROUP BY charge_point_id
+)
+SELECT
+    (SELECT jsonb_object_agg(status, n) FROM (
+        SELECT status, count(*) AS n FROM last_status WHERE meter_id LIKE '%:%' GROUP BY status
+    ) s) AS by_status,
+    (SELECT count(*) FROM heard WHERE until > now()) AS connected,
+    (SELECT count(*) FROM heard WHERE until < now() - :too_long) AS offline,
+    (SELECT count(*) FROM last_status
+     WHERE status = ANY(:down) AND at < now() - :too_long) AS down
+"""
+
+
 def known(conn: Connection, meter_id: str) -> bool:
     """Whether this meter's charger ever said a status or was ever heard from."""
     charger = charger_ids.namespace_of(meter_id) or meter_id

@@ -104,3 +104,21 @@ def test_a_window_reaching_past_now_counts_the_future_as_unknown(connected):
     assert seen.seconds["up"] == 30 * 60
     assert seen.seconds["unknown"] == 20 * 60
     assert seen.uptime_ratio == 1.0
+
+
+def test_the_fleet_now_for_metrics(db):
+    now = datetime.now(UTC)
+    availability.opened(db, "UP1", now - timedelta(hours=1))  # open, heard a minute ago
+    availability.seen(db, "UP1", now - timedelta(hours=1), now - timedelta(minutes=1))
+    availability.opened(db, "GONE1", now - timedelta(hours=3))  # closed two hours ago
+    availability.closed(db, "GONE1", now - timedelta(hours=3), now - timedelta(hours=2))
+    availability.opened(db, "DIED1", now - timedelta(hours=3))  # its process died: silent
+    availability.record_status(db, "UP1:1", now - timedelta(hours=1), "Charging")
+    availability.record_status(db, "UP1:2", now - timedelta(hours=1), "Faulted")
+    availability.record_status(db, "GONE1:1", now - timedelta(minutes=5), "Unavailable")
+    availability.record_status(db, "UP1", now - timedelta(hours=1), "Available")  # connector 0
+    fleet = availability.fleet_now(db, SILENCE, timedelta(minutes=15))
+    assert fleet.connectors_by_status == {"Charging": 1, "Faulted": 1, "Unavailable": 1}
+    assert fleet.chargers_connected == 1
+    assert fleet.chargers_offline_too_long == 2
+    assert fleet.connectors_down_too_long == 1  # UP1:2; GONE1:1 for 5 minutes only

@@ -47,7 +47,7 @@ def test_prometheus_accepts_the_configuration_with_its_rules():
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 9 rules found" in done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout
 
 
 def test_the_profile_runs_prometheus_on_every_container_and_grafana_on_its_files():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app
@@ -14,6 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 import metrics  # noqa: F401  (switches prometheus_client to multiprocess mode first)
 from buffer import dead_letters
+from devices import availability
 from efficiency import fleet
 from web import routes
 from web.services import Services, services
@@ -74,6 +76,12 @@ class LiveState:
         with self.services.engine.connect() as conn:
             health = fleet.health(conn, threshold)
             letters = dead_letters.count(conn)
+            settings = self.services.settings
+            chargers = availability.fleet_now(
+                conn,
+                settings.ocpp_silence,
+                timedelta(seconds=settings.charger_down_alert_seconds),
+            )
             distribution = fleet.efficiency_distribution(conn)
         spread = GaugeMetricFamily(
             "ev_performance_efficiency_devices",
@@ -116,6 +124,36 @@ class LiveState:
         }
         for name, (doc, value) in gauges.items():
             yield GaugeMetricFamily(name, doc, value=value)
+        yield from _chargers(chargers, self.services.settings.charger_down_alert_seconds)
+
+
+def _chargers(now: availability.FleetNow, too_long: int) -> Iterator[GaugeMetricFamily]:
+    by_status = GaugeMetricFamily(
+        "ev_connectors",
+        "Chargers' connectors (and EVSEs) by the status they last sent.",
+        labels=["status"],
+    )
+    for status, count in sorted(now.connectors_by_status.items()):
+        by_status.add_metric([status], count)
+    yield by_status
+    gauges = {
+        "ev_chargers_connected": (
+            "Chargers heard now: a WebSocket open, or a forwarded charger's last message within "
+            "two heartbeat intervals.",
+            now.chargers_connected,
+        ),
+        "ev_chargers_offline_too_long": (
+            f"Chargers not heard for more than CHARGER_DOWN_ALERT_SECONDS ({too_long}).",
+            now.chargers_offline_too_long,
+        ),
+        "ev_connectors_down_too_long": (
+            "Connectors (or chargers, by connector 0) Faulted or Unavailable for more than "
+            f"CHARGER_DOWN_ALERT_SECONDS ({too_long}).",
+            now.connectors_down_too_long,
+        ),
+    }
+    for name, (doc, value) in gauges.items():
+        yield GaugeMetricFamily(name, doc, value=value)
 
 
 class RenderedOnce:
