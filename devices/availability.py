@@ -141,6 +141,8 @@ class Availability:
     end: datetime
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
     outages: list[Outage] = field(default_factory=list)
+    # The meter's last status before the window's end.
+    last: _Status | None = None
 
     @property
     def uptime_ratio(self) -> float | None:
@@ -227,27 +229,57 @@ def availability(
     own = _statuses(conn, meter_id, start, end)
     whole = _statuses(conn, charger, start, end) if charger != meter_id else own
     heard = _connections(conn, charger, start, end, silence, now)
+    return _made(meter_id, start, end, own, whole, heard, now)
 
+
+def fleet(
+    conn: Connection, start: datetime, end: datetime, silence: timedelta, now: datetime
+) -> list[Availability]:
+    """Every connector's (every meter with a status, but chargers' own) availability over
+    [start, end), read in two queries: the chargers' listing."""
+    statuses: dict[str, list[_Status]] = {}
+    for row in conn.execute(text(_ALL_STATUSES), {"start": start, "end": end}):
+        statuses.setdefault(row.meter_id, []).append(_status(row))
+    heard: dict[str, list[tuple[datetime, datetime]]] = {}
+    for row in conn.execute(
+        text(_CONNECTIONS.format(charger="")),
+        {"start": start, "end": end, "silence": silence, "now": now},
+    ):
+        heard.setdefault(row.charge_point_id, []).append((row.opened_at, row.ended))
+    found = []
+    for meter_id, own in statuses.items():
+        charger = charger_ids.namespace_of(meter_id)
+        if charger is None or charger == meter_id:
+            continue
+        whole = statuses.get(charger, [])
+        found.append(_made(meter_id, start, end, own, whole, heard.get(charger, []), now))
+    return found
+
+
+def _made(
+    meter_id: str,
+    start: datetime,
+    end: datetime,
+    own: list[_Status],
+    whole: list[_Status],
+    heard: list[tuple[datetime, datetime]],
+    now: datetime,
+) -> Availability:
     cuts = {start, end, min(max(now, start), end)}
     cuts |= {s.at for s in (*own, *whole) if start < s.at < end}
     cuts |= {moment for period in heard for moment in period if start < moment < end}
-    ordered = sorted(cuts)
-    result = Availability(meter_id, start, end)
-    for begin, finish in itertools.pairwise(ordered):
+    result = Availability(meter_id, start, end, last=own[-1] if own else None)
+    for begin, finish in itertools.pairwise(sorted(cuts)):
         state, said = _state(begin, own, whole, heard, now)
         result.seconds[state] += (finish - begin).total_seconds()
         if state in ("up", "unknown"):
             continue
-        codes = (said.error_code, said.vendor_error_code, said.info) if said else (None,) * 3
+        outage = Outage(begin, finish, state, *(_codes(said) if said else (None, None, None)))
         last = result.outages[-1] if result.outages else None
-        if (
-            last
-            and last.end == begin
-            and (last.kind, last.error_code, last.vendor_error_code, last.info) == (state, *codes)
-        ):
+        if last and last.end == begin and (last.kind, *_codes(last)) == (state, *_codes(outage)):
             last.end = finish
         else:
-            result.outages.append(Outage(begin, finish, state, *codes))
+            result.outages.append(outage)
     return result
 
 
@@ -287,19 +319,30 @@ def _last(statuses: list[_Status], moment: datetime) -> _Status | None:
 def _statuses(conn: Connection, meter_id: str, start: datetime, end: datetime) -> list[_Status]:
     """The meter's last status before the window and every one within it, in time order (two at
     one moment: in the order they arrived)."""
-    rows = conn.execute(
-        text(
-            "(SELECT at, status, error_code, vendor_error_code, info, received_at "
-            " FROM charger_statuses WHERE meter_id = :m AND at < :start "
-            " ORDER BY at DESC, received_at DESC LIMIT 1) "
-            "UNION ALL "
-            "(SELECT at, status, error_code, vendor_error_code, info, received_at "
-            " FROM charger_statuses WHERE meter_id = :m AND at >= :start AND at < :end) "
-            "ORDER BY at, received_at"
-        ),
-        {"m": meter_id, "start": start, "end": end},
-    ).all()
-    return [_Status(r.at, r.status, r.error_code, r.vendor_error_code, r.info) for r in rows]
+    rows = conn.execute(text(_STATUSES), {"m": meter_id, "start": start, "end": end}).all()
+    return [_status(row) for row in rows]
+
+
+def _status(row: Any) -> _Status:
+    return _Status(row.at, row.status, row.error_code, row.vendor_error_code, row.info)
+
+
+_COLUMNS = "meter_id, at, status, error_code, vendor_error_code, info, received_at"
+_STATUSES = f"""
+(SELECT {_COLUMNS} FROM charger_statuses WHERE meter_id = :m AND at < :start
+ ORDER BY at DESC, received_at DESC LIMIT 1)
+UNION ALL
+(SELECT {_COLUMNS} FROM charger_statuses WHERE meter_id = :m AND at >= :start AND at < :end)
+ORDER BY at, received_at
+"""
+# Every meter's: the last before the window, and those within it.
+_ALL_STATUSES = f"""
+(SELECT DISTINCT ON (meter_id) {_COLUMNS} FROM charger_statuses WHERE at < :start
+ ORDER BY meter_id, at DESC, received_at DESC)
+UNION ALL
+(SELECT {_COLUMNS} FROM charger_statuses WHERE at >= :start AND at < :end)
+ORDER BY meter_id, at, received_at
+"""
 
 
 def _connections(
@@ -311,12 +354,16 @@ def _connections(
     now: datetime,
 ) -> list[tuple[datetime, datetime]]:
     rows = conn.execute(
-        text(
-            "SELECT opened_at, least(coalesce(closed_at, 'infinity'), last_seen + :silence, :now) "
-            "AS ended FROM charger_connections WHERE charge_point_id = :cp "
-            "AND opened_at < :end AND least(coalesce(closed_at, 'infinity'), "
-            "last_seen + :silence, :now) > :start"
-        ),
+        text(_CONNECTIONS.format(charger="AND charge_point_id = :cp")),
         {"cp": charge_point_id, "start": start, "end": end, "silence": silence, "now": now},
     ).all()
     return [(row.opened_at, row.ended) for row in rows]
+
+
+# When each connection overlapping the window could be heard: until it closed, `silence` after
+# its last message, or now.
+_HEARD_UNTIL = "least(coalesce(closed_at, 'infinity'), last_seen + :silence, :now)"
+_CONNECTIONS = f"""
+SELECT charge_point_id, opened_at, {_HEARD_UNTIL} AS ended FROM charger_connections
+WHERE opened_at < :end AND {_HEARD_UNTIL} > :start {{charger}}
+"""

@@ -14,6 +14,8 @@ VEHICLES = "/v1/analytics/performance"
 VEHICLE = f"{VEHICLES}/{{vehicleId}}"
 METERS = "/v1/analytics/meters"
 METER = f"{METERS}/{{meterId}}"
+# Chargers' connectors by their availability, worst first.
+CONNECTORS = "/v1/analytics/availability"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
 METRICS = "/metrics"

@@ -124,6 +124,18 @@ def test_a_2_0_1_chargers_statuses_and_the_charger_as_a_whole(service):
     whole = orjson.loads(availability(service, "CP-B", t0, t0 + timedelta(seconds=3)).data)
     assert whole["uptimeRatio"] is None
     assert whole["unknownSeconds"] > 0
+    # The listing: worst first, with the status each connector last sent.
+    listing = service.http.request(
+        "GET",
+        f"{service.url}/v1/analytics/availability?from={quote(z(t0))}"
+        f"&to={quote(z(t0 + timedelta(seconds=3)))}&limit=1",
+        headers={"Authorization": f"Bearer {ANALYST_TOKEN}"},
+        timeout=10,
+    )
+    page = orjson.loads(listing.data)
+    [item] = page["items"]
+    assert (item["meterId"], item["status"], item["outages"]) == ("CP-B:1", "Unavailable", 1)
+    assert item["uptimeRatio"] == seen["uptimeRatio"]
     # A charger never heard of is not found; a window backwards is a 400.
     assert availability(service, "CP-NONE:1", t0, t0 + timedelta(seconds=3)).status == 404
     assert availability(service, "CP-B:1", t0, t0 - timedelta(seconds=3)).status == 400

@@ -51,6 +51,7 @@ EXCLUDED = {
     "/v1/meters/{meterId}/sessions": [positive_data_acceptance],
     "/v1/vehicles/{vehicleId}/sessions": [positive_data_acceptance],
     "/v1/meters/{meterId}/availability": [positive_data_acceptance],
+    "/v1/analytics/availability": [positive_data_acceptance],
 }
 
 

@@ -30,6 +30,8 @@ DOCUMENTED = (
     "Readiness",
     "Outage",
     "Availability",
+    "ConnectorAvailability",
+    "ConnectorsPage",
 )
 
 
@@ -254,3 +256,27 @@ class Availability(Schema):
         metadata={"description": "Before any status is known, or past now: not in the ratio."},
     )
     outages = fields.List(fields.Nested(Outage), required=True)
+
+
+class ConnectorAvailability(Schema):
+    meterId = fields.String(required=True)
+    uptimeRatio = fields.Float(allow_none=True, required=True)
+    upSeconds = fields.Float(required=True)
+    faultedSeconds = fields.Float(required=True)
+    unavailableSeconds = fields.Float(required=True)
+    offlineSeconds = fields.Float(required=True)
+    unknownSeconds = fields.Float(required=True)
+    outages = fields.Integer(required=True, metadata={"description": "How many in the window."})
+    status = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The last status the connector sent before the window's end."},
+    )
+    statusAt = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+
+
+class ConnectorsPage(Schema):
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    items = fields.List(fields.Nested(ConnectorAvailability), required=True)
+    nextCursor = next_cursor_field()

@@ -10,7 +10,7 @@ from apispec import APISpec
 from models.kinds import METER, VEHICLE, Kind
 from readings.fields import ID_PATTERN, ID_RULE
 from web import routes
-from web.api.availability import AvailabilityQuery
+from web.api.availability import AvailabilityQuery, ConnectorsQuery
 from web.api.history import HistoryQuery
 from web.api.meters import MeterListQuery
 from web.api.sessions import SessionsQuery
@@ -227,3 +227,14 @@ def availability_paths(spec: APISpec) -> None:
         'out of the ratio (docs/OCPP.md, "Availability").'
     )
     spec.path(path=routes.availability(METER), operations=operation)
+    listing = _get(
+        "Every charger's connector by its availability over [from, to), worst first, with the "
+        "status it last sent",
+        [_query(ConnectorsQuery)],
+        json_answer({"$ref": "#/components/schemas/ConnectorsPage"}, "A page of connectors."),
+    )
+    listing["get"]["description"] = (
+        "Ordered by uptimeRatio, lowest first (connectors whose state is not known at all "
+        "last), then meterId; nextCursor gives the next page."
+    )
+    spec.path(path=routes.CONNECTORS, operations=listing)
