@@ -142,6 +142,11 @@ class Settings:
     ocpp_port: int = 9000
     # The heartbeat interval a BootNotification's answer gives chargers.
     ocpp_heartbeat_seconds: int = 300
+    # wss:// (OCPP security profiles 2 and 3, chargers/tls.py): the server's certificate chain
+    # and key (PEM files); with a CA, chargers may present certificates it signed (profile 3).
+    ocpp_tls_cert: str = ""
+    ocpp_tls_key: str = ""
+    ocpp_tls_client_ca: str = ""
     web_concurrency: int = 2
     # Threads per web process for the requests that wait on PostgreSQL (web/serving/rsgi.py);
     # ingest and /healthz run on the process's event loop. Each thread may hold a database
@@ -238,6 +243,12 @@ class Settings:
         master = _str(e, "REDIS_SENTINEL_MASTER", d.redis_sentinel_master)
         if sentinels and not master:
             raise SettingError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master")
+        tls_cert, tls_key = _str(e, "OCPP_TLS_CERT", ""), _str(e, "OCPP_TLS_KEY", "")
+        tls_client_ca = _str(e, "OCPP_TLS_CLIENT_CA", "")
+        if bool(tls_cert) != bool(tls_key):
+            raise SettingError("OCPP_TLS_CERT and OCPP_TLS_KEY go together: set both, or neither")
+        if tls_client_ca and not tls_cert:
+            raise SettingError("OCPP_TLS_CLIENT_CA needs OCPP_TLS_CERT and OCPP_TLS_KEY (wss://)")
         return cls(
             database_url=database_url,
             database_read_url=sqlalchemy_url(_str(e, "DATABASE_READ_URL", "")),
@@ -277,6 +288,9 @@ class Settings:
             max_kwh_per_reading=_float(e, "MAX_KWH_PER_READING", d.max_kwh_per_reading),
             ocpp_port=_int(e, "OCPP_PORT", d.ocpp_port, minimum=1),
             metrics_port=_int(e, "METRICS_PORT", d.metrics_port),
+            ocpp_tls_cert=tls_cert,
+            ocpp_tls_key=tls_key,
+            ocpp_tls_client_ca=tls_client_ca,
             ocpp_heartbeat_seconds=_int(
                 e, "OCPP_HEARTBEAT_SECONDS", d.ocpp_heartbeat_seconds, minimum=1
             ),

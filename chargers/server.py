@@ -22,9 +22,12 @@ import re
 import signal
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
@@ -33,10 +36,11 @@ from websockets.typing import Subprotocol
 
 import metrics
 from buffer.stream import IngestStream
+from chargers import tls
 from chargers.backend import Backend
 from chargers.central import CENTRALS, TokenCheck, TokenRevoked, quietly
 from chargers.mapping import Contract
-from devices import charger_ids
+from devices import charger_ids, credentials
 from devices.cache import CredentialCache, CredentialsUnavailable, KnownCredentials
 from devices.credentials import Device
 from settings import Settings
@@ -74,10 +78,18 @@ def basic(header: str | None) -> tuple[str, str] | None:
 
 class Gate:
     """Who may connect as a charge point: its own token (`flask devices add charger <id>`) or a
-    gateway token of DEVICE_TOKENS, given as the password with the charge point's ID."""
+    gateway token of DEVICE_TOKENS, given as the password with the charge point's ID; or, at
+    security profile 3, its verified client certificate (chargers/tls.py). Never below the
+    charger's profile."""
 
-    def __init__(self, settings: Settings, credentials: CredentialCache) -> None:
-        self.settings, self.credentials = settings, credentials
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialCache,
+        profile_of: Callable[[str], int] = lambda _: 1,
+    ) -> None:
+        self.settings, self.credentials, self.profile_of = settings, credentials, profile_of
+        self.tls = bool(settings.ocpp_tls_cert)
         # The charger's own token, for the connections it opened: checked again while they last.
         self.tokens: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
 
@@ -89,6 +101,18 @@ class Gate:
                 f"Connect to /ocpp/<chargePointId> (a charger id is {charger_ids.RULE}).\n",
             )
         if self.settings.auth_disabled:
+            return None
+        try:
+            profile = await asyncio.to_thread(self.profile_of, charge_point)
+        except SQLAlchemyError:
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "Credentials cannot be checked now; retry.\n"
+            )
+        common_name = tls.client_common_name(connection.transport)
+        refused = tls.refusal(profile, charge_point, self.tls, common_name)
+        if refused:
+            return self._unauthorized(connection, refused)
+        if tls.certified(profile, charge_point, common_name):
             return None
         given = basic(request.headers.get("Authorization"))
         if given is None or given[0] != charge_point:
@@ -139,6 +163,14 @@ class Gate:
         response = connection.respond(HTTPStatus.UNAUTHORIZED, message)
         response.headers["WWW-Authenticate"] = 'Basic realm="ev-telemetry ocpp"'
         return response
+
+
+def _profile_reader(engine: Engine) -> Callable[[str], int]:
+    def profile_of(charge_point: str) -> int:
+        with engine.connect() as conn:
+            return credentials.profile_of(conn, charge_point)
+
+    return profile_of
 
 
 def build_backend(settings: Settings) -> tuple[Backend, CredentialCache]:
@@ -197,7 +229,7 @@ async def _collect_young_only() -> None:
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Serve chargers until SIGTERM or SIGINT (or `stop` is set)."""
     backend, credentials = build_backend(settings)
-    gate = Gate(settings, credentials)
+    gate = Gate(settings, credentials, _profile_reader(backend.engine))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -210,6 +242,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.ocpp_port,
         subprotocols=[Subprotocol(name) for name in CENTRALS],
         process_request=gate,
+        ssl=tls.server_context(settings),
         compression=None,
         # Keepalive pings to 10,000 chargers every 20 s (the library's default) cost the process
         # 0.9 ms of CPU per MeterValues confirmed (docs/PERFORMANCE.md); chargers heartbeat too.
@@ -219,7 +252,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         max_size=MAX_FRAME_BYTES,
         max_queue=MAX_QUEUED_FRAMES,
     ) as server:
-        log.info("event=ocpp_listening host=%s port=%s", settings.host, settings.ocpp_port)
+        log.info(
+            "event=ocpp_listening host=%s port=%s tls=%s",
+            settings.host,
+            settings.ocpp_port,
+            "yes" if gate.tls else "no",
+        )
         gc.freeze()
         collector = asyncio.create_task(_collect_young_only())
         await stop.wait()

@@ -68,6 +68,17 @@ def revoke_device(kind: str, device_id: str) -> None:
     click.echo(f"revoked the token of {kind} {device_id}")
 
 
+@devices_group.command("profile")
+@click.argument("charge_point_id")
+@click.argument("profile", type=click.IntRange(1, 3))
+def set_security_profile(charge_point_id: str, profile: int) -> None:
+    """A charger's OCPP security profile: 1 (Basic, ws:// or wss://), 2 (Basic over wss://
+    only) or 3 (wss:// with its client certificate, CN its ID). Refused below it from its next
+    connection on."""
+    in_one_transaction(lambda conn: credentials.set_profile(conn, charge_point_id, profile))
+    click.echo(f"charger {charge_point_id} is at security profile {profile}")
+
+
 def _forget(digest: bytes) -> None:
     """A revoked token leaves the last known credentials too, so that it is not let in while
     PostgreSQL is away. Should Redis be away now, the next web process to ask the primary about

@@ -268,3 +268,28 @@ def _live(conn: Connection, device: Device) -> bool:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def set_profile(conn: Connection, charge_point_id: str, profile: int) -> None:
+    """Keep a live charger's OCPP security profile (chargers/tls.py): it is never accepted
+    below it from its next connection on."""
+    if profile not in (1, 2, 3):
+        raise CredentialError(f"a security profile is 1, 2 or 3, not {profile}")
+    if not _live(conn, Device(CHARGER, charge_point_id)):
+        raise CredentialError(f"no live charger {charge_point_id}: add it first")
+    conn.execute(
+        text(
+            "INSERT INTO charger_security_profiles (charge_point_id, profile) VALUES (:cp, :p) "
+            "ON CONFLICT (charge_point_id) DO UPDATE SET profile = :p, updated_at = now()"
+        ),
+        {"cp": charge_point_id, "p": profile},
+    )
+
+
+def profile_of(conn: Connection, charge_point_id: str) -> int:
+    """A charger's security profile: 1 unless set."""
+    found = conn.execute(
+        text("SELECT profile FROM charger_security_profiles WHERE charge_point_id = :cp"),
+        {"cp": charge_point_id},
+    ).scalar()
+    return int(found) if found is not None else 1

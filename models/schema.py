@@ -276,6 +276,17 @@ vehicle_meter_bindings = Table(
     PrimaryKeyConstraint("vehicle_id", "meter_id"),
 )
 
+# A charger's OCPP security profile (chargers/tls.py), kept with its credentials across token
+# rotations; a charger without a row is at profile 1.
+charger_security_profiles = Table(
+    "charger_security_profiles",
+    metadata,
+    Column("charge_point_id", Text, primary_key=True),
+    Column("profile", SmallInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("profile BETWEEN 1 AND 3", name="security_profile_known"),
+)
+
 # Chargers' transactions as OCPP reports them (chargers/). A 1.6 transaction's ID is `id`, which
 # this service hands out (StartTransaction); a 2.0.1 transaction's is the charger's own, `ref`.
 # A resent StartTransaction finds its row again by (charger, connector, start).
