@@ -16,7 +16,9 @@ from sqlalchemy import Connection, Engine
 from buffer.stream import IngestStream, queue
 from chargers.mapping import Contract
 from devices import availability, transactions
+from readings import samples as readings_samples
 from readings.records import Record
+from readings.samples import Sample
 from settings import Settings
 
 T = TypeVar("T")
@@ -68,6 +70,10 @@ class Backend:
                 conn, cp, ref, evse, event_type, at, id_tag, kwh, reason
             )
         )
+
+    def samples(self, samples: list[Sample]) -> None:
+        if samples:
+            self._in_transaction(lambda conn: readings_samples.keep(conn, samples))
 
     def status(
         self,

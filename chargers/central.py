@@ -212,6 +212,8 @@ class _Central:
         validation"): a resend cannot mend a refused value, so the message is still confirmed,
         and its transaction's start or stop still recorded."""
         await self._blocking(self.backend.queue, mapped.records)
+        if mapped.samples:
+            await self._blocking(self.backend.samples, mapped.samples)
         if mapped.refused:
             metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc(len(mapped.refused))
             log.warning(

@@ -30,12 +30,27 @@ from marshmallow import ValidationError
 from devices import charger_ids
 from models.kinds import METER
 from readings.records import Record, utc_iso
+from readings.samples import Sample
 from readings.validation import ReadingValidator
 from settings import Settings
 
 REGISTER = "Energy.Active.Import.Register"
 INTERVAL = "Energy.Active.Import.Interval"
 VOLTAGE = "Voltage"
+TEMPERATURE = "Temperature"
+# The measurands kept besides energy (docs/DESIGN.md, "Measurands"): the unit each is kept in
+# (also the one assumed when a sample names none) and the factor from each unit taken. A
+# temperature in K is shifted; Fahrenheit is refused rather than rounded.
+MEASURANDS: dict[str, tuple[str, dict[str, Decimal]]] = {
+    "Power.Active.Import": ("kW", {"kW": Decimal(1), "W": Decimal("0.001")}),
+    "Current.Import": ("A", {"A": Decimal(1)}),
+    VOLTAGE: ("V", {"V": Decimal(1)}),
+    "Frequency": ("Hz", {"Hz": Decimal(1)}),
+    "SoC": ("Percent", {"Percent": Decimal(1)}),
+    TEMPERATURE: ("Celsius", {"Celsius": Decimal(1)}),
+}
+# No meter measures a trillion of anything: past it a value is a charger's mistake.
+SAMPLE_LIMIT = Decimal(10) ** 12
 # The grid side first: an inlet's meter, then one that does not say, then an outlet's (an AC
 # charger's only meter). Body, Cable and EV are not the grid side.
 _LOCATIONS = {"Inlet": 0, None: 1, "Outlet": 1}
@@ -61,10 +76,13 @@ class Mapped:
     records: list[Record] = field(default_factory=list)
     # (what, why) of each value refused.
     refused: list[tuple[str, str]] = field(default_factory=list)
+    # What the meter values said besides energy (readings/samples.py).
+    samples: list[Sample] = field(default_factory=list)
 
     def __iadd__(self, other: Mapped) -> Mapped:
         self.records += other.records
         self.refused += other.refused
+        self.samples += other.samples
         return self
 
 
@@ -132,6 +150,9 @@ def meter_values(
         by_moment.setdefault(at, []).extend(value.get("sampled_value") or [])
     wires = []
     for at, samples in sorted(by_moment.items()):
+        kept = _kept_samples(meter, at, samples, v201)
+        out.samples += kept.samples
+        out.refused += kept.refused
         try:
             wire = _reading(meter, at, samples, v201)
         except ValueError as exc:
@@ -216,6 +237,58 @@ def _reading(
         return None  # nothing a reading needs: a sample of other measurands only
     volts = _volts(chosen.get(VOLTAGE))
     return _wire(meter, utc_iso(at), register=register, interval=interval, volts=volts)
+
+
+def _kept_samples(meter: str, at: datetime, samples: list[Mapping[str, Any]], v201: bool) -> Mapped:
+    """The moment's measurands besides energy, each in the unit kept; a value that cannot be
+    read is refused with its reason and the others kept."""
+    out = Mapped()
+    for sample in samples:
+        measurand = sample.get("measurand")
+        if measurand not in MEASURANDS or sample.get("format") == "SignedData":
+            continue
+        try:
+            value = _measured(sample, measurand, v201)
+        except ValueError as exc:
+            out.refused.append((utc_iso(at), f"{measurand}: {exc}"))
+            continue
+        out.samples.append(
+            Sample(
+                meter,
+                at,
+                measurand,
+                sample.get("phase") or "",
+                sample.get("location") or "",
+                sample.get("context") or "",
+                value,
+            )
+        )
+    return out
+
+
+def _measured(sample: Mapping[str, Any], measurand: str, v201: bool) -> Decimal:
+    """A measurand's value in the unit kept (MEASURANDS), exactly."""
+    raw = sample.get("value")
+    kept, factors = MEASURANDS[measurand]
+    try:
+        value = _exact(raw)
+        if v201:
+            unit = sample.get("unit_of_measure") or {}
+            value = value.scaleb(_multiplier(unit.get("multiplier")))
+            name = unit.get("unit") or kept
+        else:
+            name = sample.get("unit") or kept
+        if name == "K" and measurand == TEMPERATURE:
+            value -= Decimal("273.15")
+        elif name in factors:
+            value *= factors[name]
+        else:
+            raise ValueError(f"in {name!r}, not {' or '.join(factors)}")
+        if abs(value) >= SAMPLE_LIMIT:
+            raise ValueError(f"{str(raw)[:40]!r} is out of any meter's range")
+    except ArithmeticError as exc:
+        raise ValueError(_arithmetic(exc, raw)) from None
+    return value
 
 
 def _value(sample: Mapping[str, Any], measurand: str, v201: bool) -> Decimal:

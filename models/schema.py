@@ -276,6 +276,24 @@ vehicle_meter_bindings = Table(
     PrimaryKeyConstraint("vehicle_id", "meter_id"),
 )
 
+# What a charger's meter values say besides energy (readings/samples.py): power, current,
+# voltage, frequency, SoC and temperature, per connector, phase and location, in the units
+# kept (kW, A, V, Hz, %, °C), exact. One row per (moment, meter, measurand, phase, location):
+# the same value under two contexts is one. Kept in day partitions, as history is.
+charger_samples = Table(
+    "charger_samples",
+    metadata,
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("measurand", Text, nullable=False),
+    Column("phase", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("value", Numeric, nullable=False),
+    PrimaryKeyConstraint("at", "meter_id", "measurand", "phase", "location"),
+    postgresql_partition_by="RANGE (at)",
+)
+
 # A charger's OCPP security profile (chargers/tls.py), kept with its credentials across token
 # rotations; a charger without a row is at profile 1.
 charger_security_profiles = Table(
@@ -359,6 +377,7 @@ charger_connections = Table(
 PARTITIONED = {
     **{kind.history_table: "recorded_at" for kind in KINDS},
     "vehicle_minute_contributions": "minute",
+    "charger_samples": "at",
 }
 
 # Every table, for emptying a test's or the bench's database in one TRUNCATE.

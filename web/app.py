@@ -21,6 +21,7 @@ from web.api import (
     meters,
     monitoring,
     ocpp,
+    samples,
     sessions,
     vehicles,
 )
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         devices,
         history,
         sessions,
+        samples,
         availability,
         health,
         monitoring,

@@ -40,6 +40,11 @@ def sessions(kind: Kind) -> str:
     return f"{device(kind)}/sessions"
 
 
+def samples(kind: Kind) -> str:
+    """What a meter measured besides energy."""
+    return f"{device(kind)}/samples"
+
+
 def availability(kind: Kind) -> str:
     """A meter's (a charger's connector's) availability."""
     return f"{device(kind)}/availability"

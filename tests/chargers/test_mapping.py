@@ -175,3 +175,63 @@ def test_ocpp_and_ingest_take_and_refuse_the_same_values():
         records, rejected = ingest.validate([wire])
         assert mapped.records == records, (register_wh, volts)
         assert bool(mapped.refused) == bool(rejected), (register_wh, volts)
+
+
+def kept(*samples: dict, v201: bool = False) -> mapping.Mapped:
+    return mapping.meter_values(
+        "CP:1", [{"timestamp": AT, "sampled_value": list(samples)}], LIMITS, v201=v201
+    )
+
+
+def test_measurands_besides_energy_are_kept_in_their_units_exactly():
+    mapped = kept(
+        {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
+        {"value": "16.1", "measurand": "Current.Import", "unit": "A", "phase": "L1"},
+        {"value": "16.3", "measurand": "Current.Import", "unit": "A", "phase": "L2"},
+        {"value": "231.4", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
+        {"value": "49.98", "measurand": "Frequency"},
+        {"value": "63", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+        {"value": "300.15", "measurand": "Temperature", "unit": "K", "location": "Body"},
+        {"value": "1", "format": "SignedData", "measurand": "SoC"},  # signed: not read
+        {"value": "5", "measurand": "Current.Offered"},  # not a measurand kept
+    )
+    assert mapped.refused == []
+    assert mapped.records == []  # no energy: no reading
+    assert [(s.measurand, s.phase, s.location, s.value) for s in mapped.samples] == [
+        ("Power.Active.Import", "", "", Decimal("7.400")),
+        ("Current.Import", "L1", "", Decimal("16.1")),
+        ("Current.Import", "L2", "", Decimal("16.3")),
+        ("Voltage", "L1-N", "", Decimal("231.4")),
+        ("Frequency", "", "", Decimal("49.98")),
+        ("SoC", "", "EV", Decimal("63")),
+        ("Temperature", "", "Body", Decimal("27.00")),
+    ]
+
+
+def test_a_2_0_1_power_in_kilo_by_its_multiplier_and_a_total_kept_beside_its_phases():
+    power = {"unit": "W", "multiplier": 3}
+    mapped = kept(
+        {"value": Decimal("7.4"), "measurand": "Power.Active.Import", "unit_of_measure": power},
+        {"value": Decimal("2.4"), "measurand": "Power.Active.Import", "phase": "L1",
+         "unit_of_measure": power},
+        v201=True,
+    )  # fmt: skip
+    assert [(s.phase, s.value) for s in mapped.samples] == [
+        ("", Decimal("7.4")),
+        ("L1", Decimal("2.4")),
+    ]
+
+
+def test_a_measurand_in_a_unit_it_is_not_kept_in_is_refused_and_the_others_kept():
+    mapped = kept(
+        {"value": "80", "measurand": "Temperature", "unit": "Fahrenheit"},
+        {"value": "abc", "measurand": "SoC"},
+        {"value": "50", "measurand": "SoC"},
+        {"value": "1000000"},  # the register: a reading as before
+    )
+    assert [why for _, why in mapped.refused] == [
+        "Temperature: in 'Fahrenheit', not Celsius",
+        "SoC: 'abc' is not a number",
+    ]
+    assert [(s.measurand, s.value) for s in mapped.samples] == [("SoC", Decimal("50"))]
+    assert len(mapped.records) == 1

@@ -361,3 +361,44 @@ def test_a_transactions_energy_across_a_register_reset_is_what_its_registers_cou
     sessions = orjson.loads(service.get(f"/v1/meters/CP-RESET:1/sessions?{window}").data)
     [only] = sessions["sessions"]
     assert only["transactionEnergyKwh"] == pytest.approx(0.19)
+
+
+def test_every_measurand_of_a_sample_set_is_served_back(service, chargers, clean_db):
+    """Inlet and Outlet energy (the Inlet's is the reading), power in kW, SoC, temperature and
+    per-phase current: each kept per phase and location and served by /samples."""
+
+    async def script(cp):
+        samples = [
+            sampled("5000000", location="Inlet"),
+            sampled("4900000", location="Outlet"),
+            sampled("11.2", measurand="Power.Active.Import", unit="kW"),
+            sampled("63", measurand="SoC", unit="Percent", location="EV"),
+            sampled("31.5", measurand="Temperature", unit="Celsius", location="Body"),
+            *(
+                sampled(amps, measurand="Current.Import", unit="A", phase=phase)
+                for phase, amps in (("L1", "16.1"), ("L2", "16.2"), ("L3", "16.3"))
+            ),
+        ]
+        message = call16.MeterValues(
+            connector_id=2, meter_value=[{"timestamp": iso(30), "sampledValue": samples}]
+        )
+        await cp.call(message)
+        await cp.call(message)  # a resend: each kept once
+
+    asyncio.run(session(chargers, "CP-MS", "ocpp1.6", Client16, script))
+    window = f"from={iso(-60)}&to={iso(600)}"
+    reply = service.get(f"/v1/meters/CP-MS:2/samples?{window}")
+    assert reply.status == 200, reply.data
+    seen = orjson.loads(reply.data)["samples"]
+    assert [(s["measurand"], s["phase"], s["location"], s["value"], s["unit"]) for s in seen] == [
+        ("Current.Import", "L1", None, 16.1, "A"),
+        ("Current.Import", "L2", None, 16.2, "A"),
+        ("Current.Import", "L3", None, 16.3, "A"),
+        ("Power.Active.Import", None, None, 11.2, "kW"),
+        ("SoC", None, "EV", 63, "%"),
+        ("Temperature", None, "Body", 31.5, "Celsius"),
+    ]
+    assert {s["timestamp"] for s in seen} == {iso(30)}
+    wait_until(lambda: stored_readings(clean_db) == 1, what="the Inlet's register stored")
+    newest = orjson.loads(service.get("/v1/meters/CP-MS:2").data)
+    assert newest["kwhRegisterAc"] == 5000

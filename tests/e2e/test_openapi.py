@@ -52,6 +52,7 @@ EXCLUDED = {
     "/v1/vehicles/{vehicleId}/sessions": [positive_data_acceptance],
     "/v1/meters/{meterId}/availability": [positive_data_acceptance],
     "/v1/analytics/availability": [positive_data_acceptance],
+    "/v1/meters/{meterId}/samples": [positive_data_acceptance],
 }
 
 

@@ -32,6 +32,8 @@ DOCUMENTED = (
     "Availability",
     "ConnectorAvailability",
     "ConnectorsPage",
+    "Sample",
+    "SamplesPage",
 )
 
 
@@ -279,4 +281,34 @@ class ConnectorsPage(Schema):
     start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
     end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
     items = fields.List(fields.Nested(ConnectorAvailability), required=True)
+    nextCursor = next_cursor_field()
+
+
+class Sample(Schema):
+    timestamp = moment_field()
+    measurand = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "Power.Active.Import",
+                "Current.Import",
+                "Voltage",
+                "Frequency",
+                "SoC",
+                "Temperature",
+            ]
+        },
+    )
+    phase = fields.String(allow_none=True, required=True)
+    location = fields.String(allow_none=True, required=True)
+    context = fields.String(allow_none=True, required=True)
+    value = fields.Decimal(required=True, metadata={"description": "Exact, in `unit`."})
+    unit = fields.String(required=True, metadata={"enum": ["kW", "A", "V", "Hz", "%", "Celsius"]})
+
+
+class SamplesPage(Schema):
+    meterId = fields.String(required=True)
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    samples = fields.List(fields.Nested(Sample), required=True)
     nextCursor = next_cursor_field()

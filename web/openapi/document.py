@@ -28,6 +28,7 @@ from web.openapi.paths import (
     availability_paths,
     json_answer,
     kind_paths,
+    samples_paths,
     session_paths,
 )
 from web.services import services
@@ -74,6 +75,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     for kind in KINDS:
         kind_paths(spec, kind)
     availability_paths(spec)
+    samples_paths(spec)
     metrics_page = {
         "description": "Text exposition format.",
         "content": {"text/plain": {"schema": {"type": "string"}}},

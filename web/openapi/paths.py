@@ -203,6 +203,24 @@ def session_paths(spec: APISpec) -> None:
         spec.path(path=routes.sessions(kind), operations=sessions)
 
 
+def samples_paths(spec: APISpec) -> None:
+    """What a charger's connector measured besides energy (web/api/samples.py)."""
+    answer = {
+        "description": "The meter's samples in [from, to), oldest first.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SamplesPage"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+    operation = _get(
+        "What a charger's connector measured besides energy: power, current, voltage, "
+        "frequency, SoC, temperature",
+        [device_id(METER.id_wire), _query(HistoryQuery)],
+        answer,
+    )
+    spec.path(path=routes.samples(METER), operations=operation)
+
+
 def availability_paths(spec: APISpec) -> None:
     """A connector's or a charger's availability (web/api/availability.py)."""
     answer = {
