@@ -17,8 +17,10 @@ from buffer.stream import IngestStream, queue
 from chargers.mapping import Contract
 from devices import availability, transactions
 from readings import samples as readings_samples
+from readings import signed as readings_signed
 from readings.records import Record
 from readings.samples import Sample
+from readings.signed import SignedValue
 from settings import Settings
 
 T = TypeVar("T")
@@ -74,6 +76,9 @@ class Backend:
     def samples(self, samples: list[Sample]) -> None:
         if samples:
             self._in_transaction(lambda conn: readings_samples.keep(conn, samples))
+
+    def signed(self, values: list[SignedValue]) -> None:
+        self._in_transaction(lambda conn: readings_signed.keep(conn, values))
 
     def status(
         self,

@@ -214,6 +214,8 @@ class _Central:
         await self._blocking(self.backend.queue, mapped.records)
         if mapped.samples:
             await self._blocking(self.backend.samples, mapped.samples)
+        if mapped.signed:
+            await self._blocking(self.backend.signed, mapped.signed)
         if mapped.refused:
             metrics.OCPP_VALUES_REFUSED.labels(self._ocpp_version).inc(len(mapped.refused))
             log.warning(
@@ -224,9 +226,15 @@ class _Central:
                 "; ".join(f"{what}: {why}" for what, why in mapped.refused[:3])[:500],
             )
 
-    def _values(self, meter: str, values: list[dict[str, Any]] | None) -> mapping.Mapped:
+    def _values(
+        self, meter: str, values: list[dict[str, Any]] | None, transaction: Any = None
+    ) -> mapping.Mapped:
         return mapping.meter_values(
-            meter, values or [], self.backend.contract, v201=self._ocpp_version != "1.6"
+            meter,
+            values or [],
+            self.backend.contract,
+            v201=self._ocpp_version != "1.6",
+            transaction=None if transaction is None else str(transaction),
         )
 
     def _meter(self, connector: Any) -> str:
@@ -302,10 +310,14 @@ class Central16(_Central, ChargePoint16):
 
     @on("MeterValues")
     async def meter_values(
-        self, connector_id: int, meter_value: list[dict[str, Any]], **_: Any
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+        **_: Any,
     ) -> result16.MeterValues:
         meter = self._meter(connector_id)
-        await self._store("MeterValues", self._values(meter, meter_value))
+        await self._store("MeterValues", self._values(meter, meter_value, transaction_id))
         return result16.MeterValues()
 
     @on("StartTransaction")
@@ -340,7 +352,7 @@ class Central16(_Central, ChargePoint16):
             )
         meter = self._meter(connector)
         stop = mapping.register_reading(meter, timestamp, meter_stop, self.backend.contract)
-        mapped = self._values(meter, transaction_data)
+        mapped = self._values(meter, transaction_data, transaction_id)
         mapped += stop
         await self._store("StopTransaction", mapped)
         kwh = self._register_kept(stop)
@@ -397,7 +409,7 @@ class Central201(_Central, ChargePoint201):
             raise PropertyConstraintViolationError(
                 description=f"Transaction {ref} is new to this central system and names no EVSE."
             )
-        mapped = self._values(self._meter(evse_id), meter_value)
+        mapped = self._values(self._meter(evse_id), meter_value, ref)
         await self._store("TransactionEvent", mapped)
         registers = [METER.register_of(r) for r in mapped.records]
         known = [Decimal(r) for r in registers if r is not None]

@@ -31,6 +31,7 @@ from devices import charger_ids
 from models.kinds import METER
 from readings.records import Record, utc_iso
 from readings.samples import Sample
+from readings.signed import SignedValue
 from readings.validation import ReadingValidator
 from settings import Settings
 
@@ -49,6 +50,8 @@ MEASURANDS: dict[str, tuple[str, dict[str, Decimal]]] = {
     "SoC": ("Percent", {"Percent": Decimal(1)}),
     TEMPERATURE: ("Celsius", {"Celsius": Decimal(1)}),
 }
+# An OCMF record with its signature is a few hundred bytes; a charger sending more is mistaken.
+SIGNED_DATA_MAX = 16_384
 # No meter measures a trillion of anything: past it a value is a charger's mistake.
 SAMPLE_LIMIT = Decimal(10) ** 12
 # The grid side first: an inlet's meter, then one that does not say, then an outlet's (an AC
@@ -78,11 +81,14 @@ class Mapped:
     refused: list[tuple[str, str]] = field(default_factory=list)
     # What the meter values said besides energy (readings/samples.py).
     samples: list[Sample] = field(default_factory=list)
+    # Its signed values, byte for byte (readings/signed.py).
+    signed: list[SignedValue] = field(default_factory=list)
 
     def __iadd__(self, other: Mapped) -> Mapped:
         self.records += other.records
         self.refused += other.refused
         self.samples += other.samples
+        self.signed += other.signed
         return self
 
 
@@ -136,9 +142,15 @@ def register_reading(meter: str, timestamp: Any, wh: Any, contract: Contract) ->
 
 
 def meter_values(
-    meter: str, values: Iterable[Mapping[str, Any]], contract: Contract, *, v201: bool
+    meter: str,
+    values: Iterable[Mapping[str, Any]],
+    contract: Contract,
+    *,
+    v201: bool,
+    transaction: str | None = None,
 ) -> Mapped:
-    """The readings of a MeterValues' (or a transaction message's) `meter_value` list."""
+    """The readings of a MeterValues' (or a transaction message's) `meter_value` list, and its
+    signed values on the transaction it names."""
     out = Mapped()
     by_moment: dict[datetime, list[Mapping[str, Any]]] = {}
     for value in values:
@@ -157,9 +169,13 @@ def meter_values(
             wire = _reading(meter, at, samples, v201)
         except ValueError as exc:
             out.refused.append((utc_iso(at), str(exc)))
-            continue
+            wire = None
         if wire is not None:
             wires.append(wire)
+        unsigned = wire.get(_REGISTER_WIRE) if wire is not None else None
+        signed = _signed(meter, at, samples, v201, transaction, unsigned)
+        out.signed += signed.signed
+        out.refused += signed.refused
     out += contract.readings(wires)
     return out
 
@@ -261,6 +277,52 @@ def _kept_samples(meter: str, at: datetime, samples: list[Mapping[str, Any]], v2
                 sample.get("location") or "",
                 sample.get("context") or "",
                 value,
+            )
+        )
+    return out
+
+
+def _signed(
+    meter: str,
+    at: datetime,
+    samples: list[Mapping[str, Any]],
+    v201: bool,
+    transaction: str | None,
+    unsigned_kwh: Decimal | None,
+) -> Mapped:
+    """The moment's signed values as sent: 1.6's `SignedData` value, 2.0.1's
+    `signedMeterValue` (whose sample's own value is read unsigned, as any other)."""
+    out = Mapped()
+    for sample in samples:
+        if v201:
+            signed = sample.get("signed_meter_value")
+            if signed is None:
+                continue
+            if not isinstance(signed, Mapping):
+                signed = {"signed_meter_data": signed}
+            data = signed.get("signed_meter_data")
+            extra = [signed.get(k) for k in ("signing_method", "encoding_method", "public_key")]
+        elif sample.get("format") == "SignedData":
+            data, extra = sample.get("value"), [None, None, None]
+        else:
+            continue
+        if not isinstance(data, str) or not data or len(data) > SIGNED_DATA_MAX:
+            why = f"not a signed value of 1 to {SIGNED_DATA_MAX} characters: {_shown(data)}"
+            out.refused.append((utc_iso(at), why))
+            continue
+        method, encoding, key = (x if isinstance(x, str) else None for x in extra)
+        out.signed.append(
+            SignedValue(
+                meter,
+                at,
+                sample.get("context") or "Sample.Periodic",
+                sample.get("measurand") or REGISTER,
+                transaction,
+                data,
+                method,
+                encoding,
+                key,
+                unsigned_kwh,
             )
         )
     return out

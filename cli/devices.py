@@ -1,7 +1,9 @@
-"""`flask --app web devices ...`: per-device tokens, vehicles' bindings to meters, and
-provisioning many devices at once (cli/provisioning.py)."""
+"""`flask --app web devices ...`: per-device tokens, chargers' security profiles, meters' public
+keys, vehicles' bindings to meters, and provisioning many devices at once (cli/provisioning.py)."""
 
 from __future__ import annotations
+
+from typing import TextIO
 
 import click
 import orjson
@@ -13,6 +15,7 @@ from cli.provisioning import export_devices, import_devices
 from devices import credentials
 from devices.cache import KnownCredentials
 from devices.credentials import Device
+from readings import ocmf, signed
 from readings.fields import ID_RE, ID_RULE
 from storage.redis_client import client_for
 
@@ -77,6 +80,29 @@ def set_security_profile(charge_point_id: str, profile: int) -> None:
     connection on."""
     in_one_transaction(lambda conn: credentials.set_profile(conn, charge_point_id, profile))
     click.echo(f"charger {charge_point_id} is at security profile {profile}")
+
+
+@devices_group.command("key")
+@click.argument("meter_id")
+@click.argument("key_file", type=click.File("r"), required=False)
+@click.option("--remove", is_flag=True, help="Forget the meter's key.")
+def meter_key(meter_id: str, key_file: TextIO | None, remove: bool) -> None:
+    """The public key a meter's OCMF signed values are verified against: a connector's
+    (<chargePointId>:<n>) or a whole charger's, as PEM or as DER in hex or Base64 (as printed on
+    a calibrated meter; '-' reads it from stdin). Values already kept are judged against it too."""
+    _check_id(meter_id)
+    if remove:
+        removed = in_one_transaction(lambda conn: signed.remove_key(conn, meter_id))
+        click.echo(f"removed the key of meter {meter_id}" if removed else f"{meter_id} had no key")
+        return
+    if key_file is None:
+        raise click.UsageError("give the key's file (or '-' for stdin), or --remove")
+    try:
+        der = ocmf.load_public_key(key_file.read())
+    except ValueError as exc:
+        raise click.BadParameter(f"{key_file.name}: {exc}") from None
+    in_one_transaction(lambda conn: signed.set_key(conn, meter_id, der))
+    click.echo(f"meter {meter_id}'s signed values are verified against this key")
 
 
 def _forget(digest: bytes) -> None:

@@ -294,6 +294,42 @@ charger_samples = Table(
     postgresql_partition_by="RANGE (at)",
 )
 
+# Signed meter values (readings/signed.py), kept byte for byte as the charger sent them (1.6's
+# SignedData value; 2.0.1's signedMeterValue with its method, encoding and key) with their
+# context and the transaction they came with (as sessions name it: 2.0.1's own ID, else 1.6's
+# number). `unsigned_kwh` is the register the same sample set said unsigned, which a valid
+# signature's reading is held to. A resend is the same row: one per meter, moment, context and
+# SHA-256 of the data.
+charger_signed_values = Table(
+    "charger_signed_values",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("meter_id", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("context", Text, nullable=False),
+    Column("measurand", Text, nullable=False),
+    Column("transaction_id", Text),
+    Column("signed_data", Text, nullable=False),
+    Column("signing_method", Text),
+    Column("encoding_method", Text),
+    Column("public_key", Text),
+    Column("unsigned_kwh", Numeric),
+    Column("digest", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("charger_signed_values_once", "meter_id", "at", "context", "digest", unique=True),
+    Index("charger_signed_values_by_transaction", "meter_id", "transaction_id"),
+)
+
+# Calibrated meters' public keys (`flask devices key`), DER SubjectPublicKeyInfo: what signed
+# values are verified against. Keyed by meter: a connector's own, else its charger's.
+meter_public_keys = Table(
+    "meter_public_keys",
+    metadata,
+    Column("meter_id", Text, primary_key=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # A charger's OCPP security profile (chargers/tls.py), kept with its credentials across token
 # rotations; a charger without a row is at profile 1.
 charger_security_profiles = Table(

@@ -23,6 +23,7 @@ from web.api import (
     ocpp,
     samples,
     sessions,
+    signed_values,
     vehicles,
 )
 from web.contract.responses import json_default
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         history,
         sessions,
         samples,
+        signed_values,
         availability,
         health,
         monitoring,

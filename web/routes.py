@@ -45,6 +45,11 @@ def samples(kind: Kind) -> str:
     return f"{device(kind)}/samples"
 
 
+def signed_values(kind: Kind) -> str:
+    """A meter's signed meter values."""
+    return f"{device(kind)}/signed-values"
+
+
 def availability(kind: Kind) -> str:
     """A meter's (a charger's connector's) availability."""
     return f"{device(kind)}/availability"

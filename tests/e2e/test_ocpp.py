@@ -23,6 +23,7 @@ from websockets.typing import Subprotocol
 
 from devices import transactions
 from efficiency.reference import efficiency
+from tests.support import ocmf as ocmf_fixtures
 from tests.support.chargers import basic, session, start_chargers
 from tests.support.constants import DEVICE_TOKEN
 from tests.support.factories import meter_reg, vehicle_reg
@@ -402,3 +403,118 @@ def test_every_measurand_of_a_sample_set_is_served_back(service, chargers, clean
     wait_until(lambda: stored_readings(clean_db) == 1, what="the Inlet's register stored")
     newest = orjson.loads(service.get("/v1/meters/CP-MS:2").data)
     assert newest["kwhRegisterAc"] == 5000
+
+
+def test_signed_values_are_kept_on_their_transaction_verified_and_a_forgery_fails(
+    service, chargers, clean_db, tmp_path
+):
+    """A 1.6 transaction's OCMF values (begin, a periodic one tampered with after signing, and an
+    end whose signed reading is not the unsigned one) and a 2.0.1 transaction's, Base64 as the
+    OCA's note has it, each judged against the key `flask devices key` configured."""
+    key = ocmf_fixtures.meter_key()
+    key_file = tmp_path / "meter.pem"
+    key_file.write_text(ocmf_fixtures.public_pem(key))
+    service.flask("devices", "key", "CP-SIG:1", str(key_file))
+    (tmp_path / "meter.hex").write_text(ocmf_fixtures.public_hex(key))
+    service.flask("devices", "key", "CP-SIG2", str(tmp_path / "meter.hex"))  # the whole charger
+    begin = ocmf_fixtures.record(key, ocmf_fixtures.payload(("B", "10.000")))
+    periodic = ocmf_fixtures.tampered(
+        ocmf_fixtures.record(key, ocmf_fixtures.payload(("T", "10.500"))), "10.500", "10.900"
+    )
+    end = ocmf_fixtures.record(key, ocmf_fixtures.payload(("E", "12.000")))
+
+    def signed_sample(record: str, context: str) -> dict:
+        return sampled(record, format="SignedData", context=context)
+
+    async def v16(cp):
+        started = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG", meter_start=10_000, timestamp=iso(0)
+            )
+        )
+        begin_values = [sampled("10000", context="Transaction.Begin"),
+                        signed_sample(begin, "Transaction.Begin")]  # fmt: skip
+        for seconds, samples in ((0, begin_values), (60, [sampled("10500"),
+                                  signed_sample(periodic, "Sample.Periodic")])):  # fmt: skip
+            message = call16.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[{"timestamp": iso(seconds), "sampledValue": samples}],
+            )
+            await cp.call(message)
+            await cp.call(message)  # a resend: kept once
+        end_values = [sampled("11500", context="Transaction.End"),
+                      signed_sample(end, "Transaction.End")]  # fmt: skip
+        await cp.call(
+            call16.StopTransaction(
+                meter_stop=11_500,
+                timestamp=iso(120),
+                transaction_id=started.transaction_id,
+                transaction_data=[{"timestamp": iso(120), "sampledValue": end_values}],
+            )
+        )
+        return started.transaction_id
+
+    async def v201(cp):
+        for seq, (event, seconds, wh, tx) in enumerate(
+            [("Started", 0, 5000, "B"), ("Ended", 60, 7000, "E")]
+        ):
+            signed = ocmf_fixtures.record(key, ocmf_fixtures.payload((tx, str(wh // 1000))))
+            value = {
+                "value": wh,
+                "context": "Transaction.Begin" if event == "Started" else "Transaction.End",
+                "signed_meter_value": {
+                    "signed_meter_data": ocmf_fixtures.as_base64(signed),
+                    "signing_method": "",
+                    "encoding_method": "OCMF",
+                    "public_key": "",
+                },
+            }
+            await cp.call(
+                call201.TransactionEvent(
+                    event_type=event,
+                    timestamp=iso(seconds),
+                    trigger_reason="MeterValuePeriodic",
+                    seq_no=seq,
+                    transaction_info={"transaction_id": "T-SIG"},
+                    evse={"id": 1, "connector_id": 1},
+                    meter_value=[{"timestamp": iso(seconds), "sampled_value": [value]}],
+                )
+            )
+
+    transaction = asyncio.run(session(chargers, "CP-SIG", "ocpp1.6", Client16, v16))
+    asyncio.run(session(chargers, "CP-SIG2", "ocpp2.0.1", Client201, v201))
+    wait_until(lambda: stored_readings(clean_db) == 5, what="both transactions' registers stored")
+
+    window = f"from={iso(-60)}&to={iso(600)}"
+    [one] = orjson.loads(service.get(f"/v1/meters/CP-SIG:1/sessions?{window}").data)["sessions"]
+    assert one["transactionId"] == str(transaction)
+    seen = [
+        (v["context"], v["signatureValid"], v["signedKwh"], v["unsignedKwh"], v["matchesUnsigned"])
+        for v in one["signedValues"]
+    ]
+    assert seen == [
+        ("Transaction.Begin", True, 10, 10, True),
+        ("Sample.Periodic", False, None, 10.5, None),  # tampered: nothing read from it
+        ("Transaction.End", True, 12, 11.5, False),  # signed 12 kWh, sent 11.5 unsigned: flagged
+    ]
+    assert [v["signedData"] for v in one["signedValues"]] == [begin, periodic, end]
+    assert one["signedValues"][1]["reason"] == "the signature does not match the payload"
+
+    [two] = orjson.loads(service.get(f"/v1/meters/CP-SIG2:1/sessions?{window}").data)["sessions"]
+    assert [(v["signatureValid"], v["matchesUnsigned"]) for v in two["signedValues"]] == [
+        (True, True),
+        (True, True),
+    ]
+    assert two["signedValues"][0]["encodingMethod"] == "OCMF"
+
+    # A meter's window of them, a page at a time; without its key they are not judged.
+    service.flask("devices", "key", "CP-SIG:1", "--remove")
+    first = orjson.loads(service.get(f"/v1/meters/CP-SIG:1/signed-values?{window}&limit=2").data)
+    rest = service.get(
+        f"/v1/meters/CP-SIG:1/signed-values?{window}&limit=2&cursor={first['nextCursor']}"
+    )
+    listed = first["signedValues"] + orjson.loads(rest.data)["signedValues"]
+    assert [v["signedData"] for v in listed] == [begin, periodic, end]
+    assert {v["signatureValid"] for v in listed} == {None}
+    assert listed[0]["reason"] == "no public key is configured for this meter"

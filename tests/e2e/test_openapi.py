@@ -53,6 +53,7 @@ EXCLUDED = {
     "/v1/meters/{meterId}/availability": [positive_data_acceptance],
     "/v1/analytics/availability": [positive_data_acceptance],
     "/v1/meters/{meterId}/samples": [positive_data_acceptance],
+    "/v1/meters/{meterId}/signed-values": [positive_data_acceptance],
 }
 
 

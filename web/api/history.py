@@ -24,7 +24,7 @@ from storage import db
 from web import routes
 from web.auth import ANALYST, require
 from web.contract import csv_export, cursors, responses
-from web.errors import error, invalid_id, invalid_query
+from web.errors import Reply, error, invalid_id, invalid_query
 from web.routes import flask
 from web.services import services
 
@@ -79,21 +79,9 @@ def _history(kind: Kind, device_id: str) -> Any:
         args = QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    longest = services().settings.history_max_days
-    end = args.get("end") or default_end(args.get("start"), timedelta(days=longest))
-    try:
-        start = args.get("start") or end - DEFAULT_SPAN
-    except OverflowError:
-        return error("invalid_query", "'to' is too early for the default 24 h before it.", 400)
-    if start >= end:
-        return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
-    if end - start > timedelta(days=longest):
-        return error(
-            "window_too_long",
-            f"A history read covers at most {longest} days (HISTORY_MAX_DAYS); ask for the "
-            "window in parts.",
-            400,
-        )
+    start, end, bad = window(args, "history")
+    if bad is not None:
+        return bad
     if csv_export.wanted():
         return _csv(kind, device_id, start, end)
     after = None
@@ -112,6 +100,39 @@ def _history(kind: Kind, device_id: str) -> Any:
         "readings": [responses.reading(kind, row) for row in rows],
         "nextCursor": cursors.encode(rows[-1]["recorded_at"].isoformat()) if more else None,
     }
+
+
+def window(args: dict[str, Any], what: str) -> tuple[datetime, datetime, Reply | None]:
+    """A meter's read's window (history, samples, signed values): [from, to), 24 h to now
+    unless asked, at most HISTORY_MAX_DAYS; else the error answer."""
+    longest = services().settings.history_max_days
+    end = args.get("end") or default_end(args.get("start"), timedelta(days=longest))
+    try:
+        start = args.get("start") or end - DEFAULT_SPAN
+    except OverflowError:
+        return (
+            end,
+            end,
+            error("invalid_query", "'to' is too early for the default 24 h before it.", 400),
+        )
+    if start >= end:
+        return (
+            start,
+            end,
+            error("invalid_query", "'from' must come before 'to' (default: now).", 400),
+        )
+    if end - start > timedelta(days=longest):
+        return (
+            start,
+            end,
+            error(
+                "window_too_long",
+                f"A {what} read covers at most {longest} days (HISTORY_MAX_DAYS); ask for the "
+                "window in parts.",
+                400,
+            ),
+        )
+    return start, end, None
 
 
 def default_end(start: datetime | None, longest: timedelta) -> datetime:

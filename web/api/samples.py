@@ -6,7 +6,7 @@ measurand is kept in."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -18,7 +18,7 @@ from readings import samples
 from readings.records import iso_z
 from storage import db
 from web import routes
-from web.api.history import QUERY, default_end
+from web.api.history import QUERY, window
 from web.auth import ANALYST, require
 from web.contract import csv_export, cursors
 from web.errors import error, invalid_id, invalid_query
@@ -27,7 +27,6 @@ from web.services import services
 
 bp = Blueprint("samples", __name__)
 
-DEFAULT_SPAN = timedelta(hours=24)
 CSV_PAGE = 5_000
 COLUMNS = ("meterId", "timestamp", "measurand", "phase", "location", "context", "value", "unit")
 
@@ -41,17 +40,9 @@ def meter_samples(meter_id: str) -> Any:
         args = QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         return invalid_query(exc.messages)
-    longest = timedelta(days=services().settings.history_max_days)
-    end = args.get("end") or default_end(args.get("start"), longest)
-    start = args.get("start") or end - DEFAULT_SPAN
-    if start >= end:
-        return error("invalid_query", "'from' must come before 'to' (default: now).", 400)
-    if end - start > longest:
-        return error(
-            "window_too_long",
-            f"A read covers at most {longest.days} days (HISTORY_MAX_DAYS); ask in parts.",
-            400,
-        )
+    start, end, bad = window(args, "samples")
+    if bad is not None:
+        return bad
     if csv_export.wanted():
         name = f"samples-{meter_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
         every = _all(meter_id, start, end)

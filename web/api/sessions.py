@@ -10,14 +10,17 @@ from typing import Any
 
 from flask import Blueprint, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import Connection
 
 from efficiency import formula, sessions
 from models.kinds import METER, VEHICLE, Kind
+from readings import signed
 from readings.fields import ID_RE, UtcMoment
 from readings.records import iso_z
 from storage import db
 from web import routes
 from web.api.history import default_end
+from web.api.signed_values import judged
 from web.auth import ANALYST, require
 from web.contract import csv_export, cursors
 from web.errors import error, invalid_id, invalid_query
@@ -138,7 +141,12 @@ def _sessions(kind: Kind, device_id: str) -> Any:
         name = f"{kind.name}-{device_id}-sessions-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
         return csv_export.attachment(csv_export.lines(FIELDS, map(item, rows)), name)
     limit = args["limit"]
-    rows = db.read(services().engine, lambda conn: read(conn, limit=limit + 1))
+
+    def page(conn: Connection) -> tuple[list[Any], list[dict[str, Any]]]:
+        rows = read(conn, limit=limit + 1)
+        return rows, _with_signed_values(conn, rows[:limit])
+
+    rows, items = db.read(services().engine, page)
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
@@ -147,9 +155,30 @@ def _sessions(kind: Kind, device_id: str) -> Any:
         kind.id_wire: device_id,
         "from": iso_z(start),
         "to": iso_z(end),
-        "sessions": [item(row) for row in rows],
+        "sessions": items,
         "nextCursor": _encode(last, other) if last else None,
     }
+
+
+def _with_signed_values(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """The sessions as shown, each with the signed meter values its transaction carried (one
+    read for the page)."""
+    keyed = [(row["meter_id"], row["transaction_id"]) for row in rows if row["transaction_id"]]
+    kept = [
+        (key, value)
+        for key, values in signed.of_transactions(conn, keyed).items()
+        for value in values
+    ]
+    by_transaction: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (key, _), value in zip(kept, judged(conn, [v for _, v in kept]), strict=True):
+        by_transaction.setdefault(key, []).append(value)
+    return [
+        {
+            **item(row),
+            "signedValues": by_transaction.get((row["meter_id"], row["transaction_id"]), []),
+        }
+        for row in rows
+    ]
 
 
 def _encode(last: Any, other: str) -> str:

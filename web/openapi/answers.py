@@ -34,6 +34,8 @@ DOCUMENTED = (
     "ConnectorsPage",
     "Sample",
     "SamplesPage",
+    "SignedValue",
+    "SignedValuesPage",
 )
 
 
@@ -304,6 +306,69 @@ class Sample(Schema):
     context = fields.String(allow_none=True, required=True)
     value = fields.Decimal(required=True, metadata={"description": "Exact, in `unit`."})
     unit = fields.String(required=True, metadata={"enum": ["kW", "A", "V", "Hz", "%", "Celsius"]})
+
+
+class SignedValue(Schema):
+    meterId = fields.String(required=True)
+    timestamp = moment_field()
+    context = fields.String(required=True, metadata={"description": "Sample.Periodic unless sent."})
+    measurand = fields.String(required=True)
+    transactionId = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The transaction it came with, as sessions name it."},
+    )
+    signedData = fields.String(
+        required=True,
+        metadata={
+            "description": "Byte for byte as sent: 1.6's SignedData value, 2.0.1's "
+            "signedMeterData (an OCMF record, or Base64 of one)."
+        },
+    )
+    signingMethod = fields.String(required=True, allow_none=True)
+    encodingMethod = fields.String(required=True, allow_none=True)
+    publicKey = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "As the charger sent it; never what the value is verified with."},
+    )
+    signatureValid = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Against the meter's configured key (flask devices key): null when "
+            "it has none, the value is not OCMF, or its algorithm is not verified here."
+        },
+    )
+    signatureAlgorithm = fields.String(required=True, allow_none=True)
+    reason = fields.String(
+        required=True, allow_none=True, metadata={"description": "Why not true."}
+    )
+    signedKwh = fields.Decimal(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The energy reading it signs; only when the signature is valid."},
+    )
+    unsignedKwh = fields.Decimal(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The register the same sample set sent unsigned."},
+    )
+    matchesUnsigned = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "false flags a valid signature whose reading is not the unsigned one."
+        },
+    )
+
+
+class SignedValuesPage(Schema):
+    meterId = fields.String(required=True)
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time"})
+    signedValues = fields.List(fields.Nested(SignedValue), required=True)
+    nextCursor = next_cursor_field()
 
 
 class SamplesPage(Schema):

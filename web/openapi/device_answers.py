@@ -9,7 +9,7 @@ import functools
 from marshmallow import Schema, fields
 
 from models.kinds import Kind
-from web.openapi.answers import moment_field, next_cursor_field
+from web.openapi.answers import SignedValue, moment_field, next_cursor_field
 
 
 def _reading_fields(kind: Kind) -> dict[str, fields.Field]:
@@ -112,6 +112,11 @@ class Session(Schema):
         required=True,
         allow_none=True,
         metadata={"description": "What the transaction's register counted, stop minus start."},
+    )
+    signedValues = fields.List(
+        fields.Nested(SignedValue),
+        required=True,
+        metadata={"description": "The signed meter values its transaction carried."},
     )
 
 

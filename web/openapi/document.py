@@ -30,6 +30,7 @@ from web.openapi.paths import (
     kind_paths,
     samples_paths,
     session_paths,
+    signed_values_paths,
 )
 from web.services import services
 
@@ -76,6 +77,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         kind_paths(spec, kind)
     availability_paths(spec)
     samples_paths(spec)
+    signed_values_paths(spec)
     metrics_page = {
         "description": "Text exposition format.",
         "content": {"text/plain": {"schema": {"type": "string"}}},

@@ -221,6 +221,23 @@ def samples_paths(spec: APISpec) -> None:
     spec.path(path=routes.samples(METER), operations=operation)
 
 
+def signed_values_paths(spec: APISpec) -> None:
+    """A meter's signed meter values (web/api/signed_values.py)."""
+    answer = {
+        "description": "The meter's signed values in [from, to), oldest first, each judged "
+        "against its key now.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SignedValuesPage"}}
+        },
+    }
+    operation = _get(
+        "A charger's connector's signed meter values (OCMF verified), byte for byte",
+        [device_id(METER.id_wire), _query(HistoryQuery)],
+        answer,
+    )
+    spec.path(path=routes.signed_values(METER), operations=operation)
+
+
 def availability_paths(spec: APISpec) -> None:
     """A connector's or a charger's availability (web/api/availability.py)."""
     answer = {
