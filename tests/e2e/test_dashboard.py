@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from devices import availability
 from efficiency import refresh
 from readings.writer import write_batch
 from tests.support.constants import ANALYST_TOKEN, ROOT
@@ -222,3 +223,53 @@ def _blocked(browser) -> list[str]:
         for entry in browser.get_log("browser")
         if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
     ]
+
+
+@pytest.fixture
+def chargers_heard(clean_db):
+    """CP-A connected for the last 25 hours: connector 1 Available throughout, connector 2
+    Faulted (GroundFailure, E12) for the last 2 hours of them."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with clean_db.begin() as conn:
+        availability.opened(conn, "CP-A", now - timedelta(hours=25))
+        availability.seen(conn, "CP-A", now - timedelta(hours=25), now)
+        for connector in (1, 2):
+            availability.record_status(
+                conn, f"CP-A:{connector}", now - timedelta(hours=25), "Available"
+            )
+        availability.record_status(
+            conn,
+            "CP-A:2",
+            now - timedelta(hours=2),
+            "Faulted",
+            error_code="GroundFailure",
+            vendor_error_code="E12",
+        )
+
+
+def test_the_availability_tab_shows_status_uptime_and_a_connectors_outages(
+    service, chargers_heard, browser
+):
+    service.start("web")
+    browser.get(f"{service.url}/dashboard#token={ANALYST_TOKEN}")
+    wait = WebDriverWait(browser, 20)
+    browser.find_element(By.CSS_SELECTOR, ".tabs button[data-tab=availability]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#fleet tbody tr[data-meter]")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr")
+    assert [r.get_attribute("data-meter") for r in rows] == ["CP-A:2", "CP-A:1"]
+    assert "Faulted" in rows[0].text
+    assert "Available" in rows[1].text
+    low = browser.find_elements(By.CSS_SELECTOR, "#fleet tbody tr.low")
+    assert [r.get_attribute("data-meter") for r in low] == ["CP-A:2"]  # under 97 % uptime
+    assert "1 under 97 % uptime" in browser.find_element(By.ID, "status").text
+
+    rows[0].click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#outages tbody tr")))
+    (outage,) = browser.find_elements(By.CSS_SELECTOR, "#outages tbody tr")
+    cells = [td.text for td in outage.find_elements(By.TAG_NAME, "td")]
+    assert (cells[0], cells[4], cells[5]) == ("faulted", "GroundFailure", "E12")
+    assert 119 <= int(cells[3]) <= 121
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#drilldown .main-svg")))
+    assert "CP-A:2: uptime" in browser.find_element(By.ID, "drilldown").text
+    browser.save_screenshot(str(ARTIFACT.with_name("dashboard-availability.png")))
+    assert _blocked(browser) == []

@@ -1,8 +1,9 @@
 """/dashboard: the analysts' page. Static files; the page calls the API with the analyst token
 the user typed (kept in the browser). Its chart library (plotly.js) is vendored in
 web/static/vendor/ (version, source and licence in the README there): nothing comes from a CDN.
-Two tabs: the vehicles and the chargers (meters), each worst first, with a histogram and a
-drill-down by hour."""
+Three tabs: the vehicles and the chargers (meters), each worst first, with a histogram and a
+drill-down by hour; and the chargers' connectors by availability (status now, uptime over the
+last 24 h, a connector's outages)."""
 
 from __future__ import annotations
 

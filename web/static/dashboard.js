@@ -1,5 +1,7 @@
 // The analysts' dashboard: the vehicles (/v1/analytics/performance) or the chargers
-// (/v1/analytics/meters), worst first, a histogram, a drill-down by hour.
+// (/v1/analytics/meters), worst first, a histogram, a drill-down by hour; or the chargers'
+// connectors by availability (/v1/analytics/availability): status now, uptime over the last 24 h,
+// and a connector's outages.
 // The token stays in this browser (localStorage); /dashboard#token=... fills it in, and the
 // fragment is removed from the address bar at once (fragments never reach the server).
 "use strict";
@@ -19,7 +21,18 @@ const VIEWS = {
       ["totalDcDeliveredKwh", "DC kWh", 3], ["vehiclesServed", "Vehicles"], ["minutesCounted", "Minutes"],
       ["suspectMinutes", "Suspect min"]],
   },
+  availability: {
+    path: "/v1/analytics/availability", id: "meterId", noun: "connectors", one: "connector", readings: "meters",
+    metric: "uptimeRatio", query: "limit=1000",
+    columns: [["meterId", "Connector"], ["status", "Status now"], ["uptimeRatio", "Uptime", 3], ["upSeconds", "Up min", 0, 60],
+      ["faultedSeconds", "Faulted min", 0, 60], ["unavailableSeconds", "Unavailable min", 0, 60],
+      ["offlineSeconds", "Offline min", 0, 60], ["unknownSeconds", "Unknown min", 0, 60], ["outages", "Outages"]],
+  },
 };
+// What a connector's uptime is held to (NEVI, 23 CFR 680.116: 97 %): rows under it are highlighted.
+const UPTIME_TARGET = 0.97;
+const metric = () => view().metric || "chargingEfficiency";
+const lowBelow = () => (view().metric === "uptimeRatio" ? UPTIME_TARGET : threshold());
 const state = { tab: "vehicles", rows: [], refreshedAt: null, sort: "chargingEfficiency", desc: false, selected: null };
 const $ = (id) => document.getElementById(id);
 const view = () => VIEWS[state.tab];
@@ -54,7 +67,7 @@ async function loadFleet() {
   let cursor = null, page = null;
   try {
     do {
-      const query = "sort=chargingEfficiency&limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+      const query = (v.query || "sort=chargingEfficiency&limit=1000") + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
       page = await api(`${v.path}?${query}`);
       if (page === null) { status("The performance table has not been refreshed yet."); return; }
       rows.push(...page.items);
@@ -63,6 +76,15 @@ async function loadFleet() {
   } catch (err) { status(err.message, true); return; }
   if (v !== view()) return;  // another tab was chosen meanwhile
   state.rows = rows;
+  if (v.metric === "uptimeRatio") {
+    state.refreshedAt = null;  // computed on each request: nothing to age
+    const under = rows.filter((r) => r.uptimeRatio !== null && r.uptimeRatio < UPTIME_TARGET).length;
+    status(`${rows.length} ${rows.length === 1 ? v.one : v.noun} between ${page.from} and ${page.to}; ` +
+      `${under} under ${UPTIME_TARGET * 100} % uptime.`);
+    tick();
+    render();
+    return;
+  }
   state.refreshedAt = new Date(page.refreshedAt);
   const suspect = rows.reduce((n, r) => n + r.suspectMinutes, 0);
   status(`${rows.length} ${rows.length === 1 ? v.one : v.noun} charged in the window ` +
@@ -74,9 +96,9 @@ async function loadFleet() {
 
 function threshold() { return parseFloat($("threshold").value) || 0; }
 
-function fmt(value, digits) {
+function fmt(value, digits, per = 1) {
   if (value === null || value === undefined) return "–";
-  return digits === undefined ? String(value) : value.toFixed(digits);
+  return digits === undefined ? String(value) : (value / per).toFixed(digits);
 }
 
 function header() {
@@ -101,17 +123,17 @@ function render() {
     const x = a[key] ?? Infinity, y = b[key] ?? Infinity;
     return (x < y ? -1 : x > y ? 1 : 0) * sign || a[v.id].localeCompare(b[v.id]);
   });
-  const low = threshold();
+  const low = lowBelow(), m = metric();
   const body = $("fleet").tBodies[0];
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
     tr.dataset[v.id === "vehicleId" ? "vehicle" : "meter"] = r[v.id];
     tr.dataset.id = r[v.id];
-    if (r.chargingEfficiency !== null && r.chargingEfficiency < low) tr.classList.add("low");
+    if (r[m] !== null && r[m] < low) tr.classList.add("low");
     if (r[v.id] === state.selected) tr.classList.add("selected");
-    v.columns.forEach(([column, , digits], i) => {
+    v.columns.forEach(([column, , digits, per], i) => {
       const td = document.createElement("td");
-      td.textContent = fmt(r[column], digits);
+      td.textContent = fmt(r[column], digits, per);
       if (i > 0) td.className = "num";
       tr.appendChild(td);
     });
@@ -133,7 +155,7 @@ function countAxis(most, title) {
 // one narrow bar where it stands, not a bar from 0 to 1.
 const BIN = 0.02;
 function drawHistogram(low) {
-  const values = state.rows.map((r) => r.chargingEfficiency).filter((x) => x !== null);
+  const m = metric(), values = state.rows.map((r) => r[m]).filter((x) => x !== null);
   const counts = new Map();
   values.forEach((x) => { const bin = Math.floor(x / BIN + 1e-9); counts.set(bin, (counts.get(bin) || 0) + 1); });
   const bins = [...counts.keys()].sort((a, b) => a - b);
@@ -142,12 +164,13 @@ function drawHistogram(low) {
   Plotly.react("histogram", [{
     x: bins.map((b) => (b + 0.5) * BIN), y: bins.map((b) => counts.get(b)), width: BIN * 0.95, type: "bar",
     marker: { color: "#3366cc" },
-    hovertemplate: "%{y} with efficiency %{customdata}<extra></extra>",
+    hovertemplate: `%{y} with ${m === "uptimeRatio" ? "uptime" : "efficiency"} %{customdata}<extra></extra>`,
     customdata: bins.map((b) => `${(b * BIN).toFixed(2)}–${((b + 1) * BIN).toFixed(2)}`),
   }], {
-    title: { text: `${state.tab === "meters" ? "Chargers'" : "Fleet"} efficiency (DC / AC)` },
+    title: { text: m === "uptimeRatio" ? "Connectors' uptime, last 24 h"
+      : `${state.tab === "meters" ? "Chargers'" : "Fleet"} efficiency (DC / AC)` },
     margin: { t: 40, r: 10, b: 40, l: 40 },
-    xaxis: { title: { text: "efficiency" }, range: [lo, hi] },
+    xaxis: { title: { text: m === "uptimeRatio" ? "uptime ratio" : "efficiency" }, range: [lo, hi] },
     yaxis: countAxis(Math.max(0, ...counts.values()), view().noun),
     shapes: [{ type: "line", x0: low, x1: low, yref: "paper", y0: 0, y1: 1, line: { color: "#b00020", dash: "dot" } }],
   }, { displayModeBar: false, responsive: true });
@@ -157,12 +180,15 @@ function choose(tab) {
   if (tab === state.tab) return;
   state.tab = tab;
   state.rows = [];
-  state.sort = "chargingEfficiency";
+  state.sort = metric();
   state.desc = false;
   state.selected = null;
+  state.refreshedAt = null;
   document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
   $("download").hidden = true;
   $("sessions").hidden = true;
+  $("outages").hidden = true;
+  $("threshold").disabled = tab === "availability";
   Plotly.purge("drilldown");
   $("drilldown").innerHTML = '<p class="hint">Click a row to see its efficiency by hour.</p>';
   header();
@@ -192,6 +218,7 @@ async function download(deviceId) {
 }
 
 async function drill(deviceId) {
+  if (view().metric === "uptimeRatio") { drillAvailability(deviceId); return; }
   state.selected = deviceId;
   render();
   $("download").textContent = `Download ${deviceId}'s readings of the last 24 h (CSV)`;
@@ -268,6 +295,44 @@ async function showSessions(deviceId) {
   }));
   $("uncounted").textContent = "* " + UNCOUNTED;
   $("uncounted").hidden = !(page ? page.sessions : []).some(isUncounted);
+}
+
+const STATES = [["up", "#2a9d8f"], ["faulted", "#b00020"], ["unavailable", "#e9c46a"], ["offline", "#6c757d"], ["unknown", "#c9d0d8"]];
+
+// A connector's last 24 h: the time in each state, and its outages with the codes it sent.
+async function drillAvailability(meterId) {
+  state.selected = meterId;
+  render();
+  $("download").hidden = true;
+  let found;
+  try { found = await api(`/v1/meters/${encodeURIComponent(meterId)}/availability`); }
+  catch (err) { status(err.message, true); return; }
+  if (meterId !== state.selected) return;
+  if (!found) { $("drilldown").textContent = `${meterId} has never said its status.`; return; }
+  $("drilldown").querySelector(".hint")?.remove();
+  Plotly.react("drilldown", STATES.map(([name, color]) => ({
+    x: [found[`${name}Seconds`] / 60], y: [meterId], name, type: "bar", orientation: "h", marker: { color },
+    hovertemplate: `${name}: %{x:.0f} min<extra></extra>`,
+  })), {
+    title: { text: `${meterId}: uptime ${fmt(found.uptimeRatio, 3)}, last 24 h` }, barmode: "stack",
+    margin: { t: 40, r: 10, b: 40, l: 90 }, xaxis: { title: { text: "minutes" } }, legend: { orientation: "h" },
+  }, { displayModeBar: false, responsive: true });
+  $("outages").hidden = false;
+  $("outages").querySelector("h2").textContent = `${meterId}: outages ${found.from.slice(0, 16)} – ${found.to.slice(0, 16)}`;
+  $("state-figures").textContent = STATES.map(([name]) => `${name} ${fmt(found[`${name}Seconds`], 0, 60)} min`).join(", ");
+  $("outages").querySelector("tbody").replaceChildren(...found.outages.map((o) => {
+    const tr = document.createElement("tr");
+    tr.classList.add(o.kind);
+    const minutes = (Date.parse(o.end) - Date.parse(o.start)) / 60000;
+    [o.kind, o.start.slice(0, 16).replace("T", " "), o.end.slice(0, 16).replace("T", " "), minutes.toFixed(0),
+      fmt(o.errorCode), fmt(o.vendorErrorCode), fmt(o.info)].forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 3) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
 }
 
 function tick() {
