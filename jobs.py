@@ -34,7 +34,12 @@ def refresh_efficiency(
 def maintain_partitions(engine: Engine, settings: Settings) -> partitions.MaintenanceResult:
     """Create the coming days' partitions, drop those past RETENTION_DAYS, and forget the
     sessions that ended before the oldest day kept (their readings went with it)."""
-    result = partitions.maintain(engine, settings.partition_days_ahead, settings.retention_days)
+    result = partitions.maintain(
+        engine,
+        settings.partition_days_ahead,
+        settings.retention_days,
+        days_back=settings.partition_days_back,
+    )
     if result.oldest_kept is not None:
         with engine.begin() as conn:
             sessions.forget_before(conn, datetime.combine(result.oldest_kept, time(), UTC))

@@ -215,6 +215,11 @@ class Settings:
     # /metrics for the EvChargerOffline and EvConnectorDown alerts (devices/availability.py).
     charger_down_alert_seconds: int = 900
     partition_days_ahead: int = 3
+    # Day partitions made back (within RETENTION_DAYS) before a late reading needs one; older
+    # late readings wait in the default partition until the next maintenance makes their day's.
+    # Each day is a partition of every partitioned table, each locked by a query that cannot
+    # prune: a long retention should not make a year of empty ones.
+    partition_days_back: int = 370
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
     beat_lease_seconds: int = 30
@@ -335,6 +340,7 @@ class Settings:
                 e, "CHARGER_DOWN_ALERT_SECONDS", d.charger_down_alert_seconds, minimum=1
             ),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
+            partition_days_back=_int(e, "PARTITION_DAYS_BACK", d.partition_days_back),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),
             device_tokens=_list(e, "DEVICE_TOKENS"),

@@ -1,11 +1,12 @@
 """Day partitions of history (and of per-minute contributions): made ahead, dropped when expired.
 
-Every day a reading can be accepted for (RETENTION_DAYS back, PARTITION_DAYS_AHEAD ahead, by the
-database's clock) has its partition before the reading comes, so ingest writes straight into it
-and never waits on a partition being made. A reading whose day has no partition yet (maintenance
-stopped for days, or a day past PREMADE_DAYS_MAX back) is stored in the table's default
-partition, never refused; making that day's partition moves such rows into it, copying them
-before it locks the default partition so that writers wait only for the rows that came meanwhile.
+Every day a reading can be accepted for (RETENTION_DAYS back, at most PARTITION_DAYS_BACK, and
+PARTITION_DAYS_AHEAD ahead, by the database's clock) has its partition before the reading comes,
+so ingest writes straight into it and never waits on a partition being made. A reading whose day
+has no partition yet (maintenance stopped for days, or a day further back) is stored in the
+table's default partition, never refused; making that day's partition moves such rows into it,
+copying them before it locks the default partition so that writers wait only for the rows that
+came meanwhile.
 Retention drops whole partitions, judged by the database's clock, never a worker's: a host whose
 clock jumps a month ahead cannot drop today's history.
 """
@@ -25,7 +26,8 @@ from storage import db
 log = logging.getLogger(__name__)
 
 _SUFFIX = re.compile(r"_p(\d{8})$")
-# Days back made in advance at most: beyond a year, the default partition takes what comes.
+# Days back made in advance unless told (PARTITION_DAYS_BACK): beyond a year, the default
+# partition takes what comes.
 PREMADE_DAYS_MAX = 370
 
 
@@ -78,8 +80,10 @@ def database_today(conn: Connection) -> date:
     return conn.execute(text("SELECT CAST(now() AT TIME ZONE 'UTC' AS date)")).scalar_one()
 
 
-def accepted_days(today: date, days_ahead: int, retention_days: int) -> set[date]:
-    back = min(retention_days, PREMADE_DAYS_MAX)
+def accepted_days(
+    today: date, days_ahead: int, retention_days: int, days_back: int = PREMADE_DAYS_MAX
+) -> set[date]:
+    back = min(retention_days, days_back)
     return {today + timedelta(days=n) for n in range(-back, days_ahead + 1)}
 
 
@@ -116,7 +120,11 @@ def create_partition(conn: Connection, table: str, day: date) -> int:
 
 
 def maintain(
-    engine: Engine, days_ahead: int, retention_days: int, today: date | None = None
+    engine: Engine,
+    days_ahead: int,
+    retention_days: int,
+    today: date | None = None,
+    days_back: int = PREMADE_DAYS_MAX,
 ) -> MaintenanceResult:
     """Create the partitions of every accepted day and of days the default holds rows for; drop
     those past retention. `today` is the database's unless given (tests pin it).
@@ -127,18 +135,18 @@ def maintain(
     with engine.connect() as guard, guard.begin():
         if not db.transaction_lock(guard, LOCK_KEY, wait=False):
             return MaintenanceResult(skipped=True)
-        return _maintain(engine, days_ahead, retention_days, today)
+        return _maintain(engine, days_ahead, retention_days, today, days_back)
 
 
 def _maintain(
-    engine: Engine, days_ahead: int, retention_days: int, today: date | None
+    engine: Engine, days_ahead: int, retention_days: int, today: date | None, days_back: int
 ) -> MaintenanceResult:
     result = MaintenanceResult()
     if today is None:
         with engine.connect() as conn:
             today = database_today(conn)
     oldest_kept = today - timedelta(days=retention_days)
-    wanted = accepted_days(today, days_ahead, retention_days)
+    wanted = accepted_days(today, days_ahead, retention_days, days_back)
     for table in PARTITIONED:
         with engine.begin() as conn:
             existing = existing_days(conn, table)

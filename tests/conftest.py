@@ -109,6 +109,9 @@ def base_settings(database_url: str, server_env: dict[str, str]) -> Settings:
             "ANALYST_TOKENS": ANALYST_TOKEN,
             # The seed sample is from February 2026; keep it inside retention.
             "RETENTION_DAYS": "3650",
+            # Not a year of empty day partitions in each history table: every TRUNCATE between
+            # tests would lock them all, and the server's lock table is shared by the workers.
+            "PARTITION_DAYS_BACK": "7",
             "BATCH_WAIT_MS": "20",
             # Tests refresh and read at once: a read asks every time whether a refresh committed.
             "READ_CACHE_SECONDS": "0",

@@ -59,6 +59,26 @@ def test_every_day_a_reading_can_be_accepted_for_has_its_partition(no_partitions
     assert again.created == []
 
 
+def test_partitions_are_made_back_only_partition_days_back_and_older_rows_wait_in_default(
+    no_partitions, settings
+):
+    short = settings.replace(retention_days=30, partition_days_back=3, partition_days_ahead=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(partitions, "database_today", lambda conn: TODAY)
+        jobs.maintain_partitions(no_partitions, short)
+        expected = {TODAY + timedelta(days=n) for n in range(-3, 2)}
+        assert days(no_partitions, "meter_readings") == expected
+        late = datetime(2030, 3, 5, 8, 30, tzinfo=UTC)  # ten days back: accepted, not premade
+        with no_partitions.begin() as conn:
+            write_batch(conn, [meter_rec("M1", late)])
+            assert partitions.days_in_default(conn, "meter_readings") == {late.date()}
+        jobs.maintain_partitions(no_partitions, short)
+    assert days(no_partitions, "meter_readings") == expected | {late.date()}
+    with no_partitions.connect() as conn:
+        assert partitions.days_in_default(conn, "meter_readings") == set()
+    assert stored_readings(no_partitions) == 1
+
+
 def test_one_maintenance_at_a_time_across_hosts(no_partitions):
     # Another host's run holds the lock: this one does nothing, and says so.
     with no_partitions.connect() as other, other.begin():

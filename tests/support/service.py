@@ -74,6 +74,7 @@ def service_env(base_settings, server_env, tmp_path) -> dict[str, str]:
         "DEVICE_TOKENS": DEVICE_TOKEN,
         "ANALYST_TOKENS": ANALYST_TOKEN,
         "RETENTION_DAYS": "3650",
+        "PARTITION_DAYS_BACK": "7",  # as the suite's settings (tests/conftest.py)
         "PORT": str(free_port()),
         "DATA_DIR": str(tmp_path / "data"),
         # The test's own: metrics of other tests (or of `make run`) must not add to its figures.
