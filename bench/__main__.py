@@ -196,6 +196,20 @@ def _keep(results: dict[str, Any], out_dir: Path, mode: str) -> int:
     return 0
 
 
+def _compare_ocpp(energy: dict[str, Any], rich: dict[str, Any]) -> None:
+    """The price of keeping what chargers say besides energy, side by side."""
+    sample = rich["storage"]["charger_samples"]["bytes_per_reading"]
+    reading = rich["storage"]["meter_readings"]["bytes_per_reading"]
+    print(
+        "    with statuses and measurands kept / energy alone: "
+        f"p99 {rich['p99_ms']:.1f} / {energy['p99_ms']:.1f} ms "
+        f"({rich['p99_ms'] / max(energy['p99_ms'], 1e-9):.2f}x), "
+        f"CPU {rich['cpu_ms_per_message']:.3f} / {energy['cpu_ms_per_message']:.3f} ms a message "
+        f"({rich['cpu_ms_per_message'] / max(energy['cpu_ms_per_message'], 1e-9):.2f}x); "
+        f"a kept sample {sample:.0f} bytes beside a reading's {reading:.0f}"
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--vehicles", type=int, default=10_000, help="fleet size (and meters)")
@@ -260,8 +274,13 @@ def main(argv: list[str]) -> int:
     with servers(env) as server_env:
         service = Service.create(server_env, work_dir)
         if args.ocpp:
-            results["ocpp"] = ocpp_load.run(service, args.connections, args.seconds, args.period)
-            print(f"    ocpp: {results['ocpp']}")
+            # Energy alone, then statuses and every measurand kept too, in one run.
+            for key, rich in (("ocpp", False), ("ocpp_rich", True)):
+                results[key] = ocpp_load.run(
+                    service, args.connections, args.seconds, args.period, rich=rich
+                )
+                print(f"    {key}: {results[key]}")
+            _compare_ocpp(results["ocpp"], results["ocpp_rich"])
             return _keep(results, Path(args.out), "ocpp")
         if args.charger_reads:
             results["charger_reads"] = charger_reads.run(service, args.seconds, args.vehicles)

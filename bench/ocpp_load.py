@@ -2,9 +2,12 @@
 
 `connections` chargers connect over OCPP 1.6J (Basic auth, a gateway token), boot, and each
 sends a MeterValues with its register once every `period` seconds (staggered) for `seconds`;
-every confirmation's latency is measured from the send. The ocpp process's resident memory is
-read before the first connection and with all of them open. The load comes from one client
-process per 2,500 connections (asyncio; no compression, as the server).
+every confirmation's latency is measured from the send. `rich`: each MeterValues also carries
+power, per-phase current and voltage, SoC and temperature (ten sampled values, all kept), and
+every tenth is followed by a StatusNotification (kept too); the bytes each kept sample costs are
+measured beside a reading's. The ocpp process's resident memory is read before the first
+connection and with all of them open. The load comes from one client process per 2,500
+connections (asyncio; no compression, as the server).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from bench.refresh import table_bytes
 from bench.stack import DEVICE_TOKEN, Service
 from tools.local import free_port
 from tools.stack import wait_until
@@ -31,7 +35,22 @@ PER_CLIENT = 2500
 BOOT = {"chargePointVendor": "bench", "chargePointModel": "bench"}
 
 
-def run(service: Service, connections: int, seconds: float, period: float) -> dict[str, Any]:
+# What a charger measures besides energy, as a rich MeterValues carries it (docs/OCPP.md).
+MEASURED = [
+    {"value": "11.04", "measurand": "Power.Active.Import", "unit": "kW"},
+    *({"value": "16.0", "measurand": "Current.Import", "unit": "A", "phase": p}
+      for p in ("L1", "L2", "L3")),
+    *({"value": "230.1", "measurand": "Voltage", "unit": "V", "phase": f"{p}-N"}
+      for p in ("L1", "L2", "L3")),
+    {"value": "63", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+    {"value": "31.5", "measurand": "Temperature", "unit": "Celsius", "location": "Body"},
+]  # fmt: skip
+STATUSES = ("Charging", "SuspendedEV")
+
+
+def run(
+    service: Service, connections: int, seconds: float, period: float, rich: bool = False
+) -> dict[str, Any]:
     service.reset()
     port = free_port()
     with service.running("ocpp", OCPP_PORT=port) as stack:
@@ -51,6 +70,7 @@ def run(service: Service, connections: int, seconds: float, period: float) -> di
                     min(PER_CLIENT, connections - i * PER_CLIENT),
                     seconds,
                     period,
+                    rich,
                     ready,
                     results,
                 ),
@@ -69,9 +89,12 @@ def run(service: Service, connections: int, seconds: float, period: float) -> di
         load_cpu = used.user + used.system - cpu.user - cpu.system
         for worker in workers:
             worker.join(60)
+        service.wait_drained()
+        storage = table_bytes(service.engine(), ("meter_readings", "charger_samples"))
     latencies = sorted(x for part in parts for x in part["latencies"])
     connected = sum(part["connected"] for part in parts)
     return {
+        "rich": rich,
         "connections": connections,
         "connected": connected,
         "connect_seconds": connect_seconds,
@@ -84,8 +107,10 @@ def run(service: Service, connections: int, seconds: float, period: float) -> di
         "idle_rss_mb": idle_rss / 2**20,
         "held_rss_mb": held_rss / 2**20,
         "kb_per_connection": (held_rss - idle_rss) / max(1, connected) / 1024,
-        # The ocpp process's CPU (user + system) per confirmed MeterValues, under load.
+        "statuses": sum(part["statuses"] for part in parts),
+        # The ocpp process's CPU (user + system) per confirmed message, under load.
         "cpu_ms_per_message": load_cpu / max(1, len(latencies)) * 1000,
+        "storage": storage,
     }
 
 
@@ -104,13 +129,13 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _client(port: int, part: int, count: int, seconds: float, period: float,
+def _client(port: int, part: int, count: int, seconds: float, period: float, rich: bool,
             ready: Any, results: Any) -> None:  # fmt: skip
-    results.put(asyncio.run(_chargers(port, part, count, seconds, period, ready)))
+    results.put(asyncio.run(_chargers(port, part, count, seconds, period, rich, ready)))
 
 
 async def _chargers(
-    port: int, part: int, count: int, seconds: float, period: float, ready: Any
+    port: int, part: int, count: int, seconds: float, period: float, rich: bool, ready: Any
 ) -> dict[str, Any]:
     opened: list[Any] = []
     errors = 0
@@ -136,31 +161,47 @@ async def _chargers(
     gc.freeze()
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 600)
     latencies: list[float] = []
+    statuses = 0
     deadline = time.monotonic() + seconds
 
-    async def charger(index: int, cp: str, ws: Any) -> None:
+    async def confirmed(frame: list[Any], ws: Any) -> None:
         nonlocal errors
+        sent = time.monotonic()
+        await ws.send(orjson.dumps(frame).decode())
+        answer = orjson.loads(await ws.recv())
+        if answer[0] == 3:
+            latencies.append(time.monotonic() - sent)
+        else:
+            errors += 1
+
+    async def charger(index: int, cp: str, ws: Any) -> None:
+        nonlocal statuses
         await asyncio.sleep(period * index / max(1, len(opened)))  # staggered evenly
-        register = 1000.0
+        register, sent_count = 1000.0, 0
         while time.monotonic() < deadline:
+            started = time.monotonic()
             register += 0.25
+            sent_count += 1
             at = datetime.now(UTC).isoformat()
-            sample = {"value": f"{register * 1000:.0f}"}
-            values = {"connectorId": 1, "meterValue": [{"timestamp": at, "sampledValue": [sample]}]}
-            frame = [2, f"{cp}-{register}", "MeterValues", values]
-            sent = time.monotonic()
-            await ws.send(orjson.dumps(frame).decode())
-            answer = orjson.loads(await ws.recv())
-            if answer[0] == 3:
-                latencies.append(time.monotonic() - sent)
-            else:
-                errors += 1
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - sent)))
+            samples = [{"value": f"{register * 1000:.0f}"}, *(MEASURED if rich else ())]
+            values = {"connectorId": 1, "meterValue": [{"timestamp": at, "sampledValue": samples}]}
+            await confirmed([2, f"{cp}-{register}", "MeterValues", values], ws)
+            if rich and sent_count % 10 == 1:
+                status = {"connectorId": 1, "errorCode": "NoError", "timestamp": at,
+                          "status": STATUSES[sent_count // 10 % 2]}  # fmt: skip
+                await confirmed([2, f"{cp}-s{register}", "StatusNotification", status], ws)
+                statuses += 1
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
     await asyncio.gather(*(charger(i, cp, ws) for i, (cp, ws) in enumerate(opened)))
     for _, ws in opened:
         await ws.close()
-    return {"connected": len(opened), "errors": errors, "latencies": latencies}
+    return {
+        "connected": len(opened),
+        "errors": errors,
+        "latencies": latencies,
+        "statuses": statuses,
+    }
 
 
 def _basic(cp: str) -> dict[str, str]:

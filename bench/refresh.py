@@ -33,7 +33,7 @@ def at_scale(
     loaded = time.monotonic()
     rows = data.load_history(engine, start, end, vehicles)
     load_seconds = time.monotonic() - loaded
-    storage = _storage(engine)
+    storage = table_bytes(engine, ("meter_readings", "vehicle_readings"))
     with engine.begin() as conn:
         full = refresh.refresh(conn, end, full=True, engine=engine)
     assert full is not None
@@ -68,10 +68,11 @@ def at_scale(
     }
 
 
-def _storage(engine: Any) -> dict[str, Any]:
+def table_bytes(engine: Any, tables: tuple[str, ...]) -> dict[str, Any]:
+    """What each partitioned table's rows cost on disk (its partitions with their indexes)."""
     out = {}
     with engine.connect() as conn:
-        for table in ("meter_readings", "vehicle_readings"):
+        for table in tables:
             size, rows = conn.execute(
                 text(
                     "SELECT sum(pg_total_relation_size(i.inhrelid)), "

@@ -170,10 +170,20 @@ def test_servers_compares_gunicorn_and_granian_side_by_side(tmp_path: Path, benc
 def test_ocpp_load_holds_chargers_and_measures_their_confirmations(tmp_path: Path, bench) -> None:
     run = bench("--ocpp", "--connections", "40", "--seconds", "3", "--period", "1")
     (result_file,) = tmp_path.glob("ocpp-*.json")
-    result = json.loads(result_file.read_text())["ocpp"]
-    assert result["connected"] == 40
-    assert result["errors"] == 0
-    assert result["messages"] >= 40  # each charger confirmed at least once
-    assert 0 < result["p50_ms"] <= result["p99_ms"]
-    assert result["held_rss_mb"] > 0
+    results = json.loads(result_file.read_text())
+    for key in ("ocpp", "ocpp_rich"):
+        result = results[key]
+        assert result["connected"] == 40
+        assert result["errors"] == 0
+        assert result["messages"] >= 40  # each charger confirmed at least once
+        assert 0 < result["p50_ms"] <= result["p99_ms"]
+        assert result["held_rss_mb"] > 0
+    rich = results["ocpp_rich"]
+    assert rich["statuses"] >= 40  # each charger's first MeterValues is followed by a status
+    # Ten measurands kept for every confirmed MeterValues, and each cost some bytes.
+    samples = rich["storage"]["charger_samples"]
+    assert samples["rows"] == 10 * (rich["messages"] - rich["statuses"])
+    assert samples["bytes_per_reading"] > 0
+    assert results["ocpp"]["storage"]["charger_samples"]["rows"] == 0
     assert "ocpp:" in run.stdout
+    assert "with statuses and measurands kept / energy alone: p99" in run.stdout
