@@ -3,7 +3,7 @@
 `connections` chargers connect over OCPP 1.6J (Basic auth, a gateway token), boot, and each
 sends a MeterValues with its register once every `period` seconds (staggered) for `seconds`;
 every confirmation's latency is measured from the send. `rich`: each MeterValues also carries
-power, per-phase current and voltage, SoC and temperature (ten sampled values, all kept), and
+power, per-phase current and voltage, SoC and temperature (nine sampled values, all kept), and
 every tenth is followed by a StatusNotification (kept too); the bytes each kept sample costs are
 measured beside a reading's. The ocpp process's resident memory is read before the first
 connection and with all of them open. The load comes from one client process per 2,500
