@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -73,15 +73,10 @@ QUERY = HistoryQuery()
 
 
 def _history(kind: Kind, device_id: str) -> Any:
-    if (bad := invalid_id(kind.id_wire, device_id)) is not None:
-        return bad
-    try:
-        args = QUERY.load(request.args.to_dict())
-    except ValidationError as exc:
-        return invalid_query(exc.messages)
-    start, end, bad = window(args, "history")
-    if bad is not None:
-        return bad
+    ask = asked(kind.id_wire, device_id, "history")
+    if not isinstance(ask, Asked):
+        return ask
+    args, start, end = ask
     if csv_export.wanted():
         return _csv(kind, device_id, start, end)
     after = None
@@ -102,9 +97,29 @@ def _history(kind: Kind, device_id: str) -> Any:
     }
 
 
-def window(args: dict[str, Any], what: str) -> tuple[datetime, datetime, Reply | None]:
-    """A meter's read's window (history, samples, signed values): [from, to), 24 h to now
-    unless asked, at most HISTORY_MAX_DAYS; else the error answer."""
+class Asked(NamedTuple):
+    """A device's read as asked: its query, and its window [start, end)."""
+
+    args: dict[str, Any]
+    start: datetime
+    end: datetime
+
+
+def asked(id_wire: str, device_id: str, what: str) -> Asked | Reply:
+    """A device's read (history, samples, signed values) as the request asks it: a valid ID and
+    query, a window of 24 h to now unless asked, at most HISTORY_MAX_DAYS; else the error
+    answer."""
+    if (bad := invalid_id(id_wire, device_id)) is not None:
+        return bad
+    try:
+        args = QUERY.load(request.args.to_dict())
+    except ValidationError as exc:
+        return invalid_query(exc.messages)
+    start, end, refused = _window(args, what)
+    return Asked(args, start, end) if refused is None else refused
+
+
+def _window(args: dict[str, Any], what: str) -> tuple[datetime, datetime, Reply | None]:
     longest = services().settings.history_max_days
     end = args.get("end") or default_end(args.get("start"), timedelta(days=longest))
     try:

@@ -10,18 +10,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from flask import Blueprint, request
-from marshmallow import ValidationError
+from flask import Blueprint
 
 from models.kinds import METER
 from readings import samples
 from readings.records import iso_z
 from storage import db
 from web import routes
-from web.api.history import QUERY, window
+from web.api.history import Asked, asked
 from web.auth import ANALYST, require
 from web.contract import csv_export, cursors
-from web.errors import error, invalid_id, invalid_query
+from web.errors import error
 from web.routes import flask
 from web.services import services
 
@@ -34,15 +33,10 @@ COLUMNS = ("meterId", "timestamp", "measurand", "phase", "location", "context", 
 @bp.get(flask(routes.samples(METER), **{METER.id_wire: "meter_id"}))
 @require(ANALYST)
 def meter_samples(meter_id: str) -> Any:
-    if (bad := invalid_id(METER.id_wire, meter_id)) is not None:
-        return bad
-    try:
-        args = QUERY.load(request.args.to_dict())
-    except ValidationError as exc:
-        return invalid_query(exc.messages)
-    start, end, bad = window(args, "samples")
-    if bad is not None:
-        return bad
+    ask = asked(METER.id_wire, meter_id, "samples")
+    if not isinstance(ask, Asked):
+        return ask
+    args, start, end = ask
     if csv_export.wanted():
         name = f"samples-{meter_id}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
         every = _all(meter_id, start, end)

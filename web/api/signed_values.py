@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, request
-from marshmallow import ValidationError
+from flask import Blueprint
 from sqlalchemy import Connection
 
 from models.kinds import METER
@@ -19,10 +18,10 @@ from readings import signed
 from readings.records import iso_z
 from storage import db
 from web import routes
-from web.api.history import QUERY, window
+from web.api.history import Asked, asked
 from web.auth import ANALYST, require
 from web.contract import cursors
-from web.errors import error, invalid_id, invalid_query
+from web.errors import error
 from web.routes import flask
 from web.services import services
 
@@ -60,15 +59,10 @@ def judged(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> list[dict[str
 @bp.get(flask(routes.signed_values(METER), **{METER.id_wire: "meter_id"}))
 @require(ANALYST)
 def meter_signed_values(meter_id: str) -> Any:
-    if (bad := invalid_id(METER.id_wire, meter_id)) is not None:
-        return bad
-    try:
-        args = QUERY.load(request.args.to_dict())
-    except ValidationError as exc:
-        return invalid_query(exc.messages)
-    start, end, bad = window(args, "signed values")
-    if bad is not None:
-        return bad
+    ask = asked(METER.id_wire, meter_id, "signed values")
+    if not isinstance(ask, Asked):
+        return ask
+    args, start, end = ask
     after = None
     if "cursor" in args:
         after = _after(args["cursor"])
