@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
-from efficiency import alerts, refresh, sessions
+from efficiency import alerts, refresh, rollups, sessions
 from settings import Settings
 from storage import partitions
 
@@ -32,8 +32,8 @@ def refresh_efficiency(
 
 
 def maintain_partitions(engine: Engine, settings: Settings) -> partitions.MaintenanceResult:
-    """Create the coming days' partitions, drop those past RETENTION_DAYS, and forget the
-    sessions that ended before the oldest day kept (their readings went with it)."""
+    """Create the coming days' partitions, drop those past RETENTION_DAYS, and forget the hourly
+    rollups and the sessions past ROLLUP_RETENTION_DAYS (they outlive the minutes)."""
     result = partitions.maintain(
         engine,
         settings.partition_days_ahead,
@@ -41,8 +41,13 @@ def maintain_partitions(engine: Engine, settings: Settings) -> partitions.Mainte
         days_back=settings.partition_days_back,
     )
     if result.oldest_kept is not None:
+        # Never shorter than the minutes they sum.
+        longer = max(0, settings.rollup_retention_days - settings.retention_days)
+        kept_from = result.oldest_kept - timedelta(days=longer)
         with engine.begin() as conn:
-            sessions.forget_before(conn, datetime.combine(result.oldest_kept, time(), UTC))
+            before = datetime.combine(kept_from, time(), UTC)
+            sessions.forget_before(conn, before)
+            rollups.forget_before(conn, before)
     return result
 
 

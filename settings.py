@@ -220,6 +220,8 @@ class Settings:
     # Each day is a partition of every partitioned table, each locked by a query that cannot
     # prune: a long retention should not make a year of empty ones.
     partition_days_back: int = 370
+    # Hourly rollups and charging sessions outlive the raw minutes (RETENTION_DAYS) this long.
+    rollup_retention_days: int = 1096
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
     beat_lease_seconds: int = 30
@@ -341,6 +343,9 @@ class Settings:
             ),
             partition_days_ahead=_int(e, "PARTITION_DAYS_AHEAD", d.partition_days_ahead),
             partition_days_back=_int(e, "PARTITION_DAYS_BACK", d.partition_days_back),
+            rollup_retention_days=_int(
+                e, "ROLLUP_RETENTION_DAYS", d.rollup_retention_days, minimum=1
+            ),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),
             device_tokens=_list(e, "DEVICE_TOKENS"),

@@ -8,12 +8,13 @@ of one refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from efficiency import rollups
 from efficiency.formula import ratio_sql, sums
 
 # The listings' fields they sort by, to SQL over a table of 24 h sums p; a device with no AC
@@ -43,7 +44,8 @@ class Subject:
     # The id's name on the wire, also the sort key that sorts by it.
     id_wire: str
     sorts: dict[str, str]
-    # SQL over contributions c: the subject's minutes counted (docs/DESIGN.md, "Chargers").
+    # SQL over contributions c (rollups.contributions_of): the subject's minutes counted
+    # (docs/DESIGN.md, "Chargers").
     minutes: str
 
 
@@ -64,7 +66,7 @@ METERS = Subject(
     "meter_id",
     "meterId",
     {**_SORTS, "vehiclesServed": "p.vehicles::numeric", "meterId": "NULL::numeric"},
-    "count(c.minute)",
+    "sum(c.meter_minutes)",
 )
 SORTS = VEHICLES.sorts
 
@@ -134,37 +136,53 @@ def listing(conn: Connection, page: Page) -> tuple[list[Any], tuple[str | None, 
 def read_window(
     conn: Connection, device_id: str, start: datetime, end: datetime, subject: Subject
 ) -> Any:
-    """The device's sums over the minutes starting in [start, end), from the same per-minute
-    contributions the 24 h tables sum; only minutes refreshed so far (window_end says up to
-    where). None before any refresh or without a kept minute there."""
+    """The device's sums over the minutes starting in [start, end): its whole hours from the
+    rollups, the rest from the same per-minute contributions the 24 h tables sum; only minutes
+    refreshed so far (window_end says up to where). None before any refresh or without a kept
+    minute there."""
+    refreshed = window(conn)
+    if refreshed is None:
+        return None
     row = conn.execute(
         text(
-            f"SELECT :d AS {subject.id_column}, {sums('c')}, {subject.minutes} AS minutes, "
-            "count(DISTINCT c.vehicle_id) AS vehicles, "
-            "CAST(:start AS timestamptz) AS window_start, w.window_end AS refreshed_end, "
-            "w.refreshed_at FROM efficiency_window w "
-            f"LEFT JOIN vehicle_minute_contributions c ON c.{subject.id_column} = :d "
-            "AND c.minute >= :start AND c.minute < least(:end, w.window_end) "
-            "GROUP BY w.window_end, w.refreshed_at"
+            f"SELECT {sums('c')}, {subject.minutes} AS minutes, "
+            "count(DISTINCT c.vehicle_id) AS vehicles "
+            f"FROM {rollups.contributions_of(subject.id_column)} c"
         ),
-        {"d": device_id, "start": start, "end": end},
-    ).first()
-    if row is None or not row.readings:
+        {"d": device_id, "lo": start, "hi": min(end, refreshed.window_end)},
+    ).one()
+    if not row.readings:
         return None
-    return {**row._mapping, "window_end": min(end, row.refreshed_end)}
+    return {
+        subject.id_column: device_id,
+        **row._mapping,
+        "window_start": start,
+        "refreshed_end": refreshed.window_end,
+        "refreshed_at": refreshed.refreshed_at,
+        "window_end": min(end, refreshed.window_end),
+    }
 
 
 def hourly(conn: Connection, device_id: str, subject: Subject = VEHICLES) -> list[Any]:
     """The device's kept minutes in the current window, summed by hour (`start`)."""
-    return _summed_by(conn, subject, device_id, "1 hour", "w.window_start", {})
+    refreshed = window(conn)
+    if refreshed is None:
+        return []
+    return _summed_by(conn, subject, device_id, "1 hour", refreshed.window_start, refreshed)
 
 
 def daily(conn: Connection, device_id: str, days: int, subject: Subject = VEHICLES) -> list[Any]:
     """The device's kept minutes summed by UTC day (`start`), over the `days` days that end
-    with the day of the last refreshed minute (that one cut at the refresh)."""
-    last_day = "date_bin('1 day', w.window_end - interval '1 microsecond', timestamptz 'epoch')"
-    since = f"{last_day} - make_interval(days => :days - 1)"
-    return _summed_by(conn, subject, device_id, "1 day", since, {"days": days})
+    with the day of the last refreshed minute (that one cut at the refresh); days whose minutes
+    are past RETENTION_DAYS come from the hourly rollups."""
+    refreshed = window(conn)
+    if refreshed is None:
+        return []
+    last = refreshed.window_end - timedelta(microseconds=1)
+    last_day = datetime.combine(last.astimezone(UTC).date(), time(), UTC)
+    return _summed_by(
+        conn, subject, device_id, "1 day", last_day - timedelta(days=days - 1), refreshed
+    )
 
 
 def _summed_by(
@@ -172,8 +190,8 @@ def _summed_by(
     subject: Subject,
     device_id: str,
     width: str,
-    since: str,
-    params: dict[str, Any],
+    since: datetime,
+    refreshed: Any,
 ) -> list[Any]:
     rows = conn.execute(
         text(
@@ -181,11 +199,9 @@ def _summed_by(
             f"SELECT date_bin('{width}', c.minute, timestamptz 'epoch') AS start, "
             f"{sums('c')}, {subject.minutes} AS minutes, "
             "count(DISTINCT c.vehicle_id) AS vehicles "
-            "FROM vehicle_minute_contributions c, efficiency_window w "
-            f"WHERE c.{subject.id_column} = :v AND c.minute >= {since} "
-            "AND c.minute < w.window_end GROUP BY 1 ORDER BY 1"
+            f"FROM {rollups.contributions_of(subject.id_column)} c GROUP BY 1 ORDER BY 1"
         ),
-        {"v": device_id, **params},
+        {"d": device_id, "lo": since, "hi": refreshed.window_end},
     ).all()
     return [row._mapping for row in rows]
 

@@ -7,8 +7,9 @@ is the only one that reported the meter in that minute and the meter itself repo
 The refresh scales with what arrived, not with history. Workers list the minutes they wrote to
 (dirty_minutes); the refresh recomputes only those minutes from history into
 vehicle_minute_contributions, and moves the running 24 h sums in vehicle_efficiency_24h by the
-difference, and by the minutes that entered or left the window. The sums are exact numerics and
-integers, so adding and subtracting never drifts from a full recomputation.
+difference, and by the minutes that entered or left the window; the hourly rollups move by the
+same differences (efficiency/rollups.py). The sums are exact numerics and integers, so adding
+and subtracting never drifts from a full recomputation.
 
 The window is the 1,440 whole minutes before as_of: [floor(as_of) - 24 h, floor(as_of)). The
 minute in progress is left out until it is complete.
@@ -23,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from efficiency import contributions, meters, sessions
+from efficiency import contributions, meters, rollups, sessions
 from efficiency.formula import SUMMED, sums
 from settings import get_settings
 from storage import db
@@ -43,13 +44,14 @@ _COLUMNS = ", ".join(SUMMED)
 _CONTRIBUTION = ", ".join(contributions.COLUMNS)
 
 _CLAIM_DIRTY = f"""
-DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas;
+DROP TABLE IF EXISTS pending_minutes, new_contributions, deltas, hourly_deltas;
 CREATE TEMP TABLE pending_minutes (minute timestamptz PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE new_contributions ON COMMIT DROP
     AS SELECT {_CONTRIBUTION} FROM {contributions.TABLE} WITH NO DATA;
 WITH claimed AS (DELETE FROM dirty_minutes RETURNING minute)
 INSERT INTO pending_minutes SELECT DISTINCT minute FROM claimed;
-{sessions.DELTAS}
+{sessions.DELTAS};
+{rollups.DELTAS}
 """
 
 _ALL_WINDOW_MINUTES = """
@@ -211,6 +213,7 @@ def refresh(
         if incremental:
             conn.execute(text(_DIRTY_DELTAS), bounds | {"lo": lo, "hi": hi})
         conn.execute(text(_SESSION_DELTAS), {"lo": lo, "hi": hi})
+        conn.execute(text(rollups.RUN_DELTAS), {"lo": lo, "hi": hi})
         _run(conn, _REPLACE_CONTRIBUTIONS, {"lo": lo, "hi": hi})
     if incremental:
         now_: Range = (new_start, new_end)
@@ -232,8 +235,10 @@ def refresh(
         gap = session_gap or timedelta(seconds=get_settings().session_gap_seconds)
         sessions.update(conn, lo, hi, gap)
     sessions.apply_deltas(conn)
+    _run(conn, rollups.APPLY_DELTAS)
     if rebuilt:
         sessions.resum(conn, new_start, new_end)
+        rollups.resum(conn, new_start, new_end)
     conn.execute(text(_SAVE_WINDOW), bounds)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar_one()
     return RefreshResult(

@@ -136,6 +136,28 @@ vehicle_minute_contributions = Table(
     postgresql_partition_by="RANGE (minute)",
 )
 
+# The contributions summed per UTC hour and (meter, vehicle) (efficiency/rollups.py): what every
+# figure of a whole hour sums, kept ROLLUP_RETENTION_DAYS, after the minutes' day partitions are
+# dropped. `minutes` is the vehicle's minutes counted, `meter_minutes` the meter's (its rows).
+efficiency_hourly = Table(
+    "efficiency_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("vehicle_id", Text, nullable=False),
+    Column("ac_kwh", Numeric, nullable=False),
+    Column("dc_kwh", Numeric, nullable=False),
+    Column("soc_hundredths_sum", BigInteger, nullable=False),
+    Column("battery_temp_hundredths_sum", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("suspect_minutes", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("meter_minutes", Integer, nullable=False),
+    PrimaryKeyConstraint("hour", "meter_id", "vehicle_id"),
+    Index("efficiency_hourly_vehicle", "vehicle_id", "hour"),
+    Index("efficiency_hourly_meter", "meter_id", "hour"),
+)
+
 
 def _sums(name: str, *keys: Column, extra: tuple[Column | Index, ...] = ()) -> Table:
     """Running sums over the window in efficiency_window, one row per key with a kept minute:

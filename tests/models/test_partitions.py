@@ -185,14 +185,23 @@ def test_a_row_meeting_a_partition_changed_under_it_is_written_again_not_dead_le
     assert stream.stats().pending == 0
 
 
-def test_maintenance_forgets_the_sessions_that_ended_before_the_oldest_day_kept(
+def test_maintenance_keeps_sessions_and_rollups_past_the_minutes_until_rollup_retention(
     no_partitions, settings
 ):
-    """The job (jobs.py, beat's task and the command alike): a session built from readings past
-    retention goes with them; one that ended on a kept day stays."""
+    """The job (jobs.py, beat's task and the command alike): the minutes go after
+    RETENTION_DAYS; the sessions and hourly rollups built from them after ROLLUP_RETENTION_DAYS."""
     now = datetime.now(UTC).replace(microsecond=0)
+    ages = (("V-gone", 12), ("V-past-raw", 9), ("V-kept", 0))
     with no_partitions.begin() as conn:
-        for vehicle, ended in (("V-gone", now - timedelta(days=9)), ("V-kept", now)):
+        for vehicle, days_ago in ages:
+            conn.execute(
+                text(
+                    "INSERT INTO efficiency_hourly VALUES (date_bin('1 hour', :e, "
+                    "timestamptz 'epoch'), 'M1', :v, 1, 1, 0, 0, 1, 0, 1, 1)"
+                ),
+                {"v": vehicle, "e": now - timedelta(days=days_ago)},
+            )
+        for vehicle, ended in ((v, now - timedelta(days=d)) for v, d in ages):
             conn.execute(
                 text(
                     "INSERT INTO charging_sessions (vehicle_id, meter_id, start_at, end_at, "
@@ -202,8 +211,11 @@ def test_maintenance_forgets_the_sessions_that_ended_before_the_oldest_day_kept(
                 ),
                 {"v": vehicle, "e": ended},
             )
-    result = jobs.maintain_partitions(no_partitions, settings.replace(retention_days=7))
+    kept = settings.replace(retention_days=7, rollup_retention_days=10)
+    result = jobs.maintain_partitions(no_partitions, kept)
     assert result.oldest_kept == database_today(no_partitions) - timedelta(days=7)
     with no_partitions.connect() as conn:
-        left = conn.execute(text("SELECT vehicle_id FROM charging_sessions")).scalars().all()
-    assert left == ["V-kept"]
+        left = conn.execute(text("SELECT vehicle_id FROM charging_sessions ORDER BY 1"))
+        hours = conn.execute(text("SELECT vehicle_id FROM efficiency_hourly ORDER BY 1"))
+        assert left.scalars().all() == ["V-kept", "V-past-raw"]
+        assert hours.scalars().all() == ["V-kept", "V-past-raw"]

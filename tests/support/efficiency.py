@@ -101,3 +101,24 @@ def fleet_records(start: datetime, hours: int) -> list:
         session_minutes=(5, 40),
     )
     return [r.record() for _, readings in Fleet(spec).minutes() for r in readings]
+
+
+def assert_rollups_sum_the_minutes(conn) -> None:
+    """The hourly rollups hold exactly the kept minutes summed per hour and (meter, vehicle)."""
+    columns = "ac_kwh, dc_kwh, soc_hundredths_sum, battery_temp_hundredths_sum, readings"
+    kept = conn.execute(
+        text(
+            f"SELECT hour, meter_id, vehicle_id, {columns}, suspect_minutes, minutes, "
+            "meter_minutes FROM efficiency_hourly ORDER BY 1, 2, 3"
+        )
+    ).all()
+    summed = conn.execute(
+        text(
+            "SELECT date_bin('1 hour', minute, timestamptz 'epoch'), meter_id, vehicle_id, "
+            + ", ".join(f"sum({c})" for c in columns.split(", "))
+            + ", sum(suspect_minutes), sum(minutes), count(*) "
+            "FROM vehicle_minute_contributions GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+    ).all()
+    assert summed, "no minute kept: nothing to compare"
+    assert [tuple(r) for r in kept] == [tuple(r) for r in summed]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
@@ -166,10 +166,33 @@ def over_window(
     except ValidationError as exc:
         return invalid_query(exc.messages)
     start, end = window["start"], window.get("end") or datetime.now(UTC)
+    if (refused := _past_the_minutes(start, end)) is not None:
+        return refused
     row = db.read(_engine(), lambda conn: read(conn, device_id, start, end))
     if row is None:
         return no_data(kind, device_id, NO_DATA_IN_WINDOW)
     return conditional(answer(row), row["refreshed_at"])
+
+
+def _past_the_minutes(start: datetime, end: datetime) -> Any:
+    """The 400 of a window with an end in a day whose minutes are gone (past RETENTION_DAYS)
+    that is not on a whole hour: only hours are kept that long (efficiency/rollups.py)."""
+    retention = services().settings.retention_days
+    kept_from = datetime.combine(datetime.now(UTC).date() - timedelta(days=retention), time(), UTC)
+    off_hour = [
+        name
+        for name, moment in (("from", start), ("to", end))
+        if moment < kept_from and moment != moment.replace(minute=0, second=0, microsecond=0)
+    ]
+    if not off_hour:
+        return None
+    return error(
+        "window_not_whole_hours",
+        f"Minutes older than RETENTION_DAYS ({retention} days, before {iso_z(kept_from)}) are "
+        f"kept only as hourly sums: give {' and '.join(repr(n) for n in off_hour)} on a whole "
+        "hour.",
+        400,
+    )
 
 
 @bp.get(flask(f"{routes.VEHICLE}/hourly"))

@@ -15,7 +15,13 @@ from efficiency.reference import efficiency
 from models.schema import PARTITIONED
 from readings.writer import write_batch
 from storage import partitions
-from tests.support.efficiency import assert_same, assert_serves_reference, fleet_records, served
+from tests.support.efficiency import (
+    assert_rollups_sum_the_minutes,
+    assert_same,
+    assert_serves_reference,
+    fleet_records,
+    served,
+)
 from tests.support.sessions import assert_sessions_match, served_sessions
 
 # A window from 09:30 on DAY to 09:30 the day after: both day partitions take part; the fleet
@@ -130,6 +136,8 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
     assert before["leftovers"] == []
     # Both days of the window were swapped for tables built beside them, not rewritten in place.
     assert not set(day_tables()) & set(live)
+    with engine.connect() as conn:
+        assert_rollups_sum_the_minutes(conn)
 
     # And the refreshes after it move on incrementally from the swapped-in partitions.
     with engine.begin() as conn:
@@ -138,6 +146,8 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
     assert later is not None
     assert later.mode == "incremental"
     assert snapshot(engine)["sums"] == recomputed(engine, AS_OF + timedelta(minutes=20))
+    with engine.connect() as conn:
+        assert_rollups_sum_the_minutes(conn)
 
 
 def recomputed(engine, as_of: datetime) -> list:

@@ -10,7 +10,12 @@ import pytest
 from efficiency import contributions, refresh
 from readings.writer import write_batch
 from simulator.fleet import Fleet, FleetSpec
-from tests.support.efficiency import assert_same, assert_serves_reference, served
+from tests.support.efficiency import (
+    assert_rollups_sum_the_minutes,
+    assert_same,
+    assert_serves_reference,
+    served,
+)
 from tests.support.factories import T0, at, meter_rec, vehicle_rec
 
 
@@ -57,8 +62,10 @@ def test_incremental_refresh_matches_full_recomputation_on_a_random_fleet(
     assert result.mode == "incremental"
 
     incremental = served(db)
+    assert_rollups_sum_the_minutes(db)
     refresh.refresh(db, as_of, full=True)
     assert_same(served(db), incremental)
+    assert_rollups_sum_the_minutes(db)
 
 
 def test_window_can_move_back_and_jump(db):

@@ -1,0 +1,107 @@
+"""Hourly rollups: the per-minute contributions summed per UTC hour and (meter, vehicle), so that
+the figures of whole hours outlive the minutes' day partitions (RETENTION_DAYS) and are kept
+ROLLUP_RETENTION_DAYS (docs/DESIGN.md, "Rollups").
+
+The refresh keeps them equal to the contributions they sum, in its own transaction: every minute
+it recomputes moves its hour's row by the new contribution minus the old one (exact numerics
+and integers, as the 24 h sums), and a full rebuild's swapped days are summed afresh. A window
+is then read as its whole hours from here and its partial edges from the minutes
+(`contributions_of`): the same sums the minutes alone gave while they existed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from efficiency.formula import SUMMED
+
+TABLE = "efficiency_hourly"
+_LAST_MICROSECOND = "CAST(:lo AS timestamptz) + interval '1 hour' - interval '1 microsecond'"
+_HOUR = "date_bin('1 hour', {}, timestamptz 'epoch')"
+_COLUMNS = ", ".join(SUMMED)
+_ADDED = ", ".join(f"{c} = h.{c} + EXCLUDED.{c}" for c in (*SUMMED, "minutes", "meter_minutes"))
+
+# The temporary table of the refresh's changes to the hours, made with its other ones.
+DELTAS = f"""
+CREATE TEMP TABLE hourly_deltas ON COMMIT DROP
+    AS SELECT hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minutes
+    FROM {TABLE} WITH NO DATA
+"""
+
+# A run of recomputed minutes [lo, hi): the new contributions in, the old ones out.
+RUN_DELTAS = f"""
+INSERT INTO hourly_deltas
+SELECT {_HOUR.format("minute")}, meter_id, vehicle_id, {_COLUMNS}, minutes, 1
+FROM new_contributions
+UNION ALL
+SELECT {_HOUR.format("minute")}, meter_id, vehicle_id,
+       {", ".join(f"-{c}" for c in SUMMED)}, -minutes, -1
+FROM vehicle_minute_contributions WHERE minute >= :lo AND minute < :hi
+"""
+
+APPLY_DELTAS = f"""
+INSERT INTO {TABLE} AS h (hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minutes)
+SELECT hour, meter_id, vehicle_id, {", ".join(f"sum({c})" for c in SUMMED)}, sum(minutes),
+       sum(meter_minutes)
+FROM hourly_deltas GROUP BY hour, meter_id, vehicle_id
+ON CONFLICT (hour, meter_id, vehicle_id) DO UPDATE SET {_ADDED};
+DELETE FROM {TABLE} h USING (SELECT DISTINCT hour, meter_id, vehicle_id FROM hourly_deltas) d
+WHERE h.hour = d.hour AND h.meter_id = d.meter_id AND h.vehicle_id = d.vehicle_id
+  AND h.meter_minutes <= 0
+"""
+
+# Every hour touching [lo, hi) summed afresh from the minutes (a full rebuild's days).
+_FIRST = _HOUR.format("CAST(:lo AS timestamptz)")
+_PAST = _HOUR.format("CAST(:hi AS timestamptz) - interval '1 microsecond'") + " + interval '1 hour'"
+_RESUM = f"""
+DELETE FROM {TABLE} WHERE hour >= {_FIRST} AND hour < {_PAST};
+INSERT INTO {TABLE} (hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minutes)
+SELECT {_HOUR.format("minute")}, meter_id, vehicle_id, {", ".join(f"sum({c})" for c in SUMMED)},
+       sum(minutes), count(*)
+FROM vehicle_minute_contributions WHERE minute >= {_FIRST} AND minute < {_PAST}
+GROUP BY 1, 2, 3
+"""
+
+
+def resum(conn: Connection, lo: datetime, hi: datetime) -> None:
+    """Sum the hours touching [lo, hi) afresh from their minutes, in the caller's transaction
+    (whose minutes must all still be kept)."""
+    for statement in _RESUM.split(";"):
+        conn.execute(text(statement), {"lo": lo, "hi": hi})
+
+
+def forget_before(conn: Connection, moment: datetime) -> int:
+    """Drop the hours before `moment` (ROLLUP_RETENTION_DAYS); how many rows went."""
+    return conn.execute(text(f"DELETE FROM {TABLE} WHERE hour < :m"), {"m": moment}).rowcount
+
+
+def contributions_of(id_column: str) -> str:
+    """SQL: the rows (minute, meter_id, vehicle_id, the sums, minutes, meter_minutes) a device's
+    figures over [:lo, :hi) sum: its whole hours from the rollups, the minutes of the partial
+    hours at either edge from the contributions. `:d` is the device."""
+    # h0: the first whole hour from :lo (its own when :lo is on one); h1: the hour :hi is in.
+    whole = "h0 < h1"
+    return f"""(
+    WITH edges AS (
+        SELECT CAST(:lo AS timestamptz) AS lo, CAST(:hi AS timestamptz) AS hi,
+               {_HOUR.format(_LAST_MICROSECOND)} AS h0,
+               {_HOUR.format("CAST(:hi AS timestamptz)")} AS h1
+    )
+    SELECT r.hour AS minute, r.meter_id, r.vehicle_id, {", ".join(f"r.{c}" for c in SUMMED)},
+           r.minutes, r.meter_minutes
+    FROM {TABLE} r, edges e
+    WHERE e.{whole} AND r.{id_column} = :d AND r.hour >= e.h0 AND r.hour < e.h1
+    UNION ALL
+    SELECT m.minute, m.meter_id, m.vehicle_id, {", ".join(f"m.{c}" for c in SUMMED)},
+           m.minutes, 1
+    FROM vehicle_minute_contributions m, edges e
+    WHERE m.{id_column} = :d AND m.minute >= e.lo
+      AND m.minute < CASE WHEN e.{whole} THEN least(e.h0, e.hi) ELSE e.hi END
+    UNION ALL
+    SELECT m.minute, m.meter_id, m.vehicle_id, {", ".join(f"m.{c}" for c in SUMMED)},
+           m.minutes, 1
+    FROM vehicle_minute_contributions m, edges e
+    WHERE e.{whole} AND m.{id_column} = :d AND m.minute >= e.h1 AND m.minute < e.hi
+    )"""
