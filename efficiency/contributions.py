@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
+from efficiency import rollups
 from efficiency.formula import SUMMED
 from readings.records import minute_of
 from storage import db, partitions
@@ -108,7 +109,8 @@ def rebuild_window(
 ) -> bool:
     """Replace the contributions of [start, end) by day partitions built on `engine`'s
     connections, swapped in within conn's transaction, and fill the temporary table
-    `window_pairs` with the window's sums per (meter, vehicle) (PAIR_SUMS). `engine` must see
+    `window_pairs` with the window's sums per (meter, vehicle) (PAIR_SUMS); the days' hourly
+    rollups are summed afresh from the new tables, by the builders too. `engine` must see
     the history conn sees (committed). False, with nothing changed, when a day of the window
     has no partition of its own yet: the caller recomputes in place then.
     """
@@ -132,6 +134,7 @@ def rebuild_window(
     finish = [
         *((statement, {}) for day in by_size for statement in _indexes(day)),
         *((_pairs(day), window) for day in by_size),
+        *((rollups.day_hours(_rebuilt(day)), {}) for day in by_size),
     ]
     with ThreadPoolExecutor(builders) as pool:
         list(pool.map(lambda piece: _build(engine, *piece), recompute))
@@ -147,6 +150,7 @@ def rebuild_window(
     )
     for day in days:
         conn.execute(text(f"DROP TABLE {_rebuilt(day)}_pairs"))
+        rollups.replace_day(conn, _rebuilt(day), *partitions.day_bounds(day))
         _swap(conn, day)
     return True
 
@@ -171,7 +175,7 @@ def _prepare(engine: Engine, days: list[date], window: dict[str, datetime]) -> N
         for day in days:
             live, new = partitions.partition_name(TABLE, day), _rebuilt(day)
             lo, hi = partitions.day_bounds(day)
-            c.execute(text(f"DROP TABLE IF EXISTS {new}, {new}_pairs"))
+            c.execute(text(f"DROP TABLE IF EXISTS {new}, {new}_pairs, {new}_hours"))
             # The check matches the partition bounds, so attaching needs no scan to prove them.
             c.execute(
                 text(

@@ -238,7 +238,6 @@ def refresh(
     _run(conn, rollups.APPLY_DELTAS)
     if rebuilt:
         sessions.resum(conn, new_start, new_end)
-        rollups.resum(conn, new_start, new_end)
     conn.execute(text(_SAVE_WINDOW), bounds)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar_one()
     return RefreshResult(

@@ -4,7 +4,8 @@ ROLLUP_RETENTION_DAYS (docs/DESIGN.md, "Rollups").
 
 The refresh keeps them equal to the contributions they sum, in its own transaction: every minute
 it recomputes moves its hour's row by the new contribution minus the old one (exact numerics
-and integers, as the 24 h sums), and a full rebuild's swapped days are summed afresh. A window
+and integers, as the 24 h sums), and a full rebuild's swapped days are summed afresh from their
+new tables (contributions.rebuild_window). A window
 is then read as its whole hours from here and its partial edges from the minutes
 (`contributions_of`): the same sums the minutes alone gave while they existed.
 """
@@ -46,30 +47,36 @@ INSERT INTO {TABLE} AS h (hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter
 SELECT hour, meter_id, vehicle_id, {", ".join(f"sum({c})" for c in SUMMED)}, sum(minutes),
        sum(meter_minutes)
 FROM hourly_deltas GROUP BY hour, meter_id, vehicle_id
-ON CONFLICT (hour, meter_id, vehicle_id) DO UPDATE SET {_ADDED};
-DELETE FROM {TABLE} h USING (SELECT DISTINCT hour, meter_id, vehicle_id FROM hourly_deltas) d
+ON CONFLICT (meter_id, hour, vehicle_id) DO UPDATE SET {_ADDED};
+DELETE FROM {TABLE} h
+USING (SELECT DISTINCT hour, meter_id, vehicle_id FROM hourly_deltas WHERE meter_minutes < 0) d
 WHERE h.hour = d.hour AND h.meter_id = d.meter_id AND h.vehicle_id = d.vehicle_id
   AND h.meter_minutes <= 0
 """
 
-# Every hour touching [lo, hi) summed afresh from the minutes (a full rebuild's days).
-_FIRST = _HOUR.format("CAST(:lo AS timestamptz)")
-_PAST = _HOUR.format("CAST(:hi AS timestamptz) - interval '1 microsecond'") + " + interval '1 hour'"
-_RESUM = f"""
-DELETE FROM {TABLE} WHERE hour >= {_FIRST} AND hour < {_PAST};
-INSERT INTO {TABLE} (hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minutes)
-SELECT {_HOUR.format("minute")}, meter_id, vehicle_id, {", ".join(f"sum({c})" for c in SUMMED)},
-       sum(minutes), count(*)
-FROM vehicle_minute_contributions WHERE minute >= {_FIRST} AND minute < {_PAST}
-GROUP BY 1, 2, 3
-"""
+_HOURS_COLUMNS = f"hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minutes"
 
 
-def resum(conn: Connection, lo: datetime, hi: datetime) -> None:
-    """Sum the hours touching [lo, hi) afresh from their minutes, in the caller's transaction
-    (whose minutes must all still be kept)."""
-    for statement in _RESUM.split(";"):
-        conn.execute(text(statement), {"lo": lo, "hi": hi})
+def day_hours(day_table: str) -> str:
+    """SQL: a day's contributions (a full rebuild's new day table) summed per hour, into a table
+    of its own, `<day_table>_hours`: a builder's piece of work."""
+    return (
+        f"CREATE UNLOGGED TABLE {day_table}_hours AS SELECT {_HOUR.format('minute')} AS hour, "
+        f"meter_id, vehicle_id, {', '.join(f'sum({c}) AS {c}' for c in SUMMED)}, "
+        f"sum(minutes) AS minutes, count(*) AS meter_minutes FROM {day_table} GROUP BY 1, 2, 3"
+    )
+
+
+def replace_day(conn: Connection, day_table: str, lo: str, hi: str) -> None:
+    """The day [lo, hi) (SQL literals) of the rollups replaced by `day_hours`' table, dropped
+    after: in the rebuilding refresh's transaction."""
+    conn.execute(text(f"DELETE FROM {TABLE} WHERE hour >= {lo} AND hour < {hi}"))
+    conn.execute(
+        text(
+            f"INSERT INTO {TABLE} ({_HOURS_COLUMNS}) SELECT {_HOURS_COLUMNS} FROM {day_table}_hours"
+        )
+    )
+    conn.execute(text(f"DROP TABLE {day_table}_hours"))
 
 
 def forget_before(conn: Connection, moment: datetime) -> int:

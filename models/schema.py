@@ -153,9 +153,9 @@ efficiency_hourly = Table(
     Column("suspect_minutes", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
     Column("meter_minutes", Integer, nullable=False),
-    PrimaryKeyConstraint("hour", "meter_id", "vehicle_id"),
+    # A meter's hours by its key, a vehicle's by its index: two to maintain, not three.
+    PrimaryKeyConstraint("meter_id", "hour", "vehicle_id"),
     Index("efficiency_hourly_vehicle", "vehicle_id", "hour"),
-    Index("efficiency_hourly_meter", "meter_id", "hour"),
 )
 
 

@@ -31,10 +31,9 @@ def upgrade() -> None:
         sa.Column("suspect_minutes", sa.Integer, nullable=False),
         sa.Column("minutes", sa.Integer, nullable=False),
         sa.Column("meter_minutes", sa.Integer, nullable=False),
-        sa.PrimaryKeyConstraint("hour", "meter_id", "vehicle_id"),
+        sa.PrimaryKeyConstraint("meter_id", "hour", "vehicle_id"),
     )
     op.create_index("efficiency_hourly_vehicle", "efficiency_hourly", ["vehicle_id", "hour"])
-    op.create_index("efficiency_hourly_meter", "efficiency_hourly", ["meter_id", "hour"])
     op.execute(
         """
         INSERT INTO efficiency_hourly
