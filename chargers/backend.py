@@ -73,12 +73,14 @@ class Backend:
             )
         )
 
-    def samples(self, samples: list[Sample]) -> None:
-        if samples:
-            self._in_transaction(lambda conn: readings_samples.keep(conn, samples))
+    def measured(self, samples: list[Sample], signed: list[SignedValue]) -> None:
+        """What a message said besides its readings, in one transaction."""
 
-    def signed(self, values: list[SignedValue]) -> None:
-        self._in_transaction(lambda conn: readings_signed.keep(conn, values))
+        def keep(conn: Connection) -> None:
+            readings_samples.keep(conn, samples)
+            readings_signed.keep(conn, signed)
+
+        self._in_transaction(keep)
 
     def status(
         self,
