@@ -6,6 +6,11 @@ schema instances built once per process: the cheap path through marshmallow. mar
 every field a schema declares for every reading, present or not, so the readings devices send
 most (no `type`, an interval's energy and no register) are loaded by a schema without those two
 fields: the same checks and the same messages for what is there, a field fewer or two to visit.
+
+Cheaper still, and most of a batched request's cost: a common reading with exactly its fields is
+first checked by `_CommonCheck`, the same schema's checks run in plain code. One that passes is
+kept as marshmallow would have loaded it; one that fails any check is loaded by marshmallow,
+which says why. A property test holds the two to the same answers.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from models.kinds import BY_NAME, ENERGY_PLACES, KINDS, REGISTER_DIGITS, Kind, Quantity
-from readings.fields import Number, Register, String, Timestamp, device_id
+from readings.fields import LARGEST_ROUNDED, Number, Register, String, Timestamp, device_id
 from readings.records import Record, utc_iso
 from settings import Settings
 
@@ -139,6 +144,91 @@ def _common(kind: Kind, item: dict[str, Any]) -> bool:
 Rejection = dict[str, Any]
 
 
+class _CommonCheck:
+    """A common reading's schema (`_without`) as plain checks, for a reading with exactly its
+    fields: the loaded values when every check passes, None when one fails (marshmallow then
+    loads it, and says why). Per field it does what marshmallow does for a present value: the
+    field's own deserialisation, then its one validator."""
+
+    def __init__(self, kind: Kind, schema: Schema) -> None:
+        declared = schema.declared_fields
+        self.shape = frozenset(declared)
+        self.code = kind.code
+        # In the record's order (Kind.record), the register left out.
+        order = [name for name in kind.wire_fields if name in declared]
+        self.fields = [(name, declared[name]) for name in order]
+        self.moment = declared["timestamp"]
+        self.ids = [(name, _pattern(field)) for name, field in self.fields if _is_id(field)]
+        # (name, places, low, high, whether low is allowed): one Range each (_number).
+        self.numbers = [
+            (name, field.places, *bounds)
+            for name, field in self.fields
+            if isinstance(field, Number) and (bounds := _range(field)) is not None
+        ]
+
+    @staticmethod
+    def fits(kind: Kind, schema: Schema) -> bool:
+        """Whether every field of the schema is one this check knows, so that it may stand in."""
+        for name, field in schema.declared_fields.items():
+            known = (
+                _is_id(field)
+                or (isinstance(field, Number) and _range(field) is not None)
+                or (name == "timestamp" and isinstance(field, Timestamp))
+            )
+            if not known:
+                return False
+        shape = dict.fromkeys(schema.declared_fields, 0)
+        return classify(shape) == kind.name and _common(kind, shape)
+
+    def record(self, item: dict[str, Any]) -> Record | None:
+        for name, pattern in self.ids:
+            value = item[name]
+            if type(value) is not str or pattern.match(value) is None:
+                return None
+        values = {}
+        for name, places, low, high, low_inclusive in self.numbers:
+            value = item[name]
+            if type(value) is int and -LARGEST_ROUNDED < value < LARGEST_ROUNDED:
+                value = float(value)  # exactly, as Number makes it
+            elif type(value) is not float or round(value, places) != value:
+                return None  # a Decimal, a float to round, not a number: marshmallow's way
+            if value > high or value < low or (value == low and not low_inclusive):
+                return None
+            values[name] = value
+        try:
+            moment = self.moment._deserialize(item["timestamp"], "timestamp", item)
+        except ValidationError:
+            return None
+        return [
+            self.code,
+            utc_iso(moment),
+            *(values[name] if name in values else item[name] for name, _ in self.fields),
+        ]
+
+
+def _is_id(field: fields.Field) -> bool:
+    return (
+        type(field) is String
+        and len(field.validators) == 1
+        and isinstance(field.validators[0], validate.Regexp)
+    )
+
+
+def _pattern(field: fields.Field) -> Any:
+    check = field.validators[0]
+    assert isinstance(check, validate.Regexp)
+    return check.regex
+
+
+def _range(field: fields.Field) -> tuple[float, float, bool] | None:
+    """A number's bounds, when it has one Range with both ends and its high end allowed."""
+    if len(field.validators) != 1 or not isinstance(check := field.validators[0], validate.Range):
+        return None
+    if check.min is None or check.max is None or not check.max_inclusive:
+        return None
+    return check.min, check.max, check.min_inclusive
+
+
 class _Alternatives:
     """A kind with a register: a reading carries its interval's energy or its register, exactly
     one; an interval reading carries what the seed's contract requires."""
@@ -194,19 +284,31 @@ class ReadingValidator:
             self._after[kind.name, False] = alternatives.errors if alternatives else None
             common_check = alternatives.missing if alternatives and alternatives.optional else None
             self._after[kind.name, True] = common_check
+        self._checks: dict[frozenset[str], _CommonCheck] = {}
+        for kind in KINDS:
+            common = self._loaders[kind.name, True]
+            if _CommonCheck.fits(kind, common):
+                check = _CommonCheck(kind, common)
+                self._checks[check.shape] = check
 
     def validate(self, items: list[Any]) -> tuple[list[Record], list[Rejection]]:
         """Normalised valid readings (in body order) and the rejected ones by index."""
         rejected: dict[int, dict[str, Any]] = {}
+        records: dict[int, Record] = {}
         groups: dict[tuple[str, bool], list[int]] = {key: [] for key in self._loaders}
+        checks = self._checks
         for index, item in enumerate(items):
+            # A common reading with exactly its fields is one kind's (_CommonCheck.fits).
+            check = checks.get(frozenset(item)) if type(item) is dict else None
+            if check is not None and (quick := check.record(item)) is not None:
+                records[index] = quick
+                continue
             told = classify(item)
             if isinstance(told, dict):
                 rejected[index] = told
             else:
                 groups[told, _common(BY_NAME[told], item)].append(index)
 
-        records: dict[int, Record] = {}
         for (name, common), indexes in groups.items():
             if not indexes:
                 continue

@@ -1,5 +1,6 @@
 """Properties: no input makes ingest validation raise; each item is either kept or rejected; and
-the common reading's slimmer schema answers exactly what the kind's whole schema answers."""
+the common reading's plain checks and slimmer schema answer exactly what the kind's whole schema
+answers."""
 
 from __future__ import annotations
 
@@ -52,11 +53,13 @@ def test_validation_never_raises_and_accounts_for_every_item(items):
 
 
 class _WholeSchemasOnly(ReadingValidator):
-    """Every reading through its kind's whole schema, as before the common reading had its own."""
+    """Every reading through its kind's whole schema, as before the common reading had its own
+    schema and plain checks."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._loaders = {(name, common): self.schemas[name] for name, common in self._loaders}
+        self._checks = {}
 
 
 WHOLE = _WholeSchemasOnly(Settings.from_env({"RETENTION_DAYS": "3650"}), clock=lambda: NOW)
@@ -64,13 +67,31 @@ WHOLE = _WholeSchemasOnly(Settings.from_env({"RETENTION_DAYS": "3650"}), clock=l
 
 # Readings that are mostly valid, numbers with any count of decimals (rounded on the way in),
 # sometimes with `type` or a register: both paths through validation, kept and refused.
-energy = st.floats(min_value=-1, max_value=60, allow_nan=False)
+def at_places(low: int, high: int, places: int) -> st.SearchStrategy:
+    """Numbers as devices send them: whole, or with no more decimals than are kept."""
+    return st.integers(low, high) | st.integers(low * 10**places, high * 10**places).map(
+        lambda n: n / 10**places
+    )
+
+
+# Any float (rounded on the way in), or one already at its places (the plain checks' path).
+energy = (
+    st.floats(min_value=-1, max_value=60, allow_nan=False)
+    | at_places(-1, 60, 6)
+    | st.integers(-(10**400), 10**400)
+)
+hundredths = at_places(-60, 1100, 2)
+moments = st.sampled_from(
+    ["2026-02-10T14:00:00Z", "2026-02-10T14:00:00.1234567Z", "2026-02-10T14:00:00+01:00",
+     "2026-02-10T14:00:00.5+05:30", "2026-02-10 14:00:00Z", "2026-02-10T14:00:00",
+     "2040-01-01T00:00:00Z", "2026-02-10T14:00:00+00:00:30", 1770732000, None]
+)  # fmt: skip
 meter_like = st.fixed_dictionaries(
     {
-        "meterId": st.sampled_from(["M1", "M-2", "bad id"]),
+        "meterId": st.sampled_from(["M1", "M-2", "bad id", "M\n", 7]),
         "kwhConsumedAc": energy,
-        "voltage": st.floats(min_value=0, max_value=1000),
-        "timestamp": st.just("2026-02-10T14:00:00Z"),
+        "voltage": st.floats(min_value=0, max_value=1000) | hundredths | st.just(True),
+        "timestamp": moments,
     },
     optional={
         "type": st.sampled_from(["meter", "vehicle"]),
@@ -79,12 +100,12 @@ meter_like = st.fixed_dictionaries(
 )
 vehicle_like = st.fixed_dictionaries(
     {
-        "vehicleId": st.sampled_from(["V1", "V.2"]),
+        "vehicleId": st.sampled_from(["V1", "V.2", "x" * 65]),
         "meterId": st.just("M1"),
         "kwhDeliveredDc": energy,
-        "soc": st.floats(min_value=-5, max_value=105),
-        "batteryTemp": st.floats(min_value=-50, max_value=90),
-        "timestamp": st.sampled_from(["2026-02-10T14:00:00.1234567Z", "2026-02-10T14:00:00+01:00"]),
+        "soc": st.floats(min_value=-5, max_value=105) | hundredths,
+        "batteryTemp": st.floats(min_value=-50, max_value=90) | hundredths,
+        "timestamp": moments,
     },
     optional={"type": st.just("vehicle"), "kwhRegisterDc": st.floats(0, 10**6)},
 )
