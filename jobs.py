@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Engine
 
 from efficiency import alerts, refresh, rollups, sessions
+from readings import packed
 from settings import Settings
 from storage import partitions
 
@@ -32,8 +33,9 @@ def refresh_efficiency(
 
 
 def maintain_partitions(engine: Engine, settings: Settings) -> partitions.MaintenanceResult:
-    """Create the coming days' partitions, drop those past RETENTION_DAYS, and forget the hourly
-    rollups and the sessions past ROLLUP_RETENTION_DAYS (they outlive the minutes)."""
+    """Create the coming days' partitions, drop those past RETENTION_DAYS with their packed
+    days, and forget the hourly rollups and the sessions
+    past ROLLUP_RETENTION_DAYS (they outlive the minutes)."""
     result = partitions.maintain(
         engine,
         settings.partition_days_ahead,
@@ -41,6 +43,8 @@ def maintain_partitions(engine: Engine, settings: Settings) -> partitions.Mainte
         days_back=settings.partition_days_back,
     )
     if result.oldest_kept is not None:
+        with engine.begin() as conn:
+            packed.forget_before(conn, result.oldest_kept)
         # Never shorter than the minutes they sum.
         longer = max(0, settings.rollup_retention_days - settings.retention_days)
         kept_from = result.oldest_kept - timedelta(days=longer)
@@ -49,6 +53,11 @@ def maintain_partitions(engine: Engine, settings: Settings) -> partitions.Mainte
             sessions.forget_before(conn, before)
             rollups.forget_before(conn, before)
     return result
+
+
+def pack_history(engine: Engine, settings: Settings) -> packed.PackResult:
+    """Pack the closed days past PACK_AFTER_DAYS, a row of arrays per device and day."""
+    return packed.pack(engine, settings.pack_after_days)
 
 
 def check_chargers(engine: Engine, settings: Settings) -> int:

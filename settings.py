@@ -222,6 +222,8 @@ class Settings:
     partition_days_back: int = 370
     # Hourly rollups and charging sessions outlive the raw minutes (RETENTION_DAYS) this long.
     rollup_retention_days: int = 1096
+    # Days of history older than this are packed, a row of arrays per device and day.
+    pack_after_days: int = 2
     maintenance_seconds: int = 3600
     # Beat runs on every host that starts one; the holder of this lease sends the schedule.
     beat_lease_seconds: int = 30
@@ -346,6 +348,7 @@ class Settings:
             rollup_retention_days=_int(
                 e, "ROLLUP_RETENTION_DAYS", d.rollup_retention_days, minimum=1
             ),
+            pack_after_days=_int(e, "PACK_AFTER_DAYS", d.pack_after_days, minimum=1),
             maintenance_seconds=_int(e, "MAINTENANCE_SECONDS", d.maintenance_seconds, minimum=1),
             beat_lease_seconds=_int(e, "BEAT_LEASE_SECONDS", d.beat_lease_seconds, minimum=3),
             device_tokens=_list(e, "DEVICE_TOKENS"),

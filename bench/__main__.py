@@ -32,6 +32,7 @@ from bench import (
     data,
     load,
     ocpp_load,
+    packing,
     refresh,
     registers,
     report,
@@ -249,6 +250,11 @@ def main(argv: list[str]) -> int:
         help="only the refresh: full rebuild and steady state over --hours of history",
     )
     parser.add_argument(
+        "--packing",
+        action="store_true",
+        help="only packed history: bytes a reading packed and not, a device's day read both ways",
+    )
+    parser.add_argument(
         "--builders",
         default="",
         help="with --refresh: the full rebuild again with each of these builder counts, e.g. 1,2,4",
@@ -286,6 +292,10 @@ def main(argv: list[str]) -> int:
             results["charger_reads"] = charger_reads.run(service, args.seconds, args.vehicles)
             print(f"    charger_reads: {results['charger_reads']}")
             return _keep(results, Path(args.out), "charger-reads")
+        if args.packing:
+            results["packing"] = packing.run(service, args.vehicles, args.hours)
+            print(f"    packing: {results['packing']}")
+            return _keep(results, Path(args.out), "packing")
         if args.refresh:
             builders = tuple(int(n) for n in args.builders.split(",") if n)
             results["refresh"] = refresh.at_scale(

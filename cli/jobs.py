@@ -56,14 +56,18 @@ def clear_metrics() -> None:
 @click.command("maintain-partitions")
 @with_appcontext
 def maintain_partitions() -> None:
-    """Create upcoming day partitions and drop those past RETENTION_DAYS."""
+    """Create upcoming day partitions, drop those past RETENTION_DAYS, and pack the days past
+    PACK_AFTER_DAYS."""
     settings = app_settings()
-    result = jobs.maintain_partitions(make_engine(settings, pool_size=1), settings)
+    engine = make_engine(settings, pool_size=1)
+    result = jobs.maintain_partitions(engine, settings)
     if result.skipped:
         raise click.ClickException("another maintenance is running; nothing done, try again")
+    packing = jobs.pack_history(engine, settings)
     click.echo(
         f"created {len(result.created)}, dropped {len(result.dropped)}, "
-        f"moved {result.moved_rows} rows"
+        f"moved {result.moved_rows} rows, packed {packing.readings} readings "
+        f"({packing.device_days} device-days)"
     )
 
 

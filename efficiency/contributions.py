@@ -20,6 +20,8 @@ from sqlalchemy import Connection, Engine, text
 
 from efficiency import rollups
 from efficiency.formula import SUMMED
+from models.kinds import METER, VEHICLE
+from readings import packed
 from readings.records import minute_of
 from storage import db, partitions
 
@@ -42,12 +44,12 @@ WITH readings AS (
            meter_id COLLATE "C" AS meter_id, NULL::text COLLATE "C" AS vehicle_id,
            (kwh_consumed_ac * 1000000)::bigint AS ac, NULL::bigint AS dc,
            NULL::int AS soc, NULL::int AS temp
-    FROM meter_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+    FROM {packed.rows_sql(METER, lo=":lo", hi=":hi")} m
     UNION ALL
     SELECT {minute_of("recorded_at")}, meter_id COLLATE "C",
            vehicle_id COLLATE "C", NULL, (kwh_delivered_dc * 1000000)::bigint,
            soc_hundredths, battery_temp_hundredths
-    FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+    FROM {packed.rows_sql(VEHICLE, lo=":lo", hi=":hi")} v
 ), kept AS (
     SELECT minute, meter_id, min(vehicle_id) AS vehicle_id, sum(ac) AS ac, sum(dc) AS dc,
            sum(soc) AS soc, sum(temp) AS temp, count(vehicle_id) AS readings

@@ -27,6 +27,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from models.kinds import METER, VEHICLE
+from readings import packed
+
 # What a session keeps of its contributions: their sums, and how many there are (its kept minutes).
 SUMS = ("ac_kwh", "dc_kwh", "suspect_minutes", "minutes")
 
@@ -55,7 +58,7 @@ WITH readings AS (
                                     floor(extract(epoch FROM recorded_at) / 60)::int + 1)) AS seen,
            NULL::timestamptz AS old_start, 0::numeric AS ac_kwh, 0::numeric AS dc_kwh,
            0 AS suspect_minutes, 0 AS minutes
-    FROM vehicle_readings WHERE recorded_at >= :lo AND recorded_at < :hi
+    FROM {packed.rows_sql(VEHICLE, lo=":lo", hi=":hi")} v
 ), spans AS (
     SELECT vehicle_id, meter_id, min(start_at) - :gap AS lo, max(end_at) + :gap AS hi
     FROM readings GROUP BY vehicle_id, meter_id
@@ -232,7 +235,7 @@ _OF_METER = f"""t.charge_point_id IN ({{meter}}, regexp_replace({{meter}}, ':[0-
 # a rise counts its difference, a drop is a reset that counts the new register, and a single low
 # reading between two higher ones is a glitch, skipped. Unlike a minute's interval, a pair spans
 # any gap: both ends belong to the transaction. Stop minus start would go negative across a reset.
-_TRANSACTION_ENERGY = """(
+_TRANSACTION_ENERGY = f"""(
     SELECT sum(CASE WHEN d.register >= d.before THEN d.register - d.before ELSE d.register END)
     FROM (
         SELECT g.register, lag(g.register) OVER (ORDER BY g.recorded_at) AS before
@@ -240,9 +243,12 @@ _TRANSACTION_ENERGY = """(
             SELECT r.recorded_at, r.kwh_register_ac AS register,
                    lag(r.kwh_register_ac) OVER w AS previous,
                    lead(r.kwh_register_ac) OVER w AS next
-            FROM meter_readings r
-            WHERE r.meter_id = {meter} AND r.kwh_register_ac IS NOT NULL
-              AND r.recorded_at >= t.started_at AND r.recorded_at <= t.stopped_at
+            FROM {
+    packed.rows_sql(
+        METER, lo="t.started_at", hi="t.stopped_at", hi_inclusive=True, device="{meter}"
+    )
+} r
+            WHERE r.kwh_register_ac IS NOT NULL
             WINDOW w AS (ORDER BY r.recorded_at)
         ) g
         WHERE NOT coalesce(g.register < g.previous AND g.next >= g.previous, false)
@@ -282,17 +288,18 @@ SELECT NULL::text AS vehicle_id, CAST(:device AS text) AS meter_id, t.started_at
        e.end_at, NULL::int AS start_soc_hundredths, NULL::int AS end_soc_hundredths,
        NULL::numeric AS ac_kwh, NULL::numeric AS dc_kwh, 0 AS suspect_minutes, 0 AS minutes,
        (SELECT count(DISTINCT date_bin('1 minute', r.recorded_at, timestamptz 'epoch'))
-        FROM meter_readings r
-        WHERE r.meter_id = :device AND r.kwh_register_ac IS NOT NULL
-          AND r.recorded_at >= t.started_at AND r.recorded_at <= e.end_at) AS seen,
+        FROM {
+    packed.rows_sql(METER, lo="t.started_at", hi="e.end_at", hi_inclusive=True, device=":device")
+} r
+        WHERE r.kwh_register_ac IS NOT NULL) AS seen,
        coalesce(t.ref, t.id::text) AS transaction_id, t.id_tag,
        {_TRANSACTION_ENERGY.format(meter=":device")} AS transaction_kwh
 FROM charging_transactions t
 CROSS JOIN LATERAL (
     SELECT coalesce(t.stopped_at, (
-        SELECT max(r.recorded_at) FROM meter_readings r
-        WHERE r.meter_id = :device AND r.kwh_register_ac IS NOT NULL
-          AND r.recorded_at >= t.started_at), t.started_at) AS end_at
+        SELECT max(r.recorded_at)
+        FROM {packed.rows_sql(METER, lo="t.started_at", device=":device")} r
+        WHERE r.kwh_register_ac IS NOT NULL), t.started_at) AS end_at
 ) e
 WHERE {_OF_METER.format(meter=":device")}
   AND t.started_at >= :start AND t.started_at < :end

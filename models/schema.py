@@ -7,12 +7,14 @@ beside the others it joins, is what the migrations are checked against.
 
 History keeps energy as exact `numeric`; SOC, battery temperature and voltage are stored as
 integer hundredths (exact to 0.01, as a numeric(.., 2) column would be, at a third of the bytes),
-which keeps a reading under 100 bytes on disk. The primary key is time first: ingest appends
-at the right edge of the index, and the refresh reads history minute by minute through it.
+which keeps a reading under 100 bytes on disk. The primary key is device first: a device's
+readings are one index range (its pages, the packing of its day: readings/packed.py), and time
+ranges are read through a BRIN index, which rows arriving in time order keep tight.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -56,9 +59,56 @@ def _history(kind: Kind) -> Table:
         *(Column(column, Text, nullable=False) for column in kind.ref_columns),
         *(Column(q.column, q.sql_type, nullable=kind.nullable(q)) for q in energy),
         *(Column(column, REGISTER) for column in kind.register_columns),
-        PrimaryKeyConstraint("recorded_at", kind.id_column),
+        PrimaryKeyConstraint(kind.id_column, "recorded_at"),
+        # Time ranges (the refresh's minutes, a rebuild's runs) by block range: rows arrive
+        # nearly in time order, so a few ranges hold a minute, at a few bytes per range.
+        Index(f"{kind.history_table}_time", "recorded_at", postgresql_using="brin"),
         *_register_index(kind),
         postgresql_partition_by="RANGE (recorded_at)",
+    )
+
+
+def packed_table(kind: Kind) -> str:
+    return f"packed_{kind.history_table}"
+
+
+@dataclass(frozen=True)
+class PackedArray:
+    """An array of a packed day and the history column it holds: the moment as microseconds
+    since the UTC day began, numerics (six places) as integer millionths, the rest as stored."""
+
+    name: str
+    element: Any
+    column: str
+    micro: bool = False
+
+
+def packed_arrays(kind: Kind) -> list[PackedArray]:
+    arrays = [PackedArray("at_us", BigInteger, "recorded_at")]
+    types = {q.column: q for q in kind.quantities}
+    for column in kind.stored_columns:
+        quantity = types.get(column)
+        if quantity is not None and not quantity.energy:
+            arrays.append(PackedArray(column, quantity.sql_type, column))
+        elif quantity is not None or column in kind.register_columns:
+            arrays.append(PackedArray(f"{column}_micro", BigInteger, column, micro=True))
+        else:
+            arrays.append(PackedArray(column, Text, column))
+    return arrays
+
+
+def _packed(kind: Kind) -> Table:
+    """A kind's closed days, one row per (device, UTC day): the day's readings as arrays in time
+    order (readings/packed.py), which PostgreSQL compresses as one value each."""
+    return Table(
+        packed_table(kind),
+        metadata,
+        Column("day", Date, nullable=False),
+        Column(kind.id_column, Text, nullable=False),
+        Column("readings", Integer, nullable=False),
+        *(Column(a.name, ARRAY(a.element), nullable=False) for a in packed_arrays(kind)),
+        PrimaryKeyConstraint("day", kind.id_column),
+        Index(f"{packed_table(kind)}_device", kind.id_column, "day"),
     )
 
 
@@ -101,6 +151,7 @@ def _current(kind: Kind) -> Table:
 
 
 HISTORY = {kind.name: _history(kind) for kind in KINDS}
+PACKED = {kind.name: _packed(kind) for kind in KINDS}
 CURRENT = {kind.name: _current(kind) for kind in KINDS}
 
 # Minutes that received readings since the refresh last looked. Append-only between refreshes so

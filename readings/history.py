@@ -1,10 +1,10 @@
 """One device's raw history, read back in time order, a page at a time (keyset on the reading's
 time, which is unique per device), so a month of readings never sits in memory at once.
 
-History is keyed by time first: a page scans every device's readings from its start until it
-has found `limit` of this device's. Two bounds keep that finite: the scan stops at the device's
-newest reading (its current state; a device silent for the whole window costs one index probe,
-not a scan), and the query runs under a statement timeout.
+A device's rows are found through history's index by device and time, and its packed days by
+their own (readings/packed.py), from the page's first day on: a page costs what it returns, at any
+fleet size. The page stops at the device's newest reading (its current state) and the query runs
+under a statement timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from models.kinds import Kind
+from readings import packed
 
 
 def page(
@@ -29,16 +30,17 @@ def page(
 ) -> list[Any]:
     """Up to `limit` readings of the device in [start, end) (after `after`, if given), oldest
     first. Past `timeout_seconds` PostgreSQL cancels it (psycopg2's QueryCanceled)."""
-    table, current, key = kind.history_table, kind.current_table, kind.id_column
+    current, key = kind.current_table, kind.id_column
     columns = ", ".join(("recorded_at", *kind.stored_columns))
-    past = "AND recorded_at > :after " if after else ""
+    since = "greatest(:start, :after)" if after else ":start"
+    history = packed.rows_sql(kind, lo=since, hi=":end", device=":id")
+    past = "recorded_at > :after AND " if after else ""
     # One round trip: the statements of one query string are one transaction, where SET LOCAL
     # holds (through a pooler in transaction mode too).
     rows = conn.execute(
         text(
             f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}; "
-            f"SELECT {columns} FROM {table} WHERE {key} = :id AND recorded_at >= :start "
-            f"{past}AND recorded_at < :end AND recorded_at <= COALESCE("
+            f"SELECT {columns} FROM {history} h WHERE {past}recorded_at <= COALESCE("
             f"(SELECT recorded_at FROM {current} WHERE {key} = :id), '-infinity') "
             "ORDER BY recorded_at LIMIT :limit"
         ),

@@ -29,6 +29,7 @@ not make a low reading a glitch: its own interval is unknown anyway (docs/DESIGN
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from models.kinds import Kind
 from readings.records import minute_of
@@ -37,12 +38,26 @@ from settings import Settings
 
 @dataclass(frozen=True)
 class RegisterRule:
+    """What the writer needs of the settings about a reading's neighbours in time: the gap a
+    register interval may span, the largest interval, and the days history keeps unpacked (a
+    late reading's day, or its neighbours', may be packed: readings/packed.py)."""
+
     gap_seconds: float = Settings.register_max_gap_seconds
     max_kwh: float = Settings.max_kwh_per_reading
+    pack_after_days: int = Settings.pack_after_days
 
     @classmethod
     def of(cls, settings: Settings) -> RegisterRule:
-        return cls(settings.register_max_gap_seconds, settings.max_kwh_per_reading)
+        return cls(
+            settings.register_max_gap_seconds,
+            settings.max_kwh_per_reading,
+            settings.pack_after_days,
+        )
+
+    @property
+    def neighbours(self) -> timedelta:
+        """How far a reading's register neighbours are looked for (derive_sql)."""
+        return timedelta(seconds=3 * self.gap_seconds)
 
     def params(self) -> dict[str, float]:
         return {"gap": self.gap_seconds, "max_kwh": self.max_kwh}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
 from models.kinds import KINDS, Kind
-from readings import registers
+from readings import packed, registers
 from readings.copy_lines import MalformedRecord, copy_lines
-from readings.records import Record, minute_of
+from readings.records import AT, Record, minute_of
 from readings.registers import DEFAULT_RULE, RegisterRule
 
 __all__ = ["MalformedRecord", "WriteResult", "write_batch"]
@@ -131,6 +132,7 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
+    unpack: str
     # For a batch with register readings (readings/registers.py), in this order: before the
     # upsert, the touched devices; the upsert that moves their chains along; the derivation and
     # the stored intervals it changed; history's insert with the derived intervals; and, after
@@ -139,7 +141,12 @@ class _Statements:
 
 
 def _statements(kind: Kind) -> _Statements:
-    statements = _Statements(_copy_sql(kind), _insert_sql(kind), _upsert_sql(kind))
+    statements = _Statements(
+        _copy_sql(kind),
+        _insert_sql(kind),
+        _upsert_sql(kind),
+        packed.unpack_sql(kind, _staging(kind)),
+    )
     if kind.register is None:
         return statements
     staging = _staging(kind)
@@ -202,6 +209,11 @@ def write_batch(
     result = WriteResult(readings=len(records))
     if not records:
         return result
+    # Moments are UTC ISO text (records.utc_iso), so text order is time order: one pass over
+    # the batch tells whether any reading, or its register neighbours, may meet a packed day.
+    today = datetime.now(UTC).date()
+    late_from = packed.late_before(today, rule.pack_after_days) + rule.neighbours
+    late = min(record[AT] for record in records) < late_from.isoformat()
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE)
@@ -213,6 +225,11 @@ def write_batch(
                 continue
             statements = _STATEMENTS[kind.code]
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
+            if late:
+                # Late readings meet their device's days as history held them before packing.
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (packed.lock_key(kind),))
+                late_params = {"span": rule.neighbours, "late": late_from}
+                cursor.execute(statements.unpack, late_params)
             # The register rule's work only where the batch has register readings of the kind.
             if kind.code not in registered:
                 cursor.execute(statements.upsert)

@@ -46,7 +46,20 @@ def maintain_partitions() -> dict[str, object]:
     result = jobs.maintain_partitions(resources.engine(), get_settings())
     if result.skipped:
         log.info("event=maintenance_skipped reason=another_maintenance_running")
-    return {"created": result.created, "dropped": result.dropped, "skipped": result.skipped}
+        return {"created": [], "dropped": [], "skipped": True, "packed_readings": 0}
+    # Closed days packed after their partitions are seen to: an hour's schedule packs a day as
+    # soon as it passes PACK_AFTER_DAYS.
+    packing = jobs.pack_history(resources.engine(), get_settings())
+    if packing.readings:
+        log.info(
+            "event=history_packed days=%s readings=%d", ",".join(packing.days), packing.readings
+        )
+    return {
+        "created": result.created,
+        "dropped": result.dropped,
+        "skipped": result.skipped,
+        "packed_readings": packing.readings,
+    }
 
 
 @app.task(name="ev.check_chargers")

@@ -30,7 +30,8 @@ THERMO = Kind(
 KINDS = (METER, VEHICLE, THERMO)
 """
 
-MIGRATION = '''"""A thermometer's history and current state, and its devices' credentials.
+MIGRATION = '''"""A thermometer's history (unpacked and packed) and current state, and its devices'
+credentials.
 
 Revision ID: thermo
 Revises: {head}
@@ -39,7 +40,7 @@ Revises: {head}
 from alembic import op
 
 from models.kinds import DEVICE_KINDS
-from models.schema import CURRENT, HISTORY
+from models.schema import CURRENT, HISTORY, PACKED
 
 revision = "thermo"
 down_revision = "{head}"
@@ -49,6 +50,7 @@ def upgrade() -> None:
     HISTORY["thermo"].create(op.get_bind())
     op.execute("CREATE TABLE thermo_readings_default PARTITION OF thermo_readings DEFAULT")
     CURRENT["thermo"].create(op.get_bind())
+    PACKED["thermo"].create(op.get_bind())
     op.drop_constraint("device_kind_known", "device_credentials", type_="check")
     kinds = ", ".join(repr(kind) for kind in DEVICE_KINDS)
     check = f"device_kind IN ({{kinds}})"

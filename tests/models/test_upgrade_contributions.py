@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, text
 
 from efficiency import refresh
+from readings.registers import RegisterRule
 from readings.writer import write_batch
 from tests.support.efficiency import assert_serves_reference, fleet_records
 from tests.support.migrated import database_at
@@ -31,7 +32,8 @@ def test_the_first_refresh_after_the_upgrade_serves_the_rule(at_0008):
     engine, config = at_0008
     records = fleet_records(START, 5)
     with engine.begin() as conn:
-        write_batch(conn, records)
+        # 0008 knew no packed days: none of these is taken for late (the upgrade packs them).
+        write_batch(conn, records, RegisterRule(pack_after_days=100_000))
         # What 0008's refresh left: contributions per (minute, vehicle), and their sums.
         conn.execute(text("DELETE FROM dirty_minutes"))
         conn.execute(

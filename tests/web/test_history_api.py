@@ -198,3 +198,36 @@ def test_a_from_further_back_than_a_read_covers_reads_the_longest_window_from_it
     assert len(reply.json["readings"]) == 7
     assert reply.json["from"] == T0.isoformat().replace("+00:00", "Z")
     assert reply.json["to"] == (T0 + timedelta(days=7)).isoformat().replace("+00:00", "Z")
+
+
+def test_every_answer_is_byte_for_byte_the_same_once_the_days_are_packed(client, history, clean_db):
+    """Packing moves the days into arrays (readings/packed.py); JSON pages, cursors and CSV of
+    every device read exactly as before, and a page's cursor from before still continues."""
+    from readings import packed
+
+    asks = [
+        (path, headers, query)
+        for path in ("/v1/meters/M1/readings", "/v1/meters/M2/readings", "/v1/vehicles/V1/readings")
+        for headers, query in (
+            (ANALYST, {}),
+            (ANALYST, {"limit": 2}),
+            ({**ANALYST, "Accept": "text/csv"}, {}),
+        )
+    ]
+
+    def answers():
+        return [
+            client.get(path, query_string={**ALL, **query}, headers=headers).get_data()
+            for path, headers, query in asks
+        ]
+
+    before = answers()
+    cursor = get(client, "/v1/meters/M1/readings", limit=3).json["nextCursor"]
+    with clean_db.begin() as conn:
+        assert packed.pack_before(conn, (T0 + timedelta(days=2)).date()) == 14
+        assert conn.execute(text("SELECT count(*) FROM meter_readings")).scalar() == 0
+    assert answers() == before
+    rest = get(client, "/v1/meters/M1/readings", limit=10, cursor=cursor).json["readings"]
+    assert [r["timestamp"] for r in rest] == [
+        at(m).isoformat().replace("+00:00", "Z") for m in range(3, 7)
+    ]

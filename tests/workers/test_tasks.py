@@ -89,7 +89,7 @@ def test_prune_task_puts_back_what_no_consumer_holds(worker_resources, stream, c
 
 def test_maintenance_task_creates_partitions(worker_resources):
     outcome = tasks.maintain_partitions.apply().get()
-    assert set(outcome) == {"created", "dropped", "skipped"}
+    assert set(outcome) == {"created", "dropped", "skipped", "packed_readings"}
     assert outcome["skipped"] is False
 
 
