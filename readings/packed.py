@@ -151,6 +151,15 @@ def pack_sql(kind: Kind) -> str:
     )
 
 
+def packed_between_sql(kind: Kind) -> str:
+    """SQL (psycopg2, three positional parameters: the lock key, the first and last day): take
+    the kind's shared lock, and say whether any of its days between the two is packed."""
+    return (
+        "SELECT pg_advisory_xact_lock_shared(%s); "
+        f"SELECT EXISTS (SELECT FROM {packed_table(kind)} WHERE day BETWEEN %s AND %s)"
+    )
+
+
 def unpack_sql(kind: Kind, staging: str) -> str:
     """SQL moving back into history the packed days of the staged devices that their late
     readings, and their register neighbours up to :span before and after, fall in (:late:

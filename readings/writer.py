@@ -132,6 +132,9 @@ class _Statements:
     copy: str
     insert: str
     upsert: str
+    # For late readings (readings/packed.py): whether any day of the kind is packed between two
+    # days, under the kind's shared lock; moving the devices' packed days back.
+    packed_between: str
     unpack: str
     # For a batch with register readings (readings/registers.py), in this order: before the
     # upsert, the touched devices; the upsert that moves their chains along; the derivation and
@@ -145,6 +148,7 @@ def _statements(kind: Kind) -> _Statements:
         _copy_sql(kind),
         _insert_sql(kind),
         _upsert_sql(kind),
+        packed.packed_between_sql(kind),
         packed.unpack_sql(kind, _staging(kind)),
     )
     if kind.register is None:
@@ -213,7 +217,12 @@ def write_batch(
     # the batch tells whether any reading, or its register neighbours, may meet a packed day.
     today = datetime.now(UTC).date()
     late_from = packed.late_before(today, rule.pack_after_days) + rule.neighbours
-    late = min(record[AT] for record in records) < late_from.isoformat()
+    earliest = min(record[AT] for record in records)
+    late = earliest < late_from.isoformat()
+    # The days a late reading or its neighbours may fall in: when none of them is packed, as for
+    # most late batches, there is nothing to move back.
+    first_day = (datetime.fromisoformat(earliest) - rule.neighbours).date()
+    last_day = (late_from + rule.neighbours).date()
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE)
@@ -227,9 +236,11 @@ def write_batch(
             cursor.copy_expert(statements.copy, io.StringIO("".join(lines)))
             if late:
                 # Late readings meet their device's days as history held them before packing.
-                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (packed.lock_key(kind),))
-                late_params = {"span": rule.neighbours, "late": late_from}
-                cursor.execute(statements.unpack, late_params)
+                key = packed.lock_key(kind)
+                cursor.execute(statements.packed_between, (key, first_day, last_day))
+                if (cursor.fetchone() or (False,))[0]:
+                    late_params = {"span": rule.neighbours, "late": late_from}
+                    cursor.execute(statements.unpack, late_params)
             # The register rule's work only where the batch has register readings of the kind.
             if kind.code not in registered:
                 cursor.execute(statements.upsert)

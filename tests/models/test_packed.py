@@ -16,10 +16,10 @@ from models.kinds import KINDS, METER, VEHICLE
 from readings import history, packed
 from readings.writer import write_batch
 from storage import partitions
-from tests.models.efficiency.test_register_properties import AS_OF, fleets
 from tests.support.efficiency import assert_serves_reference, write_in_parts
 from tests.support.examples import examples
 from tests.support.factories import T0, meter_rec, meter_reg, vehicle_rec
+from tests.support.register_fleets import AS_OF, fleets
 
 # Far enough to take every test reading (they are around T0) as packable.
 EVERYTHING = date(2100, 1, 1)
