@@ -52,6 +52,27 @@ def late_before(today: date, pack_after_days: int) -> datetime:
     return datetime.combine(first, time(), UTC)
 
 
+@dataclass(frozen=True)
+class Late:
+    """A batch's late readings: the moment before which a reading is late (unpack_sql's
+    :late), and the days they or their neighbours may fall in (packed_between_sql's)."""
+
+    before: datetime
+    first_day: date
+    last_day: date
+
+
+def late(earliest: str, pack_after_days: int, neighbours: timedelta) -> Late | None:
+    """Whether a batch whose earliest moment is `earliest` (UTC ISO text, records.utc_iso) may
+    meet a packed day, by this host's clock; None for a batch of live readings."""
+    before = late_before(datetime.now(UTC).date(), pack_after_days) + neighbours
+    # UTC ISO text sorts as time does: no parsing for the batches that are not late.
+    if earliest >= before.isoformat():
+        return None
+    first_day = (datetime.fromisoformat(earliest) - neighbours).date()
+    return Late(before, first_day, (before + neighbours).date())
+
+
 def _sql_type(array: PackedArray, kind: Kind) -> str:
     types = {q.column: q.sql_type for q in kind.quantities}
     return str(types.get(array.column, REGISTER).compile(dialect=postgresql.dialect()))
@@ -134,10 +155,9 @@ def _where(conditions: list[str]) -> str:
 
 def pack_sql(kind: Kind) -> str:
     """SQL packing the readings of the day [:lo, :hi) of devices from :first to before :next
-    (by ID; NULL: no bound) into
-    their day rows, in one statement: what it deletes is what it packs. A day row already there
-    would mean the day was packed with the device's rows left behind: the primary key refuses
-    it rather than keep two."""
+    (by ID; NULL: no bound) into their day rows, in one statement: what it deletes is what it
+    packs. A day row already there would mean the day was packed with the device's rows left
+    behind: the primary key refuses it rather than keep two."""
     table, packed, key = kind.history_table, packed_table(kind), kind.id_column
     arrays = packed_arrays(kind)
     return (

@@ -11,6 +11,10 @@ Cheaper still, and most of a batched request's cost: a common reading with exact
 first checked by `_CommonCheck`, the same schema's checks run in plain code. One that passes is
 kept as marshmallow would have loaded it; one that fails any check is loaded by marshmallow,
 which says why. A property test holds the two to the same answers.
+
+One module past 400 lines because it is one contract: the schemas, the plain checks that stand
+in for them and the classification of a reading's kind are the same rules, and the property
+test holds them together.
 """
 
 from __future__ import annotations

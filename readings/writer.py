@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
@@ -213,16 +212,7 @@ def write_batch(
     result = WriteResult(readings=len(records))
     if not records:
         return result
-    # Moments are UTC ISO text (records.utc_iso), so text order is time order: one pass over
-    # the batch tells whether any reading, or its register neighbours, may meet a packed day.
-    today = datetime.now(UTC).date()
-    late_from = packed.late_before(today, rule.pack_after_days) + rule.neighbours
-    earliest = min(record[AT] for record in records)
-    late = earliest < late_from.isoformat()
-    # The days a late reading or its neighbours may fall in: when none of them is packed, as for
-    # most late batches, there is nothing to move back.
-    first_day = (datetime.fromisoformat(earliest) - rule.neighbours).date()
-    last_day = (late_from + rule.neighbours).date()
+    late = packed.late(min(record[AT] for record in records), rule.pack_after_days, rule.neighbours)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE)
@@ -237,10 +227,11 @@ def write_batch(
             if late:
                 # Late readings meet their device's days as history held them before packing.
                 key = packed.lock_key(kind)
-                cursor.execute(statements.packed_between, (key, first_day, last_day))
+                cursor.execute(statements.packed_between, (key, late.first_day, late.last_day))
                 if (cursor.fetchone() or (False,))[0]:
-                    late_params = {"span": rule.neighbours, "late": late_from}
-                    cursor.execute(statements.unpack, late_params)
+                    cursor.execute(
+                        statements.unpack, {"span": rule.neighbours, "late": late.before}
+                    )
             # The register rule's work only where the batch has register readings of the kind.
             if kind.code not in registered:
                 cursor.execute(statements.upsert)
