@@ -36,6 +36,11 @@ def maintain_partitions(engine: Engine, settings: Settings) -> partitions.Mainte
     """Create the coming days' partitions, drop those past RETENTION_DAYS with their packed
     days, and forget the hourly rollups and the sessions
     past ROLLUP_RETENTION_DAYS (they outlive the minutes)."""
+    with engine.begin() as conn:
+        # The minutes' days past RETENTION_DAYS go next, so their hours are sealed first: the
+        # refresh sealed them long ago, unless it has not run since.
+        oldest = partitions.database_today(conn) - timedelta(days=settings.retention_days)
+        refresh.seal_rollups(conn, datetime.combine(oldest, time(), UTC))
     result = partitions.maintain(
         engine,
         settings.partition_days_ahead,

@@ -7,9 +7,10 @@ is the only one that reported the meter in that minute and the meter itself repo
 The refresh scales with what arrived, not with history. Workers list the minutes they wrote to
 (dirty_minutes); the refresh recomputes only those minutes from history into
 vehicle_minute_contributions, and moves the running 24 h sums in vehicle_efficiency_24h by the
-difference, and by the minutes that entered or left the window; the hourly rollups move by the
-same differences (efficiency/rollups.py). The sums are exact numerics and integers, so adding
-and subtracting never drifts from a full recomputation.
+difference, and by the minutes that entered or left the window; the hourly rollups of sealed
+hours move by the same differences, and an hour the window has passed is sealed
+(efficiency/rollups.py). The sums are exact numerics and integers, so adding and subtracting
+never drifts from a full recomputation.
 
 The window is the 1,440 whole minutes before as_of: [floor(as_of) - 24 h, floor(as_of)). The
 minute in progress is left out until it is complete.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -188,6 +190,7 @@ def refresh(
     new_start, new_end = window_for(as_of)
     old = conn.execute(text("SELECT window_start, window_end FROM efficiency_window")).first()
 
+    sealed = rollups.sealed_through(conn)
     _run(conn, _CLAIM_DIRTY)
     pending = text("SELECT minute FROM pending_minutes ORDER BY 1")
     minutes = arrived = conn.execute(pending).scalars().all()
@@ -213,7 +216,8 @@ def refresh(
         if incremental:
             conn.execute(text(_DIRTY_DELTAS), bounds | {"lo": lo, "hi": hi})
         conn.execute(text(_SESSION_DELTAS), {"lo": lo, "hi": hi})
-        conn.execute(text(rollups.RUN_DELTAS), {"lo": lo, "hi": hi})
+        if sealed is not None and lo < sealed:
+            conn.execute(text(rollups.RUN_DELTAS), {"lo": lo, "hi": hi, "through": sealed})
         _run(conn, _REPLACE_CONTRIBUTIONS, {"lo": lo, "hi": hi})
     if incremental:
         now_: Range = (new_start, new_end)
@@ -239,10 +243,25 @@ def refresh(
     if rebuilt:
         sessions.resum(conn, new_start, new_end)
     conn.execute(text(_SAVE_WINDOW), bounds)
+    # Every hour before the one the window ends in is past: its minutes are recomputed above.
+    # A rebuild summed its days' hours already, from their first.
+    rebuilt_since = datetime.combine(new_start.date(), dtime(), UTC) if rebuilt else None
+    rollups.seal(conn, new_end.replace(minute=0), rebuilt_since)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar_one()
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
     )
+
+
+def seal_rollups(conn: Connection, before: datetime) -> None:
+    """Seal the hours before `before` (on the hour) if the refresh has not: before their minutes'
+    partitions are dropped, say. Under the refresh's lock, taken only when there is work:
+    nothing before the first refresh, which made the first minutes."""
+    window = conn.execute(text("SELECT hours_through FROM efficiency_window")).first()
+    if window is None or (window.hours_through is not None and window.hours_through >= before):
+        return
+    db.transaction_lock(conn, _LOCK_KEY)
+    rollups.seal(conn, before)
 
 
 def _outside(a: Range, b: Range) -> list[Range]:

@@ -269,6 +269,8 @@ efficiency_window = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("window_end", DateTime(timezone=True), nullable=False),
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
+    # efficiency_hourly holds the hours before this one (efficiency/rollups.py); NULL: none yet.
+    Column("hours_through", DateTime(timezone=True)),
 )
 
 # Charging sessions (efficiency/sessions.py): a vehicle's stretch of readings naming one

@@ -13,9 +13,11 @@ from sqlalchemy.exc import IntegrityError
 
 import jobs
 from buffer.stream import IngestStream
+from efficiency import refresh
 from models.schema import PARTITIONED
 from readings.writer import write_batch
 from storage import partitions
+from tests.support.efficiency import fleet_records
 from tests.support.factories import meter_rec, vehicle_rec
 from tests.support.helpers import stored_readings
 from workers import resources, store, tasks
@@ -219,3 +221,35 @@ def test_maintenance_keeps_sessions_and_rollups_past_the_minutes_until_rollup_re
         hours = conn.execute(text("SELECT vehicle_id FROM efficiency_hourly ORDER BY 1"))
         assert left.scalars().all() == ["V-kept", "V-past-raw"]
         assert hours.scalars().all() == ["V-kept", "V-past-raw"]
+
+
+def test_maintenance_seals_the_hours_of_minutes_it_drops_when_the_refresh_has_not(
+    no_partitions, settings
+):
+    """The refresh seals an hour once its window has passed it; one stopped since must not let
+    the minutes' partitions go before their hours are summed."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=10)
+    with no_partitions.begin() as conn:
+        write_batch(conn, fleet_records(start, 3))
+        # A window ending 90 minutes in: the minutes after it are recomputed (they arrived),
+        # their hours not sealed. Then the refresh stops.
+        refresh.refresh(conn, start + timedelta(minutes=90))
+    summed = (
+        "SELECT date_bin('1 hour', minute, timestamptz 'epoch') AS hour, vehicle_id, sum(ac_kwh), "
+        "sum(dc_kwh), sum(readings), sum(minutes), count(*) FROM {} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    with no_partitions.connect() as conn:
+        minutes = conn.execute(text(summed.format("vehicle_minute_contributions"))).all()
+        assert conn.execute(text("SELECT hours_through FROM efficiency_window")).scalar() == (
+            start + timedelta(hours=1)
+        )
+    assert {row.hour for row in minutes} == {start + timedelta(hours=h) for h in range(3)}
+
+    # The first run moves the day out of the default partition, the second drops it.
+    for _ in range(2):
+        jobs.maintain_partitions(no_partitions, settings.replace(retention_days=7))
+    hours = summed.replace("count(*)", "sum(meter_minutes)").replace("minute,", "hour,")
+    with no_partitions.connect() as conn:
+        gone = conn.execute(text("SELECT count(*) FROM vehicle_minute_contributions")).scalar()
+        assert gone == 0
+        assert conn.execute(text(hours.format("efficiency_hourly"))).all() == minutes

@@ -4,7 +4,7 @@ no scratch table behind."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -125,7 +125,30 @@ def test_full_rebuild_on_parallel_connections_equals_the_in_place_one(two_days, 
             ),
             {"start": in_place.window_start},
         ).rowcount
+        # And hourly sums of the rebuilt days that differ from the minutes: changed, missing, and
+        # one too many.
+        hours = {"start": datetime.combine(DAY, time(), UTC)}
+        changed = conn.execute(
+            text("UPDATE efficiency_hourly SET dc_kwh = dc_kwh + 1 WHERE hour >= :start"), hours
+        ).rowcount
+        missing = conn.execute(
+            text(
+                "DELETE FROM efficiency_hourly WHERE hour >= :start AND vehicle_id = "
+                "(SELECT min(vehicle_id) FROM efficiency_hourly WHERE hour >= :start)"
+            ),
+            hours,
+        ).rowcount
+        conn.execute(
+            text(
+                "INSERT INTO efficiency_hourly SELECT hour, 'M-none', vehicle_id, ac_kwh, dc_kwh, "
+                "soc_hundredths_sum, battery_temp_hundredths_sum, readings, suspect_minutes, "
+                "minutes, meter_minutes FROM efficiency_hourly WHERE hour >= :start LIMIT 1"
+            ),
+            hours,
+        )
     assert wrong >= 10
+    assert changed >= 10
+    assert missing >= 1
     with engine.begin() as conn:
         rebuilt = refresh.refresh(conn, AS_OF, full=True, engine=engine, builders=builders)
 

@@ -84,3 +84,39 @@ def test_a_window_off_the_hour_past_the_minutes_is_refused_saying_why(settings):
     query = {"from": recent.isoformat()}
     reply = client.get("/v1/analytics/performance/V1", query_string=query, headers=ANALYST)
     assert reply.status_code == 404
+
+
+def test_sealed_hours_migration_keeps_the_rollups_equal_to_the_minutes_both_ways(database_url):
+    """0018: before it the refresh kept every hour, the one in progress too; after it only the
+    hours its window has passed. Both directions leave the rollups summing the minutes."""
+    from alembic import command
+
+    from tests.support.migrated import database_at
+
+    everything = (
+        "SELECT date_bin('1 hour', minute, timestamptz 'epoch'), meter_id, vehicle_id, "
+        "sum(ac_kwh), sum(dc_kwh), sum(readings), sum(minutes), count(*) "
+        "FROM vehicle_minute_contributions GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    kept = (
+        "SELECT hour, meter_id, vehicle_id, ac_kwh, dc_kwh, readings, minutes, meter_minutes "
+        "FROM efficiency_hourly ORDER BY 1, 2, 3"
+    )
+    with database_at(database_url, "head") as (engine, config):
+        with engine.begin() as conn:
+            write_batch(conn, fleet_records(START, 3))
+            refresh.refresh(conn, START + timedelta(hours=2, minutes=30))
+            # The hour in progress is left to its minutes.
+            assert conn.execute(text(kept)).all() != conn.execute(text(everything)).all()
+        command.downgrade(config, "0017")
+        with engine.connect() as conn:
+            # As 0017's refresh kept them: every hour with a minute.
+            assert conn.execute(text(kept)).all() == conn.execute(text(everything)).all()
+        command.upgrade(config, "head")
+        with engine.begin() as conn:
+            through = conn.execute(text("SELECT hours_through FROM efficiency_window")).scalar()
+            assert through == START + timedelta(hours=2)
+            assert_rollups_sum_the_minutes(conn)
+            refresh.refresh(conn, START + timedelta(hours=3, minutes=10))
+            assert_rollups_sum_the_minutes(conn)
+            assert conn.execute(text(kept)).all() == conn.execute(text(everything)).all()
