@@ -188,9 +188,12 @@ def refresh(
     if not db.transaction_lock(conn, _LOCK_KEY, wait=wait):
         return None
     new_start, new_end = window_for(as_of)
-    old = conn.execute(text("SELECT window_start, window_end FROM efficiency_window")).first()
+    old = conn.execute(
+        text("SELECT window_start, window_end, hours_through FROM efficiency_window")
+    ).first()
+    # Where the sealed hourly rollups end: recomputed minutes before it move them.
+    sealed = old.hours_through if old is not None else None
 
-    sealed = rollups.sealed_through(conn)
     _run(conn, _CLAIM_DIRTY)
     pending = text("SELECT minute FROM pending_minutes ORDER BY 1")
     minutes = arrived = conn.execute(pending).scalars().all()
@@ -246,7 +249,7 @@ def refresh(
     # Every hour before the one the window ends in is past: its minutes are recomputed above.
     # A rebuild summed its days' hours already, from their first.
     rebuilt_since = datetime.combine(new_start.date(), dtime(), UTC) if rebuilt else None
-    rollups.seal(conn, new_end.replace(minute=0), rebuilt_since)
+    rollups.seal(conn, sealed, new_end.replace(minute=0), rebuilt_since)
     vehicles = conn.execute(text("SELECT count(*) FROM vehicle_efficiency_24h")).scalar_one()
     return RefreshResult(
         new_start, new_end, mode, len(minutes), vehicles, time.monotonic() - started
@@ -261,7 +264,9 @@ def seal_rollups(conn: Connection, before: datetime) -> None:
     if window is None or (window.hours_through is not None and window.hours_through >= before):
         return
     db.transaction_lock(conn, _LOCK_KEY)
-    rollups.seal(conn, before)
+    # Read again under the lock: a refresh may have sealed them meanwhile.
+    through = conn.execute(text("SELECT hours_through FROM efficiency_window")).scalar()
+    rollups.seal(conn, through, before)
 
 
 def _outside(a: Range, b: Range) -> list[Range]:

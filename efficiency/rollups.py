@@ -35,9 +35,6 @@ CREATE TEMP TABLE hourly_deltas ON COMMIT DROP
     FROM {TABLE} WITH NO DATA
 """
 
-# The sealed hours end here; none is sealed before the first refresh (NULL).
-_THROUGH = "SELECT hours_through FROM efficiency_window WHERE id = 1"
-
 # A run of recomputed minutes [lo, hi) before :through (in sealed hours): the new contributions
 # in, the old ones out.
 RUN_DELTAS = f"""
@@ -66,17 +63,17 @@ _HOURS_COLUMNS = f"hour, meter_id, vehicle_id, {_COLUMNS}, minutes, meter_minute
 _KEY = ("meter_id", "hour", "vehicle_id")
 
 
-def sealed_through(conn: Connection) -> datetime | None:
-    """Where the sealed hours end (None: none sealed yet)."""
-    return conn.execute(text(_THROUGH)).scalar()
-
-
-def seal(conn: Connection, before: datetime, exact_since: datetime | None = None) -> None:
-    """Seal the hours before `before` (on the hour) not sealed yet: each summed from its minutes,
-    replacing whatever row it had, but for those from `exact_since` on, already summed (a full
-    rebuild's days). In the refresh's transaction, under its lock, after its minutes were
+def seal(
+    conn: Connection,
+    through: datetime | None,
+    before: datetime,
+    exact_since: datetime | None = None,
+) -> None:
+    """Seal the hours from `through` (where the sealed hours end, efficiency_window's
+    hours_through; None before the first refresh) to `before` (on the hour): each summed from its
+    minutes, replacing whatever row it had, but for those from `exact_since` on, already summed
+    (a full rebuild's days). In the refresh's transaction, under its lock, after its minutes were
     recomputed. Never unseals: an earlier `before` changes nothing."""
-    through = sealed_through(conn)
     if through is not None and through >= before:
         return
     if through is None:
